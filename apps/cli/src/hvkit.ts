@@ -1,0 +1,43 @@
+/** The `hvkit` command. */
+import { collectPackages, formatInfo } from './info.js';
+import { type Streams } from './streams.js';
+
+const USAGE = `usage: hvkit <command> [options]
+
+commands:
+  info [--json]   list the hvkit packages and their versions
+  help            show this help
+
+Run a machine QEMU-style with hvkit-system-x86_64 (see hvkit-system-x86_64 -help).
+`;
+
+export async function hvkitMain(argv: readonly string[], io: Streams): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'info': {
+      const unknown = rest.filter((a) => a !== '--json');
+      if (unknown.length) {
+        io.err.write(`hvkit info: unknown option '${unknown[0]}'\n`);
+        return 2;
+      }
+      const packages = collectPackages();
+      io.out.write(rest.includes('--json') ? `${JSON.stringify(packages, null, 2)}\n` : formatInfo(packages));
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out.write(USAGE);
+      return 0;
+    case '--version':
+    case '-V':
+      io.out.write(`hvkit ${collectPackages()[0]!.version}\n`);
+      return 0;
+    case undefined:
+      io.err.write(USAGE);
+      return 2;
+    default:
+      io.err.write(`hvkit: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}

@@ -1,0 +1,3 @@
+import { hvkitConfig } from './index.js';
+
+export default hvkitConfig(import.meta.dirname);
