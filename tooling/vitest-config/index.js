@@ -35,8 +35,6 @@ export function hvkitProject(packageDir, options = {}) {
       root: packageDir,
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       environment: 'node',
-      // A package whose code has not landed yet has no tests; the repository checks still cover it.
-      passWithNoTests: true,
       testTimeout: options.testTimeout ?? 20_000,
     },
   });

@@ -3,7 +3,6 @@
  * A Vitest reporter that ends the run with one plain line, `vitest: N passed, N failed`
  * (`, N skipped` when any were), which CI logs and scripts can read without parsing
  * Vitest's own formatted summary.
- * @implements {import('vitest/node').Reporter}
  */
 export default class SummaryReporter {
   /** @param {ReadonlyArray<import('vitest/node').TestModule>} testModules */

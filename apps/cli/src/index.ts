@@ -4,7 +4,7 @@
  */
 export { hvkitMain } from './hvkit.js';
 export { systemMain, checkFiles } from './system.js';
-export { collectPackages, formatInfo, PACKAGE_NAMES, type PackageInfo } from './info.js';
+export { collectPackages, formatInfo, type PackageInfo } from './info.js';
 export {
   OptionError,
   parseInteger,

@@ -10,27 +10,25 @@ export interface PackageInfo {
   description: string;
 }
 
-/** The library packages, bottom of the graph first. */
-export const PACKAGE_NAMES = [
-  '@hvkit/platform',
-  '@hvkit/mmu',
-  '@hvkit/irqchip',
-  '@hvkit/devices',
-  '@hvkit/iommu',
-  '@hvkit/x86',
-  '@hvkit/vmx',
-  '@hvkit/svm',
-  '@hvkit/machine',
-  '@hvkit/hypervisor',
-] as const;
-
+/**
+ * The CLI and the hvkit packages it was installed with (its `@hvkit/*` dependencies), the
+ * bottom of the package graph first: a package is listed after everything it depends on.
+ */
 export function collectPackages(): PackageInfo[] {
   const require = createRequire(import.meta.url);
-  const read = (name: string): PackageInfo => {
-    const manifest = require(`${name}/package.json`) as Partial<PackageInfo>;
-    return { name, version: manifest.version ?? 'unknown', description: manifest.description ?? '' };
+  type Manifest = Partial<PackageInfo> & { dependencies?: Record<string, string> };
+  const manifest = (name: string) => require(`${name}/package.json`) as Manifest;
+  const hvkitDeps = (m: Manifest) => Object.keys(m.dependencies ?? {}).filter((d) => d.startsWith('@hvkit/')).sort();
+  const cli = manifest('hvkit');
+  const ordered: string[] = [];
+  const visit = (name: string) => {
+    if (ordered.includes(name)) return;
+    for (const dep of hvkitDeps(manifest(name))) visit(dep);
+    ordered.push(name);
   };
-  return [read('hvkit'), ...PACKAGE_NAMES.map(read)];
+  for (const name of hvkitDeps(cli)) visit(name);
+  const info = (name: string, m: Manifest): PackageInfo => ({ name, version: m.version ?? 'unknown', description: m.description ?? '' });
+  return [info('hvkit', cli), ...ordered.map((name) => info(name, manifest(name)))];
 }
 
 export function formatInfo(packages: readonly PackageInfo[], width = 100): string {

@@ -6,7 +6,7 @@
  * MAXPHYADDR ≤ 52). The brands exist only in the type system, so a guest-physical address
  * cannot be passed where a host-physical one is expected, at no run-time cost.
  *
- * - {@link Gpa}: guest-physical, what a guest's page tables produce (SDM Vol. 3 §29.3, "EPT").
+ * - {@link Gpa}: guest-physical, what a guest's page tables produce (SDM Vol. 3 §28.2, "The Extended Page Table Mechanism").
  * - {@link Hpa}: host-physical, an address on this machine's physical bus.
  * - {@link Iova}: I/O virtual address, what a device puts on the bus for DMA before an IOMMU
  *   translates it (VT-d spec §3, "DMA Remapping").

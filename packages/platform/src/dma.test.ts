@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DirectDma, DmaStatus, PhysicalMemory, requesterId, type Hpa, type Iova, type MsiSink } from './index.js';
+import { DirectDma, DmaStatus, PhysicalMemory, requesterId, type Hpa, type Iova, type MemoryAccess, type MsiSink } from './index.js';
 
 const io = (n: number) => n as Iova;
 
@@ -42,6 +42,28 @@ describe('DirectDma', () => {
     // Without a sink the message is dropped; nothing reaches memory either way.
     new DirectDma(mem).write32(io(0xfee0_0000), 1);
     expect(mem.mmio.unclaimedAccesses).toBe(0);
+  });
+
+  it('works on any MemoryAccess, not only PhysicalMemory', () => {
+    const log: string[] = [];
+    const fake: MemoryAccess<Hpa> = {
+      read8: () => 0,
+      read16: () => 0,
+      read32: (a) => (log.push(`r32 ${a.toString(16)}`), 0x1234),
+      write8: () => {},
+      write16: () => {},
+      write32: (a, v) => void log.push(`w32 ${a.toString(16)}=${v.toString(16)}`),
+      read: (a, dst) => void (log.push(`read ${a.toString(16)}+${dst.length}`), dst.fill(7)),
+      write: (a, src) => void log.push(`write ${a.toString(16)}+${src.length}`),
+    };
+    const dma = new DirectDma(fake);
+    expect(dma.read32(io(0x40))).toBe(0x1234);
+    dma.write32(io(0x44), 0xab);
+    const buf = new Uint8Array(3);
+    dma.read(io(0x50), buf);
+    dma.write(io(0x60), buf);
+    expect([...buf]).toEqual([7, 7, 7]);
+    expect(log).toEqual(['r32 40', 'w32 44=ab', 'read 50+3', 'write 60+3']);
   });
 });
 

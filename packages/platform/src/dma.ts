@@ -5,14 +5,14 @@
  * virtual addresses ({@link Iova}). Without an IOMMU the machine hands out
  * {@link DirectDma}, where an IOVA is the host-physical address. An IOMMU (`@hvkit/iommu`)
  * hands out its own `DmaSpace` per requester ID, translating and checking every access
- * (VT-d spec §3; AMD's Device Exclusion Vector, APM Vol. 2 §15.24), and can refuse it.
+ * (VT-d spec §3; AMD's Device Exclusion Vector, APM Vol. 2 ch. 15), and can refuse it.
  *
  * Writes of 4 bytes into the MSI window (0xFEE0_0000-0xFEEF_FFFF) are interrupt messages,
  * not memory writes (SDM Vol. 3 §11.11): `DirectDma` hands them to its {@link MsiSink}.
  */
 import { type Hpa, type Iova } from './address.js';
 import { type MsiSink } from './irq.js';
-import { type PhysicalMemory } from './memory.js';
+import { type MemoryAccess } from './memory.js';
 
 /** The outcome of a DMA access. */
 export const DmaStatus = {
@@ -42,13 +42,13 @@ export function isMsiAddress(addr: number): boolean {
   return addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END;
 }
 
-/** DMA with no IOMMU: IOVA = host-physical address. */
+/** DMA with no IOMMU: IOVA = host-physical address, on any `MemoryAccess<Hpa>` (usually `PhysicalMemory`). */
 export class DirectDma implements DmaSpace {
   private readonly word = new Uint8Array(4);
   private readonly wordView = new DataView(this.word.buffer);
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: MemoryAccess<Hpa>,
     /** Where MSI writes go; without one they are dropped. */
     private readonly msi: MsiSink | null = null,
     /** The requester ID reported with this space's MSIs. */

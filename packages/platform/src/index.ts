@@ -47,6 +47,7 @@ export {
   PAGE_SIZE,
   PhysicalMemory,
   RegionKind,
+  type MemoryAccess,
   type PhysicalMemoryOptions,
   type WriteObserver,
 } from './memory.js';

@@ -29,15 +29,9 @@ export interface IrqLine {
   pulse(): void;
 }
 
-/** A wire from one device to input `line` of `sink`. */
-export class InterruptLine implements IrqLine {
+/** What every wire does with its level; subclasses say where a change goes. */
+abstract class Wire implements IrqLine {
   private current = false;
-
-  constructor(
-    private readonly sink: IrqSink,
-    readonly line: number,
-    readonly name = `irq${line}`,
-  ) {}
 
   get level(): boolean {
     return this.current;
@@ -46,7 +40,7 @@ export class InterruptLine implements IrqLine {
   set(level: boolean): void {
     if (level === this.current) return;
     this.current = level;
-    this.sink.setIrq(this.line, level);
+    this.changed(level);
   }
 
   raise(): void {
@@ -60,6 +54,23 @@ export class InterruptLine implements IrqLine {
   pulse(): void {
     this.set(true);
     this.set(false);
+  }
+
+  protected abstract changed(level: boolean): void;
+}
+
+/** A wire from one device to input `line` of `sink`. */
+export class InterruptLine extends Wire {
+  constructor(
+    private readonly sink: IrqSink,
+    readonly line: number,
+    readonly name = `irq${line}`,
+  ) {
+    super();
+  }
+
+  protected changed(level: boolean): void {
+    this.sink.setIrq(this.line, level);
   }
 }
 
@@ -92,32 +103,13 @@ export class SharedInterruptLine {
   }
 }
 
-class SharedInput implements IrqLine {
-  private current = false;
-
-  constructor(private readonly shared: SharedInterruptLine) {}
-
-  get level(): boolean {
-    return this.current;
+class SharedInput extends Wire {
+  constructor(private readonly shared: SharedInterruptLine) {
+    super();
   }
 
-  set(level: boolean): void {
-    if (level === this.current) return;
-    this.current = level;
+  protected changed(level: boolean): void {
     this.shared.change(level ? 1 : -1);
-  }
-
-  raise(): void {
-    this.set(true);
-  }
-
-  lower(): void {
-    this.set(false);
-  }
-
-  pulse(): void {
-    this.set(true);
-    this.set(false);
   }
 }
 

@@ -62,6 +62,27 @@ export class MemoryRegion {
   }
 }
 
+/**
+ * The consumer-side view of an address space (in the manner of rust-vmm's `vm-memory`
+ * `Bytes` trait): what a loader, a DMA engine or a page walker needs, without caring what
+ * backs it. `PhysicalMemory` is a `MemoryAccess<Hpa>`; a hypervisor's view of one guest is a
+ * `MemoryAccess<Gpa>` that translates through its stage-2 tables.
+ *
+ * Values are little-endian and unsigned. Addresses nothing backs read as all ones.
+ */
+export interface MemoryAccess<A extends number> {
+  read8(addr: A): number;
+  read16(addr: A): number;
+  read32(addr: A): number;
+  write8(addr: A, value: number): void;
+  write16(addr: A, value: number): void;
+  write32(addr: A, value: number): void;
+  /** Copies `dst.length` bytes at `addr` into `dst`. */
+  read(addr: A, dst: Uint8Array): void;
+  /** Copies `src` to `addr`. */
+  write(addr: A, src: Uint8Array): void;
+}
+
 /** Observes writes made through {@link PhysicalMemory}'s methods (DMA, loaders, slow paths). */
 export interface WriteObserver {
   /** `length` bytes at `addr` were written. */
@@ -75,7 +96,7 @@ export interface PhysicalMemoryOptions {
   mmio?: MmioBus;
 }
 
-export class PhysicalMemory {
+export class PhysicalMemory implements MemoryAccess<Hpa> {
   /** The whole RAM backing store. */
   readonly ram: Uint8Array;
   readonly ramView: DataView;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isHighAccess, isWellFormedVmcsEncoding, vmcsFieldIndex, vmcsFieldType, vmcsFieldWidth, VmcsField, VmcsFieldType, VmcsFieldWidth } from './index.js';
 
-describe('VMCS field encodings (SDM Vol. 3 §25.11.2, Appendix B)', () => {
+describe('VMCS field encodings (SDM Vol. 3 §24.11.2, Appendix B)', () => {
   it.each([
     ['GuestEsSelector', VmcsField.GuestEsSelector, VmcsFieldWidth.Bits16, VmcsFieldType.GuestState, 0],
     ['HostEsSelector', VmcsField.HostEsSelector, VmcsFieldWidth.Bits16, VmcsFieldType.HostState, 0],

@@ -1,6 +1,6 @@
 /**
  * VMCS field encodings: the 32-bit values VMREAD and VMWRITE take to name a field
- * (Intel SDM Vol. 3 §25.11.2, "VMREAD, VMWRITE, and Encodings of VMCS Fields", and Appendix B).
+ * (Intel SDM Vol. 3 §24.11.2, "VMREAD, VMWRITE, and Encodings of VMCS Fields", and Appendix B).
  *
  * | bits  | meaning                                                                 |
  * |-------|-------------------------------------------------------------------------|
@@ -62,7 +62,7 @@ export function isHighAccess(encoding: number): boolean {
  * Whether `encoding` is well formed: reserved bits clear, and high access only for 64-bit
  * fields. (Whether the processor supports the field is a separate question, answered by the
  * VMCS field table; an unsupported field makes VMREAD/VMWRITE fail with VM-instruction error
- * 12, SDM Vol. 3 §31.4.)
+ * 12, SDM Vol. 3 §30.4.)
  */
 export function isWellFormedVmcsEncoding(encoding: number): boolean {
   if ((encoding & RESERVED_MASK) !== 0) return false;

@@ -86,6 +86,13 @@ describe('hvkit/package-boundaries', () => {
     expect(await lint('apps/cli', 'src/a.ts', "export * from '@hvkit/machine';\nexport * from '@hvkit/x86';")).toEqual([]);
   });
 
+  it('lets any package use the tooling presets, but no library import an app', async () => {
+    expect(await lint('packages/platform', 'vitest.config.ts', "export { hvkitProject } from '@hvkit/vitest-config';")).toEqual([]);
+    expect(await lint('packages/machine', 'src/a.ts', "export * from '@hvkit/web';")).toEqual([
+      "hvkit/package-boundaries: '@hvkit/machine' may not import '@hvkit/web': the package graph allows @hvkit/platform, @hvkit/mmu, @hvkit/irqchip, @hvkit/devices, @hvkit/iommu, @hvkit/x86, @hvkit/vmx, @hvkit/svm.",
+    ]);
+  });
+
   it('checks dynamic imports too', async () => {
     const messages = await lint('packages/irqchip', 'src/a.ts', "export const load = () => import('@hvkit/x86');");
     expect(messages).toHaveLength(1);

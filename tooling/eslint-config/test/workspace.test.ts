@@ -45,7 +45,7 @@ describe('workspace layout', () => {
       expect(Object.keys(root)).toEqual(['@hvkit/source', 'types', 'import']);
       expect(root).toEqual({ '@hvkit/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' });
       expect(manifest.files).toContain('dist');
-      expect(manifest.scripts).toMatchObject({ build: 'tsup', typecheck: 'tsc --noEmit', lint: 'eslint .', test: 'vitest run' });
+      expect(manifest.scripts).toMatchObject({ build: 'tsup', typecheck: 'tsc --noEmit', lint: 'eslint .', test: 'vitest run --passWithNoTests' });
     });
 
     it('depends on exactly the packages the graph allows', () => {
