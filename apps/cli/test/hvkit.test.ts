@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { formatInfo, hvkitMain, type Streams } from '../src/index.js';
@@ -79,7 +80,9 @@ describe('the installed binaries', () => {
   const bin = (name: string) => fileURLToPath(new URL(`../bin/${name}`, import.meta.url));
 
   it('`pnpm exec hvkit info` works from the repository root', () => {
-    const out = execFileSync('pnpm', ['exec', 'hvkit', 'info'], { cwd: repo, encoding: 'utf8' });
+    // The workspace's own pnpm (a root devDependency), whatever launched the tests.
+    const pnpm = path.join(repo, 'node_modules/.bin/pnpm');
+    const out = execFileSync(pnpm, ['exec', 'hvkit', 'info'], { cwd: repo, encoding: 'utf8' });
     expect(out).toMatch(/^@hvkit\/platform\s+\d+\.\d+\.\d+/m);
     expect(out).toMatch(/^@hvkit\/hypervisor\s+\d+\.\d+\.\d+/m);
   });
