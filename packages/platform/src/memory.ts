@@ -102,7 +102,6 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
   readonly ramView: DataView;
   readonly mmio: MmioBus;
   private readonly regions = new RangeMap<MemoryRegion>('physical memory', PHYS_ADDR_LIMIT);
-  private last: MemoryRegion | null = null;
   private readonly observers: WriteObserver[] = [];
 
   constructor(options: PhysicalMemoryOptions) {
@@ -164,19 +163,14 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
   /** Removes a RAM or ROM region. */
   unmap(region: MemoryRegion): boolean {
     const entry = this.regions.entries().find((e) => e.value === region);
-    if (entry === undefined) return false;
-    if (this.last === region) this.last = null;
-    return this.regions.remove(entry);
+    return entry !== undefined && this.regions.remove(entry);
   }
 
   /** The RAM or ROM region containing `addr`, or `null` (MMIO or unmapped). */
   regionAt(addr: number): MemoryRegion | null {
-    const last = this.last;
-    if (last !== null && addr >= last.base && addr < last.end) return last;
+    // RangeMap.find keeps the last-hit cache, so repeated accesses to a region stay cheap.
     const e = this.regions.find(addr);
-    if (e === undefined) return null;
-    this.last = e.value;
-    return e.value;
+    return e === undefined ? null : e.value;
   }
 
   /** Index into `ram` of the byte at `addr` when it is RAM, else -1. */
