@@ -1,0 +1,1082 @@
+/**
+ * The CPU: architectural state, the memory pipeline (segmentation, TLB, page walk), the
+ * decoded-block cache and the run loop.
+ *
+ * How one instruction flows (see ARCHITECTURE.md):
+ * 1. `run` looks up the block at the physical address of RIP (the fetch TLB translates the
+ *    linear RIP; a miss walks the page tables). A missing block is decoded from the page's
+ *    bytes into records in `rec` and cached by physical address and code mode.
+ * 2. For each record, the loop computes the next RIP, calls `HANDLERS[rec[d]](cpu, d)` and
+ *    retires the instruction by copying the next RIP to RIP.
+ * 3. A handler that faults throws {@link CPU_FAULT}; the loop delivers the exception through
+ *    the IDT with RIP still at the faulting instruction.
+ * 4. Writes to a page that holds decoded code miss the write TLB on purpose; the slow path
+ *    drops the page's blocks before writing, so self-modifying code re-decodes.
+ */
+import { PagingMode, PageAccess, PageWalker, pagingModeOf, walkControlOf, isCanonical, isAccessPermitted, WalkControl } from '@hvkit/mmu';
+import type { PhysicalMemory, PioBus, VirtualClock, Hpa, Port } from '@hvkit/platform';
+import { R_INFO, R_OP, REC_WORDS } from './decoded.js';
+import { Decoder, NEED_MORE_BYTES } from './decoder.js';
+import type { VirtualizationExtension } from './extension.js';
+import { CPU_FAULT, CPU_SHUTDOWN, CPU_VMEXIT, CpuConfigurationError } from './fault.js';
+import { arithFlags, setArithFlags } from './flags.js';
+import { INTEL_CORE, type CpuModel } from './model.js';
+import { HANDLERS } from './optable.js';
+import { CodeMode, Cr0, Cr4, Efer, Flag, Seg, SegAttr, Vector } from './state.js';
+import { installAllOps } from './ops/index.js';
+import { deliverEvent, EventKind } from './interrupts.js';
+import { DescriptorScratch } from './segments.js';
+import { segmentFastLimits } from './ops/operands.js';
+
+installAllOps();
+
+/** The maskable-interrupt source the CPU polls (the local APIC, or a PIC on a simple board). */
+export interface InterruptController {
+  /** Whether a maskable interrupt is pending (INTR asserted). */
+  hasInterrupt(): boolean;
+  /** Acknowledges the highest-priority pending interrupt and returns its vector. */
+  acknowledge(): number;
+}
+
+export interface CpuOptions {
+  memory: PhysicalMemory;
+  io: PioBus;
+  interrupts?: InterruptController;
+  model?: CpuModel;
+  clock?: VirtualClock;
+  /** Initial value of IA32_APIC_BASE's BSP bit and APIC ID. */
+  apicId?: number;
+}
+
+/** Why {@link Cpu.run} returned. */
+export const StopReason = {
+  /** The instruction budget ran out. */
+  Budget: 0,
+  /** HLT with no interrupt able to wake the CPU (IF = 0 or nothing pending). */
+  Halt: 1,
+  /** Triple fault or another shutdown condition. */
+  Shutdown: 2,
+  /** A host breakpoint address was reached. */
+  Breakpoint: 3,
+  /** `cpu.stop()` was called (by a device, say). */
+  Stopped: 4,
+} as const;
+export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+
+const TLB_SETS = 3; // supervisor, user, always-miss (alignment checking)
+const TLB_SIZE = 1024;
+const TLB_MASK = TLB_SIZE - 1;
+const TLB_INVALID = 1;
+const TLB_USER = TLB_SIZE;
+const TLB_NOFAST = 2 * TLB_SIZE;
+
+const MAX_BLOCK_INSNS = 64;
+const REC_POOL_INSNS = 1 << 16;
+
+/** One decoded block: consecutive instructions within one page, ending at a branch. */
+class Block {
+  constructor(
+    readonly key: number,
+    readonly phys: number,
+    readonly start: number,
+    readonly count: number,
+    readonly bytes: number,
+  ) {}
+}
+
+const access = { read: 0, write: 1, fetch: 2 } as const;
+
+export class Cpu {
+  // ---- registers ------------------------------------------------------------------------
+  /** Low 32 bits of RAX..R15. */
+  readonly gpr = new Int32Array(16);
+  /** High 32 bits of RAX..R15. */
+  readonly gprHi = new Int32Array(16);
+  ripLo = 0;
+  ripHi = 0;
+  /** RIP of the next instruction, set by the run loop before a handler runs; branches overwrite it. */
+  nipLo = 0;
+  nipHi = 0;
+  /** Lazy arithmetic flags, see flags.ts. */
+  fRes = 0;
+  fResHi = 0;
+  fAux = 0;
+  /** EFLAGS without the six arithmetic flags (which live in the lazy fields). */
+  flags = Flag.Fixed1;
+
+  readonly segSel = new Uint16Array(8);
+  readonly segBase = new Int32Array(8);
+  readonly segBaseHi = new Int32Array(8);
+  /** Byte-granular limit. */
+  readonly segLimit = new Uint32Array(8);
+  /** Attributes in VMX access-rights layout (see SegAttr). */
+  readonly segAttr = new Int32Array(8);
+  /** Highest offset a read / write may touch without the slow segment checks (-1: always check). */
+  readonly segRMax = new Float64Array(8);
+  readonly segWMax = new Float64Array(8);
+  gdtrBaseLo = 0;
+  gdtrBaseHi = 0;
+  gdtrLimit = 0xffff;
+  idtrBaseLo = 0;
+  idtrBaseHi = 0;
+  idtrLimit = 0xffff;
+
+  cr0 = Cr0.ET | Cr0.CD | Cr0.NW;
+  cr2Lo = 0;
+  cr2Hi = 0;
+  cr3Lo = 0;
+  cr3Hi = 0;
+  cr4 = 0;
+  cr8 = 0;
+  efer = 0;
+  xcr0 = 1;
+  /** DR0-DR7 low and high halves. */
+  readonly drLo = new Int32Array(8);
+  readonly drHi = new Int32Array(8);
+
+  /** Current privilege level. */
+  cpl = 0;
+  /** Code mode (16/32/64-bit decoding). */
+  mode: CodeMode = CodeMode.Bits16;
+
+  // ---- MSR state -------------------------------------------------------------------------
+  starLo = 0;
+  starHi = 0;
+  lstarLo = 0;
+  lstarHi = 0;
+  cstarLo = 0;
+  cstarHi = 0;
+  sfmask = 0;
+  kernelGsBaseLo = 0;
+  kernelGsBaseHi = 0;
+  sysenterCs = 0;
+  sysenterEspLo = 0;
+  sysenterEspHi = 0;
+  sysenterEipLo = 0;
+  sysenterEipHi = 0;
+  tscAux = 0;
+  /** TSC offset: TSC = instructions retired + offset (a double; exact to 2^53). */
+  tscOffset = 0;
+  patLo = 0x00070406;
+  patHi = 0x00070406;
+  apicBaseLo = 0xfee00900;
+  apicBaseHi = 0;
+  miscEnableLo = 1;
+  featureControlLo = 0;
+  /** Variable and fixed MTRRs, by MSR number: [lo, hi]. */
+  readonly mtrrs = new Map<number, [number, number]>();
+  /** Result of an MSR read by an extension. */
+  msrLo = 0;
+  msrHi = 0;
+
+  // ---- run state -------------------------------------------------------------------------
+  halted = false;
+  /** Instructions retired since construction. */
+  icount = 0;
+  /** Set to make the run loop leave the current block after this instruction. */
+  exitBlock = false;
+  /** Non-zero when something other than plain execution needs attention between instructions. */
+  events = 0;
+  /** The instruction after an STI / MOV SS / POP SS cannot be interrupted (SDM Vol. 3 §6.8.3). */
+  interruptShadow = false;
+  /** NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1). */
+  nmiBlocked = false;
+  nmiPending = false;
+  stopRequested = false;
+  shutdown = false;
+
+  // ---- pending exception -----------------------------------------------------------------
+  excVector = -1;
+  excError = 0;
+  excHasError = false;
+  /** Exception nesting for the double-fault rules: -1 none, else the vector being delivered. */
+  deliveringVector = -1;
+
+  // ---- plumbing --------------------------------------------------------------------------
+  readonly memory: PhysicalMemory;
+  readonly io: PioBus;
+  readonly model: CpuModel;
+  readonly clock: VirtualClock | null;
+  interrupts: InterruptController | null;
+  readonly walker: PageWalker;
+  readonly decoder = new Decoder();
+  /** The decoded-instruction pool. */
+  readonly rec = new Int32Array(REC_POOL_INSNS * REC_WORDS);
+  private recUsed = 0;
+  /** A record for instructions decoded outside the cache (page-crossing, MMIO). */
+  private readonly scratchRec = REC_POOL_INSNS * REC_WORDS - REC_WORDS;
+  private readonly blocks = new Map<number, Block>();
+  /** Blocks by physical page number. */
+  private readonly codePages = new Map<number, Block[]>();
+
+  /** Virtualization extension (VMX or SVM), if plugged in. */
+  ext: VirtualizationExtension | null = null;
+  /** True while running a guest under the extension (VMX non-root / SVM guest mode). */
+  guestMode = false;
+
+  // TLB: per set (supervisor, user, no-fast), per slot.
+  private readonly tlbTagR = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  private readonly tlbTagW = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  private readonly tlbTagX = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  private readonly tlbHi = new Int32Array(TLB_SETS * TLB_SIZE);
+  /** Index in `ram` of the page's first byte. */
+  private readonly tlbHost = new Float64Array(TLB_SETS * TLB_SIZE);
+  /** Physical page address. */
+  private readonly tlbPhys = new Float64Array(TLB_SETS * TLB_SIZE);
+  private readonly tlbGlobal = new Uint8Array(TLB_SETS * TLB_SIZE);
+  /** 0 (supervisor), TLB_USER or TLB_NOFAST: added to every TLB index. */
+  tlbSet = 0;
+  /** Paging mode and walk control, recomputed when CR0/CR4/EFER/CPL/AC change. */
+  pagingMode: PagingMode = PagingMode.None;
+  private walkCtl = 0;
+  private readonly ram: Uint8Array;
+  private readonly ramView: DataView;
+
+  /** Effective-address / linear-address scratch, written by `ea` and `linear`. */
+  eaLo = 0;
+  eaHi = 0;
+  /** High half of the last linear address computed by {@link linear}, and of 64-bit reads. */
+  hi = 0;
+  /** Linear address of the last memory operand (for read-modify-write). */
+  lastLo = 0;
+  lastHi = 0;
+
+  /** The last descriptor read (segments.ts). */
+  readonly desc = new DescriptorScratch();
+  /** Type bits of the upper half of the last 16-byte descriptor read. */
+  descUpperType = 0;
+  /** SS:ESP read from the TSS during a privilege change. */
+  tssSs = 0;
+  tssEsp = 0;
+  /** Preallocated frame for event delivery (no allocation per interrupt). */
+  readonly frameScratch: number[] = new Array<number>(16).fill(0);
+
+  /** Host breakpoints on linear RIP (low 32 bits); checked only when non-empty. */
+  readonly breakpoints = new Set<number>();
+
+  constructor(options: CpuOptions) {
+    if (options.memory === undefined || options.io === undefined) {
+      throw new CpuConfigurationError('new Cpu() needs { memory, io }');
+    }
+    this.memory = options.memory;
+    this.io = options.io;
+    this.model = options.model ?? INTEL_CORE;
+    this.clock = options.clock ?? null;
+    this.interrupts = options.interrupts ?? null;
+    this.ram = this.memory.ram;
+    this.ramView = this.memory.ramView;
+    this.decoder.amd = this.model.vendor === 'amd';
+    const self = this;
+    this.walker = new PageWalker(
+      {
+        read32(gpa: number): number {
+          return self.physRead32(self.guestMode ? self.gpaToHpa(gpa, 4) : gpa);
+        },
+        write32(gpa: number, value: number): void {
+          self.physWrite32(self.guestMode ? self.gpaToHpa(gpa, 5) : gpa, value);
+        },
+      },
+      { maxPhyAddr: this.model.physAddrBits, gbPages: true, amd: this.model.vendor === 'amd' },
+    );
+    this.memory.addWriteObserver({
+      physicalWrite: (addr: Hpa, length: number) => this.invalidateCodeRange(addr, length),
+    });
+    if (options.apicId !== undefined) this.apicBaseLo = (this.apicBaseLo & ~0x100) | (options.apicId === 0 ? 0x100 : 0);
+    this.reset();
+  }
+
+  /** Power-on / RESET state (SDM Vol. 3 §10.1.1, Table 10-1). */
+  reset(): void {
+    this.gpr.fill(0);
+    this.gprHi.fill(0);
+    this.gpr[2] = 0x600 | ((this.model.family > 0xf ? 0xf : this.model.family) << 8) | (this.model.model & 0xf) << 4 | this.model.stepping;
+    this.flags = Flag.Fixed1;
+    setArithFlags(this, 0);
+    this.ripLo = 0xfff0;
+    this.ripHi = 0;
+    for (let s = 0; s < 6; s++) this.setSegmentRaw(s, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.Accessed);
+    this.setSegmentRaw(Seg.CS, 0xf000, 0xffff0000, 0xffff, SegAttr.P | SegAttr.S | SegAttr.Code | SegAttr.RW | SegAttr.Accessed);
+    this.setSegmentRaw(Seg.LDTR, 0, 0, 0xffff, SegAttr.P | 2);
+    this.setSegmentRaw(Seg.TR, 0, 0, 0xffff, SegAttr.P | 11);
+    this.gdtrBaseLo = this.gdtrBaseHi = this.idtrBaseLo = this.idtrBaseHi = 0;
+    this.gdtrLimit = this.idtrLimit = 0xffff;
+    this.cr0 = Cr0.ET | Cr0.CD | Cr0.NW;
+    this.cr2Lo = this.cr2Hi = this.cr3Lo = this.cr3Hi = this.cr4 = this.cr8 = 0;
+    this.efer = 0;
+    this.xcr0 = 1;
+    this.drLo.fill(0);
+    this.drHi.fill(0);
+    this.drLo[6] = 0xffff0ff0 | 0;
+    this.drLo[7] = 0x400;
+    this.halted = false;
+    this.shutdown = false;
+    this.interruptShadow = false;
+    this.nmiBlocked = false;
+    this.nmiPending = false;
+    this.excVector = -1;
+    this.deliveringVector = -1;
+    this.updateMode();
+    this.flushTlb(true);
+  }
+
+  // ---- mode bookkeeping -------------------------------------------------------------------
+
+  /** Recomputes CPL-independent derived state after CR0/CR4/EFER/CS changes. */
+  updateMode(): void {
+    const csAttr = this.segAttr[Seg.CS]!;
+    if ((this.efer & Efer.LMA) !== 0 && (csAttr & SegAttr.L) !== 0) this.mode = CodeMode.Bits64;
+    else if ((this.cr0 & Cr0.PE) !== 0 && (this.flags & Flag.VM) === 0 && (csAttr & SegAttr.DB) !== 0) this.mode = CodeMode.Bits32;
+    else this.mode = CodeMode.Bits16;
+    this.decoder.mode = this.mode;
+    if ((this.cr0 & Cr0.PE) === 0) this.cpl = 0;
+    else if ((this.flags & Flag.VM) !== 0) this.cpl = 3;
+    else this.cpl = (this.segAttr[Seg.SS]! >> SegAttr.DplShift) & 3;
+    for (let s = 0; s < 6; s++) segmentFastLimits(this, s);
+    this.pagingMode = pagingModeOf(this.cr0, this.cr4, this.efer);
+    this.updateTlbSet();
+    this.exitBlock = true;
+  }
+
+  /** Picks the TLB set for the current CPL and alignment-check state. */
+  updateTlbSet(): void {
+    const ac = (this.cr0 & Cr0.AM) !== 0 && (this.flags & Flag.AC) !== 0 && this.cpl === 3;
+    this.tlbSet = ac ? TLB_NOFAST : this.cpl === 3 ? TLB_USER : 0;
+    this.walkCtl = walkControlOf(this.cr0, this.cr4, this.efer, this.flags, this.cpl);
+    // Cached rights depend on WP, SMEP, SMAP, NXE and AC; the CPL picks the set.
+    const rights = this.walkCtl & ~WalkControl.Cpl3;
+    if (rights !== this.tlbRights) {
+      this.tlbRights = rights;
+      this.flushTlb(true);
+    }
+  }
+  private tlbRights = -1;
+
+  /** Loads a segment register's hidden part directly (reset, loaders, VM entry, tests). */
+  setSegmentRaw(seg: number, selector: number, base: number, limit: number, attr: number, baseHi = 0): void {
+    this.segSel[seg] = selector;
+    this.segBase[seg] = base | 0;
+    this.segBaseHi[seg] = baseHi | 0;
+    this.segLimit[seg] = limit >>> 0;
+    this.segAttr[seg] = attr;
+    segmentFastLimits(this, seg);
+    if (seg === Seg.CS || seg === Seg.SS) this.exitBlock = true;
+  }
+
+  // ---- flags ------------------------------------------------------------------------------
+
+  /** The full EFLAGS value. */
+  getEflags(): number {
+    return (this.flags | arithFlags(this)) >>> 0;
+  }
+
+  /** Sets all of EFLAGS (no privilege checks: callers apply POPF/IRET rules). */
+  setEflags(value: number): void {
+    const old = this.flags;
+    setArithFlags(this, value);
+    this.flags = (value & 0x3f7fd5 & ~0x8d5) | Flag.Fixed1;
+    if (((old ^ this.flags) & (Flag.VM | Flag.AC)) !== 0) this.updateMode();
+    if (((old ^ this.flags) & (Flag.TF | Flag.IF)) !== 0) this.exitBlock = true;
+  }
+
+  // ---- registers --------------------------------------------------------------------------
+
+  getReg8(r: number): number {
+    return r < 16 ? this.gpr[r]! & 0xff : (this.gpr[r - 16]! >> 8) & 0xff;
+  }
+  setReg8(r: number, v: number): void {
+    if (r < 16) this.gpr[r] = (this.gpr[r]! & ~0xff) | (v & 0xff);
+    else this.gpr[r - 16] = (this.gpr[r - 16]! & ~0xff00) | ((v & 0xff) << 8);
+  }
+  setReg16(r: number, v: number): void {
+    this.gpr[r] = (this.gpr[r]! & ~0xffff) | (v & 0xffff);
+  }
+  setReg32(r: number, v: number): void {
+    this.gpr[r] = v;
+    this.gprHi[r] = 0;
+  }
+  setReg64(r: number, lo: number, hi: number): void {
+    this.gpr[r] = lo;
+    this.gprHi[r] = hi;
+  }
+
+  // ---- exceptions -------------------------------------------------------------------------
+
+  /** Raises a fault: records it and throws {@link CPU_FAULT}. */
+  raise(vector: number, errorCode = -1): never {
+    this.excVector = vector;
+    this.excHasError = errorCode >= 0;
+    this.excError = errorCode >= 0 ? errorCode : 0;
+    throw CPU_FAULT;
+  }
+
+  /** #GP(errorCode). */
+  gp(errorCode = 0): never {
+    return this.raise(Vector.GP, errorCode);
+  }
+
+  ud(): never {
+    return this.raise(Vector.UD);
+  }
+
+  // ---- physical memory --------------------------------------------------------------------
+
+  physRead32(addr: number): number {
+    return this.memory.read32(addr as Hpa) | 0;
+  }
+  physWrite32(addr: number, value: number): void {
+    this.memory.write32(addr as Hpa, value >>> 0);
+  }
+
+  /** Applies the extension's guest-physical -> host-physical translation (guest mode only). */
+  gpaToHpa(gpa: number, kind: number): number {
+    return this.ext === null ? gpa : this.ext.translateGpa(this, gpa, kind);
+  }
+
+  // ---- TLB --------------------------------------------------------------------------------
+
+  /** Drops every TLB entry, or only non-global ones (SDM Vol. 3 §4.10.4). */
+  flushTlb(includeGlobal: boolean): void {
+    const n = TLB_SETS * TLB_SIZE;
+    for (let i = 0; i < n; i++) {
+      if (includeGlobal || this.tlbGlobal[i] === 0) {
+        this.tlbTagR[i] = TLB_INVALID;
+        this.tlbTagW[i] = TLB_INVALID;
+        this.tlbTagX[i] = TLB_INVALID;
+      }
+    }
+    this.exitBlock = true;
+  }
+
+  /** Drops the entries for one linear page (INVLPG), global ones included (SDM Vol. 3 §4.10.4.1). */
+  flushTlbPage(lo: number, hi: number): void {
+    const page = lo & -4096;
+    for (let s = 0; s < TLB_SETS; s++) {
+      const i = ((lo >>> 12) & TLB_MASK) + s * TLB_SIZE;
+      if (this.tlbHi[i] === hi && ((this.tlbTagR[i]! & -4096) === page || (this.tlbTagW[i]! & -4096) === page || (this.tlbTagX[i]! & -4096) === page)) {
+        this.tlbTagR[i] = TLB_INVALID;
+        this.tlbTagW[i] = TLB_INVALID;
+        this.tlbTagX[i] = TLB_INVALID;
+      }
+    }
+    // Large pages may be cached in other slots: be conservative.
+    if (this.pagingMode !== PagingMode.None) this.flushTlb(true);
+    this.exitBlock = true;
+  }
+
+  /**
+   * Translates a linear address for `kind` (0 read, 1 write, 2 fetch) and fills the TLB.
+   * Returns the physical address; raises #PF (or a VM exit) on failure.
+   * `implicit` marks supervisor accesses to system structures (SDM Vol. 3 §4.6).
+   */
+  translate(lo: number, hi: number, kind: number, implicit = false): number {
+    let phys: number;
+    let user = true;
+    let writable = true;
+    let executable = true;
+    let global = false;
+    let dirty = true;
+    if (this.pagingMode === PagingMode.None) {
+      phys = lo >>> 0;
+    } else {
+      let acc = kind === access.write ? PageAccess.Write : kind === access.fetch ? PageAccess.Fetch : PageAccess.Read;
+      if (implicit) acc |= PageAccess.Implicit;
+      const w = this.walker;
+      if (!w.walk(this.pagingMode, this.cr3Lo, this.cr3Hi, lo, hi, acc, this.walkCtl)) {
+        this.cr2Lo = lo;
+        this.cr2Hi = hi;
+        this.raise(Vector.PF, w.errorCode);
+      }
+      phys = w.physAddr;
+      user = w.user;
+      writable = w.writable;
+      executable = w.executable;
+      global = w.global && (this.cr4 & Cr4.PGE) !== 0;
+      dirty = w.dirty;
+    }
+    if (this.guestMode) phys = this.gpaToHpa(phys, kind);
+    if (implicit) return phys;
+    // Fill the TLB for the current set, with the rights this walk proved.
+    const set = this.tlbSet;
+    if (set === TLB_NOFAST) return phys;
+    const physPage = phys - (phys % 4096);
+    const i = ((lo >>> 12) & TLB_MASK) + set;
+    const page = lo & -4096;
+    const region = this.memory.regionAt(physPage);
+    const isRam = region !== null && region.bytes === this.ram && region.writable;
+    const isRom = region !== null && !region.writable;
+    if (this.tlbHi[i] !== hi || (this.tlbTagR[i]! & -4096) !== page) {
+      this.tlbTagR[i] = TLB_INVALID;
+      this.tlbTagW[i] = TLB_INVALID;
+      this.tlbTagX[i] = TLB_INVALID;
+    }
+    this.tlbHi[i] = hi;
+    this.tlbPhys[i] = physPage;
+    this.tlbGlobal[i] = global ? 1 : 0;
+    this.tlbHost[i] = isRam ? physPage + region.delta : 0;
+    // Install each kind of access the cached rights allow under the current CPL and control
+    // bits; writes only once D is set, so the first write still walks and sets it (SDM §4.8).
+    const ctl = this.walkCtl;
+    const paged = this.pagingMode !== PagingMode.None;
+    if (isRam) {
+      if (!paged || isAccessPermitted(user, writable, executable, PageAccess.Read, ctl)) this.tlbTagR[i] = page;
+      if ((!paged || (dirty && isAccessPermitted(user, writable, executable, PageAccess.Write, ctl))) && !this.codePages.has(physPage / 4096)) {
+        this.tlbTagW[i] = page;
+      }
+    }
+    if ((isRam || isRom) && (!paged || isAccessPermitted(user, writable, executable, PageAccess.Fetch, ctl))) this.tlbTagX[i] = page;
+    return phys;
+  }
+
+  // ---- linear memory access ---------------------------------------------------------------
+
+  rd8(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.ram[this.tlbHost[i]! + (lo & 0xfff)]!;
+    return this.readSlow(lo, hi, 1, access.read);
+  }
+  rd16(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
+      return this.ramView.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
+    }
+    return this.readSlow(lo, hi, 2, access.read);
+  }
+  rd32(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
+      return this.ramView.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
+    }
+    return this.readSlow(lo, hi, 4, access.read) | 0;
+  }
+  /** 64-bit read: returns the low half, the high half in `this.hi`. */
+  rd64(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
+      const h = this.tlbHost[i]! + (lo & 0xfff);
+      this.hi = this.ramView.getInt32(h + 4, true);
+      return this.ramView.getInt32(h, true);
+    }
+    return this.read64Slow(lo, hi, access.read);
+  }
+  /** Reads for a read-modify-write: requires write rights up front (the #PF error code says W). */
+  rdw8(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.ram[this.tlbHost[i]! + (lo & 0xfff)]!;
+    return this.readSlow(lo, hi, 1, access.write);
+  }
+  rdw16(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
+      return this.ramView.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
+    }
+    return this.readSlow(lo, hi, 2, access.write);
+  }
+  rdw32(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
+      return this.ramView.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
+    }
+    return this.readSlow(lo, hi, 4, access.write) | 0;
+  }
+  rdw64(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
+      const h = this.tlbHost[i]! + (lo & 0xfff);
+      this.hi = this.ramView.getInt32(h + 4, true);
+      return this.ramView.getInt32(h, true);
+    }
+    return this.read64Slow(lo, hi, access.write);
+  }
+  wr8(lo: number, hi: number, v: number): void {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi) {
+      this.ram[this.tlbHost[i]! + (lo & 0xfff)] = v;
+      return;
+    }
+    this.writeSlow(lo, hi, 1, v, 0);
+  }
+  wr16(lo: number, hi: number, v: number): void {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
+      this.ramView.setUint16(this.tlbHost[i]! + (lo & 0xfff), v, true);
+      return;
+    }
+    this.writeSlow(lo, hi, 2, v, 0);
+  }
+  wr32(lo: number, hi: number, v: number): void {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
+      this.ramView.setInt32(this.tlbHost[i]! + (lo & 0xfff), v, true);
+      return;
+    }
+    this.writeSlow(lo, hi, 4, v, 0);
+  }
+  wr64(lo: number, hi: number, vLo: number, vHi: number): void {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
+      const h = this.tlbHost[i]! + (lo & 0xfff);
+      this.ramView.setInt32(h, vLo, true);
+      this.ramView.setInt32(h + 4, vHi, true);
+      return;
+    }
+    this.writeSlow(lo, hi, 8, vLo, vHi);
+  }
+
+  /** Checks #AC: alignment checking is on and the access is misaligned (SDM Vol. 3 §6.15, #AC). */
+  private checkAlignment(lo: number, size: number): void {
+    if (this.tlbSet === TLB_NOFAST && (lo & (size - 1)) !== 0) this.raise(Vector.AC, 0);
+  }
+
+  private readSlow(lo: number, hi: number, size: number, kind: number): number {
+    this.checkAlignment(lo, size);
+    const off = lo & 0xfff;
+    if (off + size <= 4096) {
+      const phys = this.translate(lo, hi, kind);
+      return this.physReadN(phys, size);
+    }
+    // Crossing a page: translate both pages before reading.
+    const n1 = 4096 - off;
+    const p1 = this.translate(lo, hi, kind);
+    const lo2 = (lo + n1) | 0;
+    const hi2 = lo2 === 0 && this.mode === CodeMode.Bits64 ? (hi + 1) | 0 : hi;
+    const p2 = this.translate(lo2, hi2, kind);
+    let v = 0;
+    for (let k = size - 1; k >= 0; k--) v = v * 256 + this.memory.read8((k < n1 ? p1 + k : p2 + k - n1) as Hpa);
+    return v;
+  }
+
+  private read64Slow(lo: number, hi: number, kind: number): number {
+    this.checkAlignment(lo, 8);
+    const off = lo & 0xfff;
+    if (off + 8 <= 4096) {
+      const phys = this.translate(lo, hi, kind);
+      this.hi = this.physReadN(phys + 4, 4) | 0;
+      return this.physReadN(phys, 4) | 0;
+    }
+    const n1 = 4096 - off;
+    const p1 = this.translate(lo, hi, kind);
+    const lo2 = (lo + n1) | 0;
+    const hi2 = lo2 === 0 && this.mode === CodeMode.Bits64 ? (hi + 1) | 0 : hi;
+    const p2 = this.translate(lo2, hi2, kind);
+    let vLo = 0;
+    let vHi = 0;
+    for (let k = 7; k >= 0; k--) {
+      const b = this.memory.read8((k < n1 ? p1 + k : p2 + k - n1) as Hpa);
+      if (k >= 4) vHi = (vHi << 8) | b;
+      else vLo = (vLo << 8) | b;
+    }
+    this.hi = vHi;
+    return vLo;
+  }
+
+  private physReadN(phys: number, size: number): number {
+    if (size === 1) return this.memory.read8(phys as Hpa);
+    if (size === 2) return this.memory.read16(phys as Hpa);
+    return this.memory.read32(phys as Hpa);
+  }
+
+  private writeSlow(lo: number, hi: number, size: number, v: number, vHi: number): void {
+    this.checkAlignment(lo, size);
+    const off = lo & 0xfff;
+    if (off + size <= 4096) {
+      const phys = this.translate(lo, hi, access.write);
+      this.invalidateCodeRange(phys, size);
+      if (size === 1) this.memory.write8(phys as Hpa, v & 0xff);
+      else if (size === 2) this.memory.write16(phys as Hpa, v & 0xffff);
+      else if (size === 4) this.memory.write32(phys as Hpa, v >>> 0);
+      else {
+        this.memory.write32(phys as Hpa, v >>> 0);
+        this.memory.write32((phys + 4) as Hpa, vHi >>> 0);
+      }
+      return;
+    }
+    const n1 = 4096 - off;
+    const p1 = this.translate(lo, hi, access.write);
+    const lo2 = (lo + n1) | 0;
+    const hi2 = lo2 === 0 && this.mode === CodeMode.Bits64 ? (hi + 1) | 0 : hi;
+    const p2 = this.translate(lo2, hi2, access.write);
+    this.invalidateCodeRange(p1, n1);
+    this.invalidateCodeRange(p2, size - n1);
+    for (let k = 0; k < size; k++) {
+      const b = k < 4 ? (v >>> (8 * k)) & 0xff : (vHi >>> (8 * (k - 4))) & 0xff;
+      this.memory.write8((k < n1 ? p1 + k : p2 + k - n1) as Hpa, b);
+    }
+  }
+
+  /** Implicit supervisor read of a system structure (GDT, LDT, IDT, TSS) at a linear address. */
+  sysRead32(lo: number, hi: number): number {
+    if ((lo & 0xfff) > 0xffc) {
+      let v = 0;
+      for (let k = 3; k >= 0; k--) v = (v << 8) | this.sysRead8((lo + k) | 0, hi);
+      return v;
+    }
+    const phys = this.translate(lo, hi, access.read, true);
+    return this.memory.read32(phys as Hpa) | 0;
+  }
+  sysRead16(lo: number, hi: number): number {
+    return (this.sysRead8(lo, hi) | (this.sysRead8((lo + 1) | 0, hi) << 8)) & 0xffff;
+  }
+  sysRead8(lo: number, hi: number): number {
+    const phys = this.translate(lo, hi, access.read, true);
+    return this.memory.read8(phys as Hpa);
+  }
+  sysWrite32(lo: number, hi: number, v: number): void {
+    if ((lo & 0xfff) > 0xffc) {
+      for (let k = 0; k < 4; k++) this.sysWrite8((lo + k) | 0, hi, v >>> (8 * k));
+      return;
+    }
+    const phys = this.translate(lo, hi, access.write, true);
+    this.invalidateCodeRange(phys, 4);
+    this.memory.write32(phys as Hpa, v >>> 0);
+  }
+  sysWrite16(lo: number, hi: number, v: number): void {
+    this.sysWrite8(lo, hi, v);
+    this.sysWrite8((lo + 1) | 0, hi, v >>> 8);
+  }
+  sysWrite8(lo: number, hi: number, v: number): void {
+    const phys = this.translate(lo, hi, access.write, true);
+    this.invalidateCodeRange(phys, 1);
+    this.memory.write8(phys as Hpa, v & 0xff);
+  }
+
+  // ---- port I/O ---------------------------------------------------------------------------
+
+  ioRead(port: number, size: 1 | 2 | 4): number {
+    return this.io.read(port as Port, size);
+  }
+  ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
+    this.io.write(port as Port, size, value);
+  }
+
+  // ---- code cache -------------------------------------------------------------------------
+
+  /** Drops decoded blocks overlapping [addr, addr + length) (physical). */
+  invalidateCodeRange(addr: number, length: number): void {
+    if (this.codePages.size === 0) return;
+    const first = Math.floor(addr / 4096);
+    const last = Math.floor((addr + length - 1) / 4096);
+    for (let p = first; p <= last; p++) {
+      const list = this.codePages.get(p);
+      if (list === undefined) continue;
+      for (const b of list) this.blocks.delete(b.key);
+      this.codePages.delete(p);
+      this.exitBlock = true;
+    }
+  }
+
+  /** Drops every decoded block. */
+  flushCodeCache(): void {
+    this.blocks.clear();
+    this.codePages.clear();
+    this.recUsed = 0;
+    this.exitBlock = true;
+  }
+
+  /** Registers a page as holding code: its write-TLB entries are dropped so writes take the slow path. */
+  private markCodePage(physPage: number, block: Block): void {
+    const p = physPage / 4096;
+    let list = this.codePages.get(p);
+    if (list === undefined) {
+      list = [];
+      this.codePages.set(p, list);
+      const n = TLB_SETS * TLB_SIZE;
+      for (let i = 0; i < n; i++) if (this.tlbPhys[i] === physPage) this.tlbTagW[i] = TLB_INVALID;
+    }
+    list.push(block);
+  }
+
+  /** Translates RIP for a fetch: returns the physical address. */
+  private fetchPhys(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagX[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.tlbPhys[i]! + (lo & 0xfff);
+    return this.translate(lo, hi, access.fetch);
+  }
+
+  /** Linear address of offset `ip` in CS: CS base + ip (64-bit mode: flat). */
+  private csLinear(ipLo: number, ipHi: number): number {
+    if (this.mode === CodeMode.Bits64) {
+      this.hi = ipHi;
+      return ipLo;
+    }
+    this.hi = 0;
+    return (this.segBase[Seg.CS]! + ipLo) | 0;
+  }
+
+  /** Reads byte `k` of the instruction at RIP through a real fetch (crossing pages). */
+  private fetchByteAt(k: number): number {
+    let ipLo = (this.ripLo + k) | 0;
+    let ipHi = this.ripHi;
+    if (this.mode === CodeMode.Bits64) {
+      if ((ipLo >>> 0) < (this.ripLo >>> 0)) ipHi = (ipHi + 1) | 0;
+      if (!isCanonical(ipHi, this.model.linearAddrBits === 57 && (this.cr4 & Cr4.LA57) !== 0 ? 57 : 48)) this.gp(0);
+    } else {
+      if (this.mode === CodeMode.Bits16 && (this.cr0 & Cr0.PE) === 0) ipLo &= 0xffff_ffff;
+      if ((ipLo >>> 0) > this.segLimit[Seg.CS]!) this.gp(0);
+    }
+    const lo = this.csLinear(ipLo, ipHi);
+    const phys = this.fetchPhys(lo, this.hi);
+    return this.memory.read8(phys as Hpa);
+  }
+
+  private readonly crossFetch = (k: number): number => this.fetchByteAt(k);
+  private readonly stopAtPageEnd = (): number => {
+    throw NEED_MORE_BYTES;
+  };
+  private readonly scratchBytes = new Uint8Array(16);
+
+  /** Finds or builds the block at RIP. Returns null when the instruction must run uncached (decoded into the scratch record). */
+  private lookupBlock(): Block | null {
+    const mode = this.mode;
+    let ipLo = this.ripLo;
+    if (mode !== CodeMode.Bits64) {
+      // CS limit: the first byte must be within the limit (further bytes are checked below).
+      if ((ipLo >>> 0) > this.segLimit[Seg.CS]!) this.gp(0);
+    }
+    const lo = this.csLinear(ipLo, this.ripHi);
+    const hi = this.hi;
+    if (mode === CodeMode.Bits64 && !isCanonical(hi, (this.cr4 & Cr4.LA57) !== 0 ? 57 : 48)) this.gp(0);
+    const phys = this.fetchPhys(lo, hi);
+    const key = phys * 4 + mode;
+    let b = this.blocks.get(key);
+    if (b !== undefined) {
+      if (mode !== CodeMode.Bits64 && (ipLo >>> 0) + b.bytes - 1 > this.segLimit[Seg.CS]!) return this.decodeSingle();
+      return b;
+    }
+    const region = this.memory.regionAt(phys - (phys % 4096));
+    if (region === null || phys >= 2 ** 50) return this.decodeSingle();
+    // Decode a block from the page's bytes.
+    const dec = this.decoder;
+    dec.src = region.bytes;
+    dec.pos = phys + region.delta;
+    dec.avail = 4096 - (phys % 4096);
+    dec.more = this.stopAtPageEnd;
+    if (this.recUsed + MAX_BLOCK_INSNS * REC_WORDS > this.scratchRec) this.flushCodeCache();
+    const start = this.recUsed;
+    let d = start;
+    let bytes = 0;
+    let count = 0;
+    while (count < MAX_BLOCK_INSNS) {
+      let len: number;
+      try {
+        len = dec.decode(this.rec, d);
+      } catch (e) {
+        if (e === NEED_MORE_BYTES) break;
+        throw e;
+      }
+      dec.pos += len;
+      dec.avail -= len;
+      bytes += len;
+      count++;
+      d += REC_WORDS;
+      if ((this.rec[d - REC_WORDS + R_INFO]! & (1 << 16)) !== 0 || dec.avail === 0) break;
+    }
+    if (count === 0) return this.decodeSingle();
+    this.recUsed = d;
+    b = new Block(key, phys, start, count, bytes);
+    this.blocks.set(key, b);
+    this.markCodePage(phys - (phys % 4096), b);
+    if (mode !== CodeMode.Bits64 && (ipLo >>> 0) + bytes - 1 > this.segLimit[Seg.CS]!) return this.decodeSingle();
+    return b;
+  }
+
+  /** Decodes the instruction at RIP with real fetches into the scratch record. */
+  private decodeSingle(): null {
+    const dec = this.decoder;
+    dec.src = this.scratchBytes;
+    dec.pos = 0;
+    dec.avail = 0;
+    dec.more = this.crossFetch;
+    dec.decode(this.rec, this.scratchRec);
+    return null;
+  }
+
+  // ---- the run loop -----------------------------------------------------------------------
+
+  /** Asks `run` to return at the next instruction boundary. */
+  stop(): void {
+    this.stopRequested = true;
+    this.exitBlock = true;
+  }
+
+  /** Executes one instruction (or delivers one pending event). */
+  step(): StopReason {
+    return this.run(1);
+  }
+
+  /**
+   * Runs up to `budget` instructions. Returns why it stopped. Exceptions are delivered
+   * inside; only a shutdown (triple fault) or a host request stops early.
+   */
+  run(budget: number): StopReason {
+    const start = this.icount;
+    const limit = start + budget;
+    this.stopRequested = false;
+    const clock = this.clock;
+    while (this.icount < limit) {
+      if (this.shutdown) return StopReason.Shutdown;
+      if (this.stopRequested) return StopReason.Stopped;
+      if (clock !== null) clock.advance(0);
+      // Pending events: interrupts, NMIs, traps.
+      if (this.serviceEvents()) continue;
+      if (this.halted) {
+        // Nothing can wake us within this call unless a timer fires.
+        if (clock !== null) {
+          const next = clock.instructionsUntilNextDeadline();
+          if (next !== Infinity && this.icount + next <= limit) {
+            this.icount += Math.max(1, next);
+            clock.advance(Math.max(1, next));
+            continue;
+          }
+        }
+        return StopReason.Halt;
+      }
+      if (this.breakpoints.size !== 0 && this.breakpoints.has(this.csLinear(this.ripLo, this.ripHi) >>> 0)) {
+        if (this.icount !== start) return StopReason.Breakpoint;
+      }
+      const before = this.icount;
+      try {
+        this.executeSome(limit);
+      } catch (e) {
+        this.handleThrow(e);
+      }
+      if (clock !== null) clock.advance(this.icount - before);
+    }
+    return this.shutdown ? StopReason.Shutdown : StopReason.Budget;
+  }
+
+  private handleThrow(e: unknown): void {
+    if (e === CPU_FAULT) {
+      const v = this.excVector;
+      this.excVector = -1;
+      this.deliverException(v, this.excHasError ? this.excError : -1);
+    } else if (e === CPU_SHUTDOWN) {
+      this.shutdown = true;
+    } else if (e === CPU_VMEXIT) {
+      this.exitBlock = true;
+    } else {
+      throw e;
+    }
+  }
+
+  /** Delivers exception `vector` with the double-fault rules (SDM Vol. 3 §6.15, Table 6-5). */
+  deliverException(vector: number, errorCode: number): void {
+    const prev = this.deliveringVector;
+    if (prev >= 0) {
+      if (prev === Vector.DF) {
+        this.triggerShutdown();
+        return;
+      }
+      if (isContributoryOrPf(prev) && isContributoryOrPf(vector) && !(prev !== Vector.PF && vector === Vector.PF)) {
+        vector = Vector.DF;
+        errorCode = 0;
+      }
+    }
+    this.deliveringVector = vector;
+    try {
+      deliverEvent(this, EventKind.Exception, vector, errorCode);
+      this.deliveringVector = -1;
+    } catch (e) {
+      if (e === CPU_FAULT) {
+        const v2 = this.excVector;
+        const err2 = this.excHasError ? this.excError : -1;
+        this.excVector = -1;
+        this.deliverException(v2, err2);
+        this.deliveringVector = -1;
+      } else {
+        this.deliveringVector = -1;
+        throw e;
+      }
+    }
+  }
+
+  /** Shutdown after a triple fault (SDM Vol. 3 §6.15 "Interrupt 8"). */
+  triggerShutdown(): void {
+    if (this.guestMode && this.ext !== null && this.ext.intercept(this, 34, 0, 0)) return;
+    this.shutdown = true;
+    this.deliveringVector = -1;
+    this.exitBlock = true;
+  }
+
+  /** Handles pending NMI / INTR / traps at an instruction boundary. Returns true if an event was delivered. */
+  private serviceEvents(): boolean {
+    if (this.interruptShadow) return false;
+    if (this.nmiPending && !this.nmiBlocked) {
+      this.nmiPending = false;
+      this.halted = false;
+      try {
+        this.nmiBlocked = true;
+        deliverEvent(this, EventKind.Nmi, Vector.NMI, -1);
+      } catch (e) {
+        this.handleThrow(e);
+      }
+      return true;
+    }
+    if ((this.flags & Flag.IF) !== 0 && this.interrupts !== null && this.interrupts.hasInterrupt()) {
+      if (this.guestMode && this.ext !== null && this.ext.intercept(this, 15, 0, 0)) return true;
+      const vector = this.interrupts.acknowledge();
+      this.halted = false;
+      try {
+        deliverEvent(this, EventKind.External, vector, -1);
+      } catch (e) {
+        this.handleThrow(e);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** Executes at least one instruction, up to the end of a block or `limit`. */
+  private executeSome(limit: number): void {
+    const shadow = this.interruptShadow;
+    this.interruptShadow = false;
+    const block = this.lookupBlock();
+    const rec = this.rec;
+    this.exitBlock = false;
+    let d: number;
+    let end: number;
+    if (block === null) {
+      d = this.scratchRec;
+      end = d + REC_WORDS;
+    } else {
+      d = block.start;
+      end = d + block.count * REC_WORDS;
+      const room = (limit - this.icount) * REC_WORDS;
+      if (end - d > room) end = d + room;
+    }
+    const single = shadow || (this.flags & Flag.TF) !== 0 || (this.drLo[7]! & 0xff) !== 0;
+    if (single) end = d + REC_WORDS;
+    const is64 = this.mode === CodeMode.Bits64;
+    for (; d < end; d += REC_WORDS) {
+      const len = rec[d + R_INFO]! & 0xf;
+      const next = (this.ripLo >>> 0) + len;
+      if (next > 0xffff_ffff) {
+        this.nipLo = next | 0;
+        this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
+      } else {
+        this.nipLo = next | 0;
+        this.nipHi = this.ripHi;
+      }
+      HANDLERS[rec[d + R_OP]!]!(this, d);
+      this.ripLo = this.nipLo;
+      this.ripHi = this.nipHi;
+      this.icount++;
+      if (this.exitBlock) break;
+    }
+    if (single && (this.flags & Flag.TF) !== 0 && !this.exitBlock) {
+      // Single-step trap after the instruction (SDM Vol. 3 §17.3.1.4).
+      this.drLo[6] = this.drLo[6]! | 0x4000;
+      this.deliverException(Vector.DB, -1);
+    }
+  }
+
+  // ---- architectural state API -------------------------------------------------------------
+
+  /** Linear address bits in effect (48, or 57 with CR4.LA57). */
+  get linearBits(): 48 | 57 {
+    return (this.cr4 & Cr4.LA57) !== 0 ? 57 : 48;
+  }
+}
+
+function isContributoryOrPf(v: number): boolean {
+  return v === 0 || (v >= 10 && v <= 14);
+}

@@ -1,0 +1,374 @@
+/**
+ * Opcode maps: the operand format of every opcode (which the decoder needs to find an
+ * instruction's length) and the handler that executes it (which instruction groups fill in).
+ *
+ * Formats follow the SDM's opcode tables (Vol. 2 Appendix A): `M` = has a ModRM byte, then
+ * the immediate kind. Handler slots start out as 0, the #UD handler, so an opcode nobody
+ * implements raises #UD rather than misbehaving.
+ */
+import type { Cpu } from './cpu.js';
+
+/** Executes one decoded instruction: `d` is the index of its record in `cpu.rec`. */
+export type Handler = (cpu: Cpu, d: number) => void;
+
+// ---- format bits -------------------------------------------------------------------------
+export const F_M = 1;
+export const F_IMM_SHIFT = 1;
+export const F_IMM_MASK = 0xf << 1;
+export const Imm = {
+  None: 0,
+  Ib: 1,
+  Iw: 2,
+  /** 16 or 32 bits by operand size (32 for 64-bit operand size, sign-extended). */
+  Iz: 3,
+  /** 16, 32 or 64 bits by operand size (MOV r, imm). */
+  Iv: 4,
+  /** ENTER: imm16 then imm8. */
+  IwIb: 5,
+  /** Far pointer: offset (16/32 by operand size) then selector. */
+  Ap: 6,
+  /** Memory offset of address-size width (MOV A0-A3). */
+  Ob: 7,
+  /** rel8. */
+  Jb: 8,
+  /** rel16/rel32 by operand size. */
+  Jz: 9,
+  /** Group 3 byte form: Ib when ModRM.reg < 2. */
+  G3b: 10,
+  /** Group 3 word form: Iz when ModRM.reg < 2. */
+  G3v: 11,
+} as const;
+/** Invalid in 64-bit mode. */
+export const F_I64 = 1 << 5;
+/** Default operand size 64 in 64-bit mode (66 selects 16). */
+export const F_D64 = 1 << 6;
+/** Operand size forced to 64 in 64-bit mode (near branches; Intel ignores 66, AMD honours it). */
+export const F_F64 = 1 << 7;
+/** Byte operation: operand size 8. */
+export const F_BYTE = 1 << 8;
+/** LOCK is allowed (with a memory destination). */
+export const F_LOCK = 1 << 9;
+/** The block ends after this instruction. */
+export const F_END = 1 << 11;
+/** No instruction at this opcode. */
+export const F_INV = 1 << 13;
+/** The ModRM operand is always a register (MOV CRn/DRn): mod is ignored. */
+export const F_REGONLY = 1 << 14;
+
+const M = F_M;
+const Ib = Imm.Ib << F_IMM_SHIFT;
+const Iw = Imm.Iw << F_IMM_SHIFT;
+const Iz = Imm.Iz << F_IMM_SHIFT;
+const Iv = Imm.Iv << F_IMM_SHIFT;
+const Jb = Imm.Jb << F_IMM_SHIFT;
+const Jz = Imm.Jz << F_IMM_SHIFT;
+const B = F_BYTE;
+const L = F_LOCK;
+const E = F_END;
+
+/** Formats of the one-byte opcode map (SDM Vol. 2 Table A-2). Prefix bytes are handled by the decoder. */
+export const FORMAT_1B = new Int32Array(256);
+/** Formats of the two-byte (0F) map (SDM Vol. 2 Table A-3). */
+export const FORMAT_0F = new Int32Array(256);
+
+function fill1b(): void {
+  const f = FORMAT_1B;
+  // ALU blocks: 00-3F
+  for (let g = 0; g < 8; g++) {
+    const b = g * 8;
+    const lock = g === 7 ? 0 : L;
+    f[b] = M | B | lock;
+    f[b + 1] = M | lock;
+    f[b + 2] = M | B;
+    f[b + 3] = M;
+    f[b + 4] = Ib | B;
+    f[b + 5] = Iz;
+  }
+  f[0x06] = f[0x07] = f[0x0e] = f[0x16] = f[0x1e] = f[0x1f] = F_I64;
+  f[0x17] = F_I64 | E; // POP SS: interrupt shadow
+  f[0x0f] = F_INV; // escape, handled by the decoder
+  f[0x27] = f[0x2f] = f[0x37] = f[0x3f] = F_I64;
+  for (let i = 0x40; i < 0x50; i++) f[i] = F_I64; // INC/DEC (REX in 64-bit mode)
+  for (let i = 0x50; i < 0x60; i++) f[i] = F_D64;
+  f[0x60] = f[0x61] = F_I64;
+  f[0x62] = M | F_I64; // BOUND
+  f[0x63] = M; // ARPL / MOVSXD
+  f[0x68] = Iz | F_D64;
+  f[0x69] = M | Iz;
+  f[0x6a] = Ib | F_D64;
+  f[0x6b] = M | Ib;
+  f[0x6c] = B;
+  f[0x6d] = 0;
+  f[0x6e] = B;
+  f[0x6f] = 0;
+  for (let i = 0x70; i < 0x80; i++) f[i] = Jb | F_F64 | E;
+  f[0x80] = M | Ib | B | L;
+  f[0x81] = M | Iz | L;
+  f[0x82] = M | Ib | B | L | F_I64;
+  f[0x83] = M | Ib | L;
+  f[0x84] = M | B;
+  f[0x85] = M;
+  f[0x86] = M | B | L;
+  f[0x87] = M | L;
+  f[0x88] = M | B;
+  f[0x89] = M;
+  f[0x8a] = M | B;
+  f[0x8b] = M;
+  f[0x8c] = M;
+  f[0x8d] = M;
+  f[0x8e] = M | E;
+  f[0x8f] = M | F_D64;
+  for (let i = 0x90; i < 0x98; i++) f[i] = 0;
+  f[0x98] = f[0x99] = 0;
+  f[0x9a] = (Imm.Ap << F_IMM_SHIFT) | F_I64 | E;
+  f[0x9b] = 0;
+  f[0x9c] = F_D64;
+  f[0x9d] = F_D64 | E;
+  f[0x9e] = f[0x9f] = 0;
+  f[0xa0] = (Imm.Ob << F_IMM_SHIFT) | B;
+  f[0xa1] = Imm.Ob << F_IMM_SHIFT;
+  f[0xa2] = (Imm.Ob << F_IMM_SHIFT) | B;
+  f[0xa3] = Imm.Ob << F_IMM_SHIFT;
+  f[0xa4] = B;
+  f[0xa5] = 0;
+  f[0xa6] = B;
+  f[0xa7] = 0;
+  f[0xa8] = Ib | B;
+  f[0xa9] = Iz;
+  f[0xaa] = B;
+  f[0xab] = 0;
+  f[0xac] = B;
+  f[0xad] = 0;
+  f[0xae] = B;
+  f[0xaf] = 0;
+  for (let i = 0xb0; i < 0xb8; i++) f[i] = Ib | B;
+  for (let i = 0xb8; i < 0xc0; i++) f[i] = Iv;
+  f[0xc0] = M | Ib | B;
+  f[0xc1] = M | Ib;
+  f[0xc2] = Iw | F_F64 | E;
+  f[0xc3] = F_F64 | E;
+  f[0xc4] = M | F_I64 | E; // LES (VEX3 in 64-bit mode or with mod = 3: decoder)
+  f[0xc5] = M | F_I64 | E; // LDS (VEX2)
+  f[0xc6] = M | Ib | B;
+  f[0xc7] = M | Iz;
+  f[0xc8] = (Imm.IwIb << F_IMM_SHIFT) | F_D64;
+  f[0xc9] = F_D64;
+  f[0xca] = Iw | E;
+  f[0xcb] = E;
+  f[0xcc] = E;
+  f[0xcd] = Ib | E;
+  f[0xce] = F_I64 | E;
+  f[0xcf] = E;
+  f[0xd0] = M | B;
+  f[0xd1] = M;
+  f[0xd2] = M | B;
+  f[0xd3] = M;
+  f[0xd4] = Ib | F_I64;
+  f[0xd5] = Ib | F_I64;
+  f[0xd6] = F_I64; // SALC (undocumented)
+  f[0xd7] = 0;
+  for (let i = 0xd8; i < 0xe0; i++) f[i] = M; // x87 escape
+  for (let i = 0xe0; i < 0xe4; i++) f[i] = Jb | F_F64 | E;
+  f[0xe4] = Ib | B;
+  f[0xe5] = Ib;
+  f[0xe6] = Ib | B;
+  f[0xe7] = Ib;
+  f[0xe8] = Jz | F_F64 | E;
+  f[0xe9] = Jz | F_F64 | E;
+  f[0xea] = (Imm.Ap << F_IMM_SHIFT) | F_I64 | E;
+  f[0xeb] = Jb | F_F64 | E;
+  f[0xec] = B;
+  f[0xed] = 0;
+  f[0xee] = B;
+  f[0xef] = 0;
+  f[0xf1] = E;
+  f[0xf4] = E;
+  f[0xf5] = 0;
+  f[0xf6] = M | (Imm.G3b << F_IMM_SHIFT) | B | L;
+  f[0xf7] = M | (Imm.G3v << F_IMM_SHIFT) | L;
+  f[0xf8] = f[0xf9] = f[0xfc] = f[0xfd] = 0;
+  f[0xfa] = E;
+  f[0xfb] = E;
+  f[0xfe] = M | B | L;
+  f[0xff] = M | L | E;
+}
+
+function fill0f(): void {
+  const f = FORMAT_0F;
+  f.fill(F_INV);
+  f[0x00] = M | E;
+  f[0x01] = M | E;
+  f[0x02] = M;
+  f[0x03] = M;
+  f[0x05] = E;
+  f[0x06] = E;
+  f[0x07] = E;
+  f[0x08] = E;
+  f[0x09] = E;
+  f[0x0b] = E;
+  f[0x0d] = M;
+  for (let i = 0x10; i < 0x18; i++) f[i] = M;
+  for (let i = 0x18; i < 0x20; i++) f[i] = M; // hint NOPs
+  for (let i = 0x20; i < 0x24; i++) f[i] = M | F_REGONLY | E;
+  for (let i = 0x28; i < 0x30; i++) f[i] = M;
+  f[0x30] = E;
+  f[0x31] = 0;
+  f[0x32] = 0;
+  f[0x33] = 0;
+  f[0x34] = E;
+  f[0x35] = E;
+  f[0x37] = E;
+  for (let i = 0x40; i < 0x50; i++) f[i] = M;
+  for (let i = 0x50; i < 0x70; i++) f[i] = M;
+  for (let i = 0x70; i < 0x74; i++) f[i] = M | Ib;
+  for (let i = 0x74; i < 0x77; i++) f[i] = M;
+  f[0x77] = 0;
+  f[0x78] = M;
+  f[0x79] = M;
+  for (let i = 0x7c; i < 0x80; i++) f[i] = M;
+  for (let i = 0x80; i < 0x90; i++) f[i] = Jz | F_F64 | E;
+  for (let i = 0x90; i < 0xa0; i++) f[i] = M | B;
+  f[0xa0] = F_D64;
+  f[0xa1] = F_D64 | E;
+  f[0xa2] = 0;
+  f[0xa3] = M;
+  f[0xa4] = M | Ib;
+  f[0xa5] = M;
+  f[0xa8] = F_D64;
+  f[0xa9] = F_D64 | E;
+  f[0xaa] = E;
+  f[0xab] = M | L;
+  f[0xac] = M | Ib;
+  f[0xad] = M;
+  f[0xae] = M;
+  f[0xaf] = M;
+  f[0xb0] = M | B | L;
+  f[0xb1] = M | L;
+  f[0xb2] = M | E;
+  f[0xb3] = M | L;
+  f[0xb4] = M | E;
+  f[0xb5] = M | E;
+  f[0xb6] = M;
+  f[0xb7] = M;
+  f[0xb8] = M;
+  f[0xb9] = M;
+  f[0xba] = M | Ib | L;
+  f[0xbb] = M | L;
+  f[0xbc] = M;
+  f[0xbd] = M;
+  f[0xbe] = M;
+  f[0xbf] = M;
+  f[0xc0] = M | B | L;
+  f[0xc1] = M | L;
+  f[0xc2] = M | Ib;
+  f[0xc3] = M;
+  f[0xc4] = M | Ib;
+  f[0xc5] = M | Ib;
+  f[0xc6] = M | Ib;
+  f[0xc7] = M | L;
+  for (let i = 0xc8; i < 0xd0; i++) f[i] = 0;
+  for (let i = 0xd0; i < 0x100; i++) f[i] = M;
+}
+
+fill1b();
+fill0f();
+
+// ---- handler slots ---------------------------------------------------------------------
+
+/** Opcode maps. */
+export const OpMap = { One: 0, Two: 1, Three38: 2, Three3A: 3, Vex38: 4, Vex3A: 5, Vex0F: 6 } as const;
+export type OpMap = (typeof OpMap)[keyof typeof OpMap];
+
+/** Mandatory-prefix classes (SSE-style opcode selection): none, 66, F3, F2. */
+export const Pfx = { None: 0, P66: 1, F3: 2, F2: 3 } as const;
+
+/**
+ * Where handlers for one opcode live. The decoder picks, in order: `byRm` (ModRM.mod = 3,
+ * indexed by reg * 8 + rm), `byRegMod3` (mod = 3) or `byRegMem` (mod != 3), `byReg`,
+ * `byPrefix` (mandatory prefix), then `op`.
+ */
+export class OpSlot {
+  op = 0;
+  byReg: Int32Array | null = null;
+  byRegMem: Int32Array | null = null;
+  byRegMod3: Int32Array | null = null;
+  byRm: Int32Array | null = null;
+  byPrefix: Int32Array | null = null;
+  /** Handler for a prefix class within a ModRM.reg group: index prefix * 8 + reg. */
+  byPrefixReg: Int32Array | null = null;
+}
+
+function makeMap(): OpSlot[] {
+  const m: OpSlot[] = [];
+  for (let i = 0; i < 256; i++) m.push(new OpSlot());
+  return m;
+}
+
+/** Slots for each map, indexed by {@link OpMap}. */
+export const SLOTS: OpSlot[][] = [makeMap(), makeMap(), makeMap(), makeMap(), makeMap(), makeMap(), makeMap()];
+
+/** The handler table; index 0 is #UD. */
+export const HANDLERS: Handler[] = [];
+export const HANDLER_NAMES: string[] = [];
+
+/** Registers a handler and returns its id. */
+export function defineHandler(name: string, fn: Handler): number {
+  HANDLERS.push(fn);
+  HANDLER_NAMES.push(name);
+  return HANDLERS.length - 1;
+}
+
+export interface SlotSelector {
+  /** ModRM.reg value for group opcodes. */
+  reg?: number;
+  /** Restrict to ModRM.mod = 3 (`true`) or mod != 3 (`false`). */
+  mod3?: boolean;
+  /** ModRM.rm value (with `mod3: true` and `reg`). */
+  rm?: number;
+  /** Mandatory prefix class. */
+  prefix?: number;
+}
+
+/** Installs handler `id` for an opcode. */
+export function setOp(map: OpMap, opcode: number, id: number, sel: SlotSelector = {}): void {
+  const s = SLOTS[map]![opcode]!;
+  if (sel.rm !== undefined) {
+    if (sel.reg === undefined) throw new Error('rm selector needs reg');
+    s.byRm ??= new Int32Array(64).fill(-1);
+    s.byRm[sel.reg * 8 + sel.rm] = id;
+  } else if (sel.prefix !== undefined && sel.reg !== undefined) {
+    s.byPrefixReg ??= new Int32Array(32).fill(-1);
+    s.byPrefixReg[sel.prefix * 8 + sel.reg] = id;
+  } else if (sel.reg !== undefined) {
+    if (sel.mod3 === true) {
+      s.byRegMod3 ??= new Int32Array(8).fill(-1);
+      s.byRegMod3[sel.reg] = id;
+    } else if (sel.mod3 === false) {
+      s.byRegMem ??= new Int32Array(8).fill(-1);
+      s.byRegMem[sel.reg] = id;
+    } else {
+      s.byReg ??= new Int32Array(8).fill(-1);
+      s.byReg[sel.reg] = id;
+    }
+  } else if (sel.prefix !== undefined) {
+    s.byPrefix ??= new Int32Array(4).fill(-1);
+    s.byPrefix[sel.prefix] = id;
+  } else {
+    s.op = id;
+  }
+}
+
+/** Resolves the handler for a decoded opcode. */
+export function resolveOp(s: OpSlot, modrm: number, prefix: number): number {
+  const mod3 = modrm >= 0xc0;
+  const reg = (modrm >> 3) & 7;
+  let id = -1;
+  if (mod3 && s.byRm !== null) id = s.byRm[modrm & 0x3f]!;
+  if (id < 0 && s.byPrefixReg !== null) id = s.byPrefixReg[prefix * 8 + reg]!;
+  if (id < 0 && mod3 && s.byRegMod3 !== null) id = s.byRegMod3[reg]!;
+  if (id < 0 && !mod3 && s.byRegMem !== null) id = s.byRegMem[reg]!;
+  if (id < 0 && s.byReg !== null) id = s.byReg[reg]!;
+  if (id < 0 && s.byPrefix !== null) id = s.byPrefix[prefix]!;
+  if (id < 0) id = s.op;
+  return id;
+}
