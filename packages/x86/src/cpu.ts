@@ -266,15 +266,10 @@ export class Cpu {
     this.ram = this.memory.ram;
     this.ramView = this.memory.ramView;
     this.decoder.amd = this.model.vendor === 'amd';
-    const self = this;
     this.walker = new PageWalker(
       {
-        read32(gpa: number): number {
-          return self.physRead32(self.guestMode ? self.gpaToHpa(gpa, 4) : gpa);
-        },
-        write32(gpa: number, value: number): void {
-          self.physWrite32(self.guestMode ? self.gpaToHpa(gpa, 5) : gpa, value);
-        },
+        read32: (gpa: number): number => this.physRead32(this.guestMode ? this.gpaToHpa(gpa, 4) : gpa),
+        write32: (gpa: number, value: number): void => this.physWrite32(this.guestMode ? this.gpaToHpa(gpa, 5) : gpa, value),
       },
       { maxPhyAddr: this.model.physAddrBits, gbPages: true, amd: this.model.vendor === 'amd' },
     );
@@ -827,7 +822,7 @@ export class Cpu {
   /** Finds or builds the block at RIP. Returns null when the instruction must run uncached (decoded into the scratch record). */
   private lookupBlock(): Block | null {
     const mode = this.mode;
-    let ipLo = this.ripLo;
+    const ipLo = this.ripLo;
     if (mode !== CodeMode.Bits64) {
       // CS limit: the first byte must be within the limit (further bytes are checked below).
       if ((ipLo >>> 0) > this.segLimit[Seg.CS]!) this.gp(0);

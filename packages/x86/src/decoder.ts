@@ -152,9 +152,8 @@ export class Decoder {
     let rexX = (rex & 2) << 2;
     let rexB = (rex & 1) << 3;
     let vexW = false;
-    let vexV = 0;
-    let vexL = 0;
-    let isVex = false;
+    let vexV: number;
+    let vexL: number;
 
     let map: number = OpMap.One;
     let fmt: number;
@@ -175,7 +174,6 @@ export class Decoder {
       }
     } else if ((b === 0xc4 || b === 0xc5) && (is64 || this.peekModIs3())) {
       // VEX (SDM Vol. 2 §2.3.5). Legacy 66/F2/F3/LOCK or REX before VEX is #UD.
-      isVex = true;
       const p1 = this.byte();
       let mmmmm: number;
       let pp: number;
@@ -216,7 +214,7 @@ export class Decoder {
         return this.len;
       }
       // VEX-encoded: the prefix class comes from pp.
-      return this.finish(rec, d, map, opcode, fmt, pp, isVex || opsz66 || rep !== 0 || lock || rex !== 0, vexW, vexV, vexL, rexR, rexX, rexB, false, adsz67, 0, seg, false);
+      return this.finish(rec, d, map, opcode, fmt, pp, opsz66 || rep !== 0 || lock || rex !== 0, vexW, vexV, vexL, rexR, rexX, rexB, false, adsz67, 0, seg, false);
     } else {
       fmt = FORMAT_1B[b]!;
     }

@@ -9,6 +9,7 @@ import { installControl } from './control.js';
 import { installMov } from './mov.js';
 import { installStack } from './stack.js';
 import { installSystem } from './system.js';
+import { installIo } from './io.js';
 
 let installed = false;
 
@@ -24,4 +25,5 @@ export function installAllOps(): void {
   installControl();
   installStack();
   installSystem();
+  installIo();
 }

@@ -1,6 +1,6 @@
 /**
  * System instructions (a first set; see the issue notes for what is still missing):
- * HLT, CLI/STI, IN/OUT, INT n/INT3/INTO, IRET in real mode.
+ * HLT, CLI/STI, INT n/INT3/INTO, IRET in real mode.
  */
 import type { Cpu } from '../cpu.js';
 import { R_IMM, R_INFO } from '../decoded.js';
@@ -39,40 +39,6 @@ function sti(cpu: Cpu): void {
   cpu.exitBlock = true;
 }
 
-const IO_SIZE = [1, 2, 4, 4] as const;
-
-function ioSize(cpu: Cpu, d: number): 1 | 2 | 4 {
-  return IO_SIZE[osz(cpu, d)]!;
-}
-
-function inImm(cpu: Cpu, d: number): void {
-  const size = ioSize(cpu, d);
-  const v = cpu.ioRead(cpu.rec[d + R_IMM]! & 0xff, size);
-  writeAcc(cpu, size, v);
-}
-function inDx(cpu: Cpu, d: number): void {
-  const size = ioSize(cpu, d);
-  const v = cpu.ioRead(cpu.gpr[2]! & 0xffff, size);
-  writeAcc(cpu, size, v);
-}
-function outImm(cpu: Cpu, d: number): void {
-  const size = ioSize(cpu, d);
-  cpu.ioWrite(cpu.rec[d + R_IMM]! & 0xff, size, readAcc(cpu, size));
-}
-function outDx(cpu: Cpu, d: number): void {
-  const size = ioSize(cpu, d);
-  cpu.ioWrite(cpu.gpr[2]! & 0xffff, size, readAcc(cpu, size));
-}
-function readAcc(cpu: Cpu, size: number): number {
-  const v = cpu.gpr[0]!;
-  return size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v >>> 0;
-}
-function writeAcc(cpu: Cpu, size: number, v: number): void {
-  if (size === 1) cpu.setReg8(0, v);
-  else if (size === 2) cpu.setReg16(0, v);
-  else cpu.setReg32(0, v | 0);
-}
-
 /** INT n (CD), INT3 (CC), INTO (CE): traps, the return address is the next instruction. */
 function intN(cpu: Cpu, vector: number, kind: 3 | 4): void {
   cpu.ripLo = cpu.nipLo;
@@ -102,18 +68,6 @@ export function installSystem(): void {
   setOp(OpMap.One, 0xf4, defineHandler('hlt', hlt));
   setOp(OpMap.One, 0xfa, defineHandler('cli', cli));
   setOp(OpMap.One, 0xfb, defineHandler('sti', sti));
-  const ii = defineHandler('in imm', inImm);
-  setOp(OpMap.One, 0xe4, ii);
-  setOp(OpMap.One, 0xe5, ii);
-  const id = defineHandler('in dx', inDx);
-  setOp(OpMap.One, 0xec, id);
-  setOp(OpMap.One, 0xed, id);
-  const oi = defineHandler('out imm', outImm);
-  setOp(OpMap.One, 0xe6, oi);
-  setOp(OpMap.One, 0xe7, oi);
-  const od = defineHandler('out dx', outDx);
-  setOp(OpMap.One, 0xee, od);
-  setOp(OpMap.One, 0xef, od);
   setOp(OpMap.One, 0xcd, defineHandler('int n', (cpu, d) => intN(cpu, cpu.rec[d + R_IMM]! & 0xff, EventKind.Software)));
   setOp(OpMap.One, 0xcc, defineHandler('int3', (cpu) => intN(cpu, Vector.BP, EventKind.Software)));
   setOp(
