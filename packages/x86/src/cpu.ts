@@ -71,6 +71,7 @@ const TLB_USER = TLB_SIZE;
 const TLB_NOFAST = 2 * TLB_SIZE;
 
 const MAX_BLOCK_INSNS = 64;
+const JC_SIZE = 4096;
 const REC_POOL_INSNS = 1 << 16;
 
 /** One decoded block: consecutive instructions within one page, ending at a branch. */
@@ -206,6 +207,16 @@ export class Cpu {
   /** A record for instructions decoded outside the cache (page-crossing, MMIO). */
   private readonly scratchRec = REC_POOL_INSNS * REC_WORDS - REC_WORDS;
   private readonly blocks = new Map<number, Block>();
+  /**
+   * Jump cache: linear RIP -> block, valid while `codeGen` is unchanged. Anything that can
+   * change what a linear RIP means (TLB flushes, CS loads, mode changes, code invalidation)
+   * bumps `codeGen`, so a hit needs no translation and no map lookup.
+   */
+  private readonly jcLo = new Int32Array(JC_SIZE);
+  private readonly jcHi = new Int32Array(JC_SIZE);
+  private readonly jcGen = new Int32Array(JC_SIZE).fill(-1);
+  private readonly jcBlock: (Block | null)[] = new Array<Block | null>(JC_SIZE).fill(null);
+  codeGen = 0;
   /** Blocks by physical page number. */
   private readonly codePages = new Map<number, Block[]>();
 
@@ -253,6 +264,14 @@ export class Cpu {
 
   /** Host breakpoints on linear RIP (low 32 bits); checked only when non-empty. */
   readonly breakpoints = new Set<number>();
+
+  /**
+   * Host hook (tests, debuggers): called by `deliverEvent` before any event (exception,
+   * software interrupt, NMI, external interrupt) is delivered, with the EventKind, vector and
+   * error code (-1 for none). Returning true swallows the event: nothing is pushed and RIP
+   * stays where the event found it (the faulting instruction, or the next one for traps).
+   */
+  onEvent: ((kind: number, vector: number, errorCode: number) => boolean) | null = null;
 
   constructor(options: CpuOptions) {
     if (options.memory === undefined || options.io === undefined) {
@@ -323,6 +342,7 @@ export class Cpu {
     else if ((this.cr0 & Cr0.PE) !== 0 && (this.flags & Flag.VM) === 0 && (csAttr & SegAttr.DB) !== 0) this.mode = CodeMode.Bits32;
     else this.mode = CodeMode.Bits16;
     this.decoder.mode = this.mode;
+    this.codeGen = (this.codeGen + 1) | 0;
     if ((this.cr0 & Cr0.PE) === 0) this.cpl = 0;
     else if ((this.flags & Flag.VM) !== 0) this.cpl = 3;
     else this.cpl = (this.segAttr[Seg.SS]! >> SegAttr.DplShift) & 3;
@@ -354,6 +374,7 @@ export class Cpu {
     this.segLimit[seg] = limit >>> 0;
     this.segAttr[seg] = attr;
     segmentFastLimits(this, seg);
+    if (seg === Seg.CS) this.codeGen = (this.codeGen + 1) | 0;
     if (seg === Seg.CS || seg === Seg.SS) this.exitBlock = true;
   }
 
@@ -439,6 +460,7 @@ export class Cpu {
         this.tlbTagX[i] = TLB_INVALID;
       }
     }
+    this.codeGen = (this.codeGen + 1) | 0;
     this.exitBlock = true;
   }
 
@@ -453,6 +475,7 @@ export class Cpu {
         this.tlbTagX[i] = TLB_INVALID;
       }
     }
+    this.codeGen = (this.codeGen + 1) | 0;
     // Large pages may be cached in other slots: be conservative.
     if (this.pagingMode !== PagingMode.None) this.flushTlb(true);
     this.exitBlock = true;
@@ -755,6 +778,7 @@ export class Cpu {
       if (list === undefined) continue;
       for (const b of list) this.blocks.delete(b.key);
       this.codePages.delete(p);
+      this.codeGen = (this.codeGen + 1) | 0;
       this.exitBlock = true;
     }
   }
@@ -764,6 +788,7 @@ export class Cpu {
     this.blocks.clear();
     this.codePages.clear();
     this.recUsed = 0;
+    this.codeGen = (this.codeGen + 1) | 0;
     this.exitBlock = true;
   }
 
@@ -821,6 +846,19 @@ export class Cpu {
 
   /** Finds or builds the block at RIP. Returns null when the instruction must run uncached (decoded into the scratch record). */
   private lookupBlock(): Block | null {
+    const j = (this.ripLo ^ (this.ripLo >>> 12)) & (JC_SIZE - 1);
+    if (this.jcLo[j] === this.ripLo && this.jcHi[j] === this.ripHi && this.jcGen[j] === this.codeGen) return this.jcBlock[j]!;
+    const b = this.lookupBlockSlow();
+    if (b !== null) {
+      this.jcLo[j] = this.ripLo;
+      this.jcHi[j] = this.ripHi;
+      this.jcGen[j] = this.codeGen;
+      this.jcBlock[j] = b;
+    }
+    return b;
+  }
+
+  private lookupBlockSlow(): Block | null {
     const mode = this.mode;
     const ipLo = this.ripLo;
     if (mode !== CodeMode.Bits64) {

@@ -1,0 +1,17 @@
+import { PhysicalMemory, PioBus, type Hpa } from '@hvkit/platform';
+import { Cpu, Seg, SegAttr } from '@hvkit/x86';
+const memory = new PhysicalMemory({ ramSize: 1 << 24 });
+memory.mapRam(0, 1 << 24);
+const code = [0xb9, 0x00, 0x00, 0x00, 0x01, 0x01, 0xc8, 0x89, 0x04, 0x9d, 0x00, 0x00, 0x01, 0x00, 0x33, 0x04, 0x9d, 0x00, 0x00, 0x01, 0x00, 0x43, 0x81, 0xe3, 0xff, 0x00, 0x00, 0x00, 0x49, 0x75, 0xe8, 0xf4];
+memory.write(0x1000 as Hpa, Uint8Array.from(code));
+const cpu = new Cpu({ memory, io: new PioBus() });
+const flat = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.Accessed | SegAttr.DB | SegAttr.G;
+cpu.cr0 |= 1;
+for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) cpu.setSegmentRaw(s, 0x10, 0, 0xffffffff, flat);
+cpu.setSegmentRaw(Seg.CS, 0x08, 0, 0xffffffff, flat | SegAttr.Code);
+cpu.ripLo = 0x1000;
+cpu.updateMode();
+const t0 = performance.now();
+cpu.run(Number(process.argv[2] ?? 30_000_000));
+const t1 = performance.now();
+console.log('icount', cpu.icount, 'MIPS', (cpu.icount / ((t1 - t0) * 1000)).toFixed(1));
