@@ -3,3 +3,18 @@
  * only the platform contracts (buses, interrupt lines, DMA, the clock), never the CPU.
  */
 export { IsaDebugExit, type IsaDebugExitOptions } from './isa-debug-exit.js';
+export {
+  Fcr,
+  Ier,
+  Iir,
+  Lcr,
+  Lsr,
+  Mcr,
+  Msr,
+  Uart16550,
+  UART_FIFO_DEPTH,
+  UartRegister,
+  type ModemInputs,
+  type Uart16550Options,
+} from './uart-16550.js';
+export { SystemControlPort, type SystemControlPortOptions } from './system-control-port.js';

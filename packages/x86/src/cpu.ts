@@ -262,6 +262,16 @@ export class Cpu {
   /** Preallocated frame for event delivery (no allocation per interrupt). */
   readonly frameScratch: number[] = new Array<number>(16).fill(0);
 
+  /** The A20 gate: when false, physical address bit 20 reads as 0 (set by the board's port 0x92 / keyboard controller). */
+  a20 = true;
+
+  /** Opens or closes the A20 gate; cached translations are dropped. */
+  setA20(enabled: boolean): void {
+    if (this.a20 === enabled) return;
+    this.a20 = enabled;
+    this.flushTlb(true);
+  }
+
   /** Host breakpoints on linear RIP (low 32 bits); checked only when non-empty. */
   readonly breakpoints = new Set<number>();
 
@@ -512,6 +522,8 @@ export class Cpu {
       dirty = w.dirty;
     }
     if (this.guestMode) phys = this.gpaToHpa(phys, kind);
+    // The A20 gate masks physical address bit 20 (SDM Vol. 3 §21.33.1 "A20M#").
+    if (!this.a20) phys = phys - (Math.floor(phys / 0x100000) % 2) * 0x100000;
     if (implicit) return phys;
     // Fill the TLB for the current set, with the rights this walk proved.
     const set = this.tlbSet;
@@ -948,7 +960,6 @@ export class Cpu {
     while (this.icount < limit) {
       if (this.shutdown) return StopReason.Shutdown;
       if (this.stopRequested) return StopReason.Stopped;
-      if (clock !== null) clock.advance(0);
       // Pending events: interrupts, NMIs, traps.
       if (this.serviceEvents()) continue;
       if (this.halted) {
@@ -967,8 +978,14 @@ export class Cpu {
         if (this.icount !== start) return StopReason.Breakpoint;
       }
       const before = this.icount;
+      // Stop exactly at the next timer deadline so timer interrupts land on the right instruction.
+      let stopAt = limit;
+      if (clock !== null) {
+        const until = clock.instructionsUntilNextDeadline();
+        if (until < stopAt - before) stopAt = before + Math.max(1, until);
+      }
       try {
-        this.executeSome(limit);
+        this.executeSome(stopAt);
       } catch (e) {
         this.handleThrow(e);
       }

@@ -1,0 +1,117 @@
+/**
+ * The minimal board: RAM, one CPU, a 16550 UART on COM1, the isa-debug-exit port, System
+ * Control Port A (fast A20) and a Multiboot 1 loader. It is what bare-metal test programs and
+ * the benchmark need; the PC platform issue grows it into a full PC (interrupt controllers,
+ * timers, PCI).
+ *
+ * Wiring follows the package rules: the devices never see the CPU; the board connects their
+ * callbacks (exit request, A20) to it.
+ */
+import { IsaDebugExit, SystemControlPort, Uart16550 } from '@hvkit/devices';
+import { Chipset, PhysicalMemory, PioBus, VirtualClock } from '@hvkit/platform';
+import { Cpu, Seg, SegAttr, StopReason, type CpuModel } from '@hvkit/x86';
+import { loadMultiboot, type MultibootBoot, type MultibootOptions } from './multiboot.js';
+
+export interface MinimalBoardOptions {
+  /** RAM in MiB; 64 by default. */
+  memoryMiB?: number;
+  /** CPU model (CPUID, vendor behaviours). */
+  model?: CpuModel;
+  /** Called with each byte the guest writes to COM1. */
+  onSerial?: (byte: number) => void;
+  /** isa-debug-exit port base and size: 0xF4 and 4 by default (QEMU's test convention). */
+  debugExitBase?: number;
+  debugExitSize?: number;
+  /** Guest instructions per second of virtual time; 1e9 by default. */
+  instructionsPerSecond?: number;
+}
+
+/** How a {@link MinimalBoard.run} ended. */
+export type BoardStop =
+  | { readonly reason: 'exit'; readonly status: number; readonly instructions: number }
+  | { readonly reason: 'shutdown' | 'halt' | 'budget'; readonly instructions: number };
+
+export class MinimalBoard {
+  readonly memory: PhysicalMemory;
+  readonly io = new PioBus();
+  readonly clock: VirtualClock;
+  readonly cpu: Cpu;
+  readonly uart: Uart16550;
+  readonly debugExit: IsaDebugExit;
+  readonly port92: SystemControlPort;
+  readonly chipset: Chipset;
+  /** Everything written to COM1, as text (Latin-1). */
+  serialOutput = '';
+
+  constructor(options: MinimalBoardOptions = {}) {
+    const mib = options.memoryMiB ?? 64;
+    if (!Number.isInteger(mib) || mib < 1 || mib > 3072) {
+      throw new RangeError(`memory size ${mib} MiB is not an integer from 1 to 3072`);
+    }
+    this.memory = new PhysicalMemory({ ramSize: mib * 1024 * 1024 });
+    this.memory.mapRam(0, mib * 1024 * 1024);
+    this.clock = new VirtualClock({ instructionsPerSecond: options.instructionsPerSecond ?? 1e9 });
+    this.cpu = new Cpu({ memory: this.memory, io: this.io, clock: this.clock, ...(options.model ? { model: options.model } : {}) });
+    const onSerial = options.onSerial;
+    this.uart = new Uart16550({
+      onOutput: (b) => {
+        this.serialOutput += String.fromCharCode(b);
+        onSerial?.(b);
+      },
+    });
+    this.debugExit = new IsaDebugExit({
+      iobase: options.debugExitBase ?? 0xf4,
+      iosize: options.debugExitSize ?? 4,
+      onExit: () => this.cpu.stop(),
+    });
+    this.port92 = new SystemControlPort({
+      onA20: (enabled) => this.cpu.setA20(enabled),
+      onReset: () => this.cpu.reset(),
+    });
+    this.chipset = new Chipset({ pio: this.io, memory: this.memory });
+    this.chipset.add(this.uart);
+    this.chipset.add(this.debugExit);
+    this.chipset.add(this.port92);
+  }
+
+  /**
+   * Loads a Multiboot 1 kernel and puts the CPU in the state §3.2 of the specification
+   * requires: 32-bit protected mode, flat 4 GiB code and data segments, paging and
+   * interrupts off, A20 on, EAX = 0x2BADB002, EBX = the information structure.
+   */
+  bootMultiboot(image: Uint8Array, options: MultibootOptions = {}): MultibootBoot {
+    const boot = loadMultiboot(this.memory, image, options);
+    const cpu = this.cpu;
+    cpu.reset();
+    cpu.setA20(true);
+    cpu.cr0 = (cpu.cr0 | 1) & ~(0x6000_0000 | 0); // PE = 1; caches on (CD = NW = 0)
+    const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.Accessed | SegAttr.DB | SegAttr.G;
+    for (const s of [Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS]) cpu.setSegmentRaw(s, 0x10, 0, 0xffff_ffff, data);
+    cpu.setSegmentRaw(Seg.CS, 0x08, 0, 0xffff_ffff, data | SegAttr.Code);
+    cpu.setEflags(0x2);
+    cpu.gpr[0] = boot.eax | 0;
+    cpu.gpr[3] = boot.ebx | 0;
+    cpu.ripLo = boot.entry | 0;
+    cpu.ripHi = 0;
+    cpu.updateMode();
+    this.serialOutput = '';
+    this.debugExit.reset();
+    return boot;
+  }
+
+  /** Runs until the guest exits through isa-debug-exit, shuts down, halts for good, or `maxInstructions` retire. */
+  run(maxInstructions: number): BoardStop {
+    const start = this.cpu.icount;
+    let left = maxInstructions;
+    for (;;) {
+      const chunk = Math.min(left, 1_000_000);
+      const why = this.cpu.run(chunk);
+      const instructions = this.cpu.icount - start;
+      left = maxInstructions - instructions;
+      if (this.debugExit.exitStatus !== null) return { reason: 'exit', status: this.debugExit.exitStatus, instructions };
+      if (why === StopReason.Shutdown) return { reason: 'shutdown', instructions };
+      if (why === StopReason.Halt) return { reason: 'halt', instructions };
+      if (left <= 0) return { reason: 'budget', instructions };
+    }
+  }
+}
