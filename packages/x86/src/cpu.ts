@@ -27,6 +27,7 @@ import { installAllOps } from './ops/index.js';
 import { deliverEvent, EventKind } from './interrupts.js';
 import { DescriptorScratch } from './segments.js';
 import { segmentFastLimits } from './ops/operands.js';
+import { specialize } from './ops/fast.js';
 
 installAllOps();
 
@@ -908,6 +909,7 @@ export class Cpu {
         if (e === NEED_MORE_BYTES) break;
         throw e;
       }
+      this.rec[d + R_OP] = specialize(this.rec[d + R_OP]!, this.rec[d + R_INFO]!);
       dec.pos += len;
       dec.avail -= len;
       bytes += len;
@@ -932,6 +934,7 @@ export class Cpu {
     dec.avail = 0;
     dec.more = this.crossFetch;
     dec.decode(this.rec, this.scratchRec);
+    this.rec[this.scratchRec + R_OP] = specialize(this.rec[this.scratchRec + R_OP]!, this.rec[this.scratchRec + R_INFO]!);
     return null;
   }
 
@@ -1096,21 +1099,29 @@ export class Cpu {
     const single = shadow || (this.flags & Flag.TF) !== 0 || (this.drLo[7]! & 0xff) !== 0;
     if (single) end = d + REC_WORDS;
     const is64 = this.mode === CodeMode.Bits64;
-    for (; d < end; d += REC_WORDS) {
-      const len = rec[d + R_INFO]! & 0xf;
-      const next = (this.ripLo >>> 0) + len;
-      if (next > 0xffff_ffff) {
-        this.nipLo = next | 0;
-        this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
-      } else {
-        this.nipLo = next | 0;
-        this.nipHi = this.ripHi;
+    const handlers = HANDLERS;
+    const start = d;
+    try {
+      for (; d < end; d += REC_WORDS) {
+        const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
+        if (next > 0xffff_ffff) {
+          this.nipLo = next | 0;
+          this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
+        } else {
+          this.nipLo = next | 0;
+          this.nipHi = this.ripHi;
+        }
+        handlers[rec[d + R_OP]!]!(this, d);
+        this.ripLo = this.nipLo;
+        this.ripHi = this.nipHi;
+        if (this.exitBlock) {
+          d += REC_WORDS;
+          break;
+        }
       }
-      HANDLERS[rec[d + R_OP]!]!(this, d);
-      this.ripLo = this.nipLo;
-      this.ripHi = this.nipHi;
-      this.icount++;
-      if (this.exitBlock) break;
+    } finally {
+      // Retired instructions: those whose handler returned (a faulting one did not retire).
+      this.icount += (d - start) / REC_WORDS;
     }
     if (single && (this.flags & Flag.TF) !== 0 && !this.exitBlock) {
       // Single-step trap after the instruction (SDM Vol. 3 §17.3.1.4).

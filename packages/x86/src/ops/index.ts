@@ -5,15 +5,18 @@
 import { HANDLERS, defineHandler } from '../optable.js';
 import { Vector } from '../state.js';
 import { installAlu } from './alu.js';
+import { installFast } from './fast.js';
 import { installControl } from './control.js';
 import { installMov } from './mov.js';
 import { installStack } from './stack.js';
 import { installSystem } from './system.js';
 import { installIo } from './io.js';
+import { installShift } from './shift.js';
 
 let installed = false;
 
 export function installAllOps(): void {
+  // Specialized fast forms are installed last, over the generic handlers (see fast.ts).
   if (installed) return;
   installed = true;
   if (HANDLERS.length !== 0) throw new Error('handler table initialised twice');
@@ -26,4 +29,6 @@ export function installAllOps(): void {
   installStack();
   installSystem();
   installIo();
+  installShift();
+  installFast(HANDLERS);
 }

@@ -1,0 +1,300 @@
+/**
+ * Specialized handlers for the hottest instruction forms.
+ *
+ * The generic handlers switch on operand size and operand kind for every execution. After a
+ * block is decoded, {@link specialize} swaps a record's handler for one written for its exact
+ * form (32- or 64-bit, register or memory operand) when there is one. Each specialized handler
+ * has the generic one's semantics exactly; the differential tests run through them because
+ * they run real decoded code.
+ */
+import type { Cpu } from '../cpu.js';
+import { I_MEM, I_OSZ_SHIFT, R_IMM, R_INFO, R_REG, R_RM } from '../decoded.js';
+import { AUX_AF, AUX_CF, AUX_PO } from '../flags.js';
+import { defineHandler, HANDLER_NAMES, type Handler } from '../optable.js';
+import { Seg, SegAttr } from '../state.js';
+import { ea, memAddr, segLinear } from './operands.js';
+
+/** Per generic handler id: specialized ids indexed by osz | (mem ? 4 : 0), -1 for none. */
+const FAST: (Int32Array | null)[] = [];
+
+function add(genericName: string, osz: number, mem: boolean, name: string, fn: Handler): void {
+  const generic = HANDLER_NAMES.indexOf(genericName);
+  if (generic < 0) throw new Error(`no handler named ${genericName}`);
+  const id = defineHandler(name, fn);
+  while (FAST.length <= generic) FAST.push(null);
+  let t = FAST[generic];
+  if (t === null || t === undefined) {
+    t = new Int32Array(8).fill(-1);
+    FAST[generic] = t;
+  }
+  t[osz | (mem ? 4 : 0)] = id;
+}
+
+/** Returns the specialized handler for a decoded record, or its own handler. */
+export function specialize(op: number, info: number): number {
+  const t = op < FAST.length ? FAST[op] : null;
+  if (t === null || t === undefined) return op;
+  const id = t[((info >>> I_OSZ_SHIFT) & 3) | ((info & I_MEM) !== 0 ? 4 : 0)]!;
+  return id < 0 ? op : id;
+}
+
+// ---- 32-bit ALU, register forms -----------------------------------------------------------
+
+function add32(cpu: Cpu, a: number, b: number): number {
+  const r = (a + b) | 0;
+  const c = (a & b) | ((a | b) & ~r);
+  cpu.fRes = r;
+  cpu.fResHi = r >> 31;
+  cpu.fAux = (c & AUX_AF) | (c & (AUX_CF | AUX_PO));
+  return r;
+}
+function sub32(cpu: Cpu, a: number, b: number): number {
+  const r = (a - b) | 0;
+  const c = (~a & b) | (~(a ^ b) & r);
+  cpu.fRes = r;
+  cpu.fResHi = r >> 31;
+  cpu.fAux = (c & AUX_AF) | (c & (AUX_CF | AUX_PO));
+  return r;
+}
+function logic32(cpu: Cpu, r: number): number {
+  cpu.fRes = r;
+  cpu.fResHi = r >> 31;
+  cpu.fAux = 0;
+  return r;
+}
+
+/** 32-bit ALU operation `op` on a and b; sets flags; returns the result. */
+function alu32(cpu: Cpu, op: number, a: number, b: number): number {
+  switch (op) {
+    case 0:
+      return add32(cpu, a, b);
+    case 1:
+      return logic32(cpu, a | b);
+    case 2: {
+      const r = (a + b + (cpu.fAux >>> 31)) | 0;
+      const c = (a & b) | ((a | b) & ~r);
+      cpu.fRes = r;
+      cpu.fResHi = r >> 31;
+      cpu.fAux = (c & AUX_AF) | (c & (AUX_CF | AUX_PO));
+      return r;
+    }
+    case 3: {
+      const r = (a - b - (cpu.fAux >>> 31)) | 0;
+      const c = (~a & b) | (~(a ^ b) & r);
+      cpu.fRes = r;
+      cpu.fResHi = r >> 31;
+      cpu.fAux = (c & AUX_AF) | (c & (AUX_CF | AUX_PO));
+      return r;
+    }
+    case 4:
+      return logic32(cpu, a & b);
+    case 6:
+      return logic32(cpu, a ^ b);
+    default:
+      return sub32(cpu, a, b);
+  }
+}
+
+/** Writes a 32-bit result to a register: zero-extends in every mode. */
+function set32(cpu: Cpu, r: number, v: number): void {
+  cpu.gpr[r] = v;
+  cpu.gprHi[r] = 0;
+}
+
+function installAlu32(): void {
+  for (let op = 0; op < 8; op++) {
+    const cmp = op === 7;
+    add(`alu${op} rm,reg`, 2, false, `alu${op} r32,r32`, (cpu, d) => {
+      const rec = cpu.rec;
+      const rm = rec[d + R_RM]!;
+      const r = alu32(cpu, op, cpu.gpr[rm]!, cpu.gpr[rec[d + R_REG]!]!);
+      if (!cmp) set32(cpu, rm, r);
+    });
+    add(`alu${op} reg,rm`, 2, false, `alu${op} r32,r32'`, (cpu, d) => {
+      const rec = cpu.rec;
+      const reg = rec[d + R_REG]!;
+      const r = alu32(cpu, op, cpu.gpr[reg]!, cpu.gpr[rec[d + R_RM]!]!);
+      if (!cmp) set32(cpu, reg, r);
+    });
+    add(`alu${op} reg,rm`, 2, true, `alu${op} r32,m32`, (cpu, d) => {
+      const rec = cpu.rec;
+      const reg = rec[d + R_REG]!;
+      const lo = memAddr(cpu, d, 4, false);
+      const b = cpu.rd32(lo, cpu.hi);
+      const r = alu32(cpu, op, cpu.gpr[reg]!, b);
+      if (!cmp) set32(cpu, reg, r);
+    });
+    add(`alu${op} rm,imm8`, 2, false, `alu${op} r32,imm8`, (cpu, d) => {
+      const rec = cpu.rec;
+      const rm = rec[d + R_RM]!;
+      const r = alu32(cpu, op, cpu.gpr[rm]!, (rec[d + R_IMM]! << 24) >> 24);
+      if (!cmp) set32(cpu, rm, r);
+    });
+    add(`alu${op} rm,imm`, 2, false, `alu${op} r32,imm32`, (cpu, d) => {
+      const rec = cpu.rec;
+      const rm = rec[d + R_RM]!;
+      const r = alu32(cpu, op, cpu.gpr[rm]!, rec[d + R_IMM]!);
+      if (!cmp) set32(cpu, rm, r);
+    });
+    if (cmp) {
+      add(`alu${op} rm,reg`, 2, true, `cmp m32,r32`, (cpu, d) => {
+        const lo = memAddr(cpu, d, 4, false);
+        const a = cpu.rd32(lo, cpu.hi);
+        sub32(cpu, a, cpu.gpr[cpu.rec[d + R_REG]!]!);
+      });
+      add(`alu${op} rm,imm8`, 2, true, `cmp m32,imm8`, (cpu, d) => {
+        const lo = memAddr(cpu, d, 4, false);
+        const a = cpu.rd32(lo, cpu.hi);
+        sub32(cpu, a, (cpu.rec[d + R_IMM]! << 24) >> 24);
+      });
+    }
+  }
+  add('test rm,reg', 2, false, 'test r32,r32', (cpu, d) => {
+    const rec = cpu.rec;
+    logic32(cpu, cpu.gpr[rec[d + R_RM]!]! & cpu.gpr[rec[d + R_REG]!]!);
+  });
+}
+
+// ---- moves --------------------------------------------------------------------------------
+
+function installMov32(): void {
+  add('mov rm,reg', 2, false, 'mov r32,r32', (cpu, d) => {
+    const rec = cpu.rec;
+    set32(cpu, rec[d + R_RM]!, cpu.gpr[rec[d + R_REG]!]!);
+  });
+  add('mov reg,rm', 2, false, "mov r32,r32'", (cpu, d) => {
+    const rec = cpu.rec;
+    set32(cpu, rec[d + R_REG]!, cpu.gpr[rec[d + R_RM]!]!);
+  });
+  add('mov rm,reg', 2, true, 'mov m32,r32', (cpu, d) => {
+    const lo = memAddr(cpu, d, 4, true);
+    cpu.wr32(lo, cpu.hi, cpu.gpr[cpu.rec[d + R_REG]!]!);
+  });
+  add('mov reg,rm', 2, true, 'mov r32,m32', (cpu, d) => {
+    const lo = memAddr(cpu, d, 4, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd32(lo, cpu.hi));
+  });
+  add('mov rm,reg', 3, false, 'mov r64,r64', (cpu, d) => {
+    const rec = cpu.rec;
+    const s = rec[d + R_REG]!;
+    const t = rec[d + R_RM]!;
+    cpu.gpr[t] = cpu.gpr[s]!;
+    cpu.gprHi[t] = cpu.gprHi[s]!;
+  });
+  add('mov reg,rm', 3, false, "mov r64,r64'", (cpu, d) => {
+    const rec = cpu.rec;
+    const s = rec[d + R_RM]!;
+    const t = rec[d + R_REG]!;
+    cpu.gpr[t] = cpu.gpr[s]!;
+    cpu.gprHi[t] = cpu.gprHi[s]!;
+  });
+  add('mov rm,reg', 3, true, 'mov m64,r64', (cpu, d) => {
+    const lo = memAddr(cpu, d, 8, true);
+    const r = cpu.rec[d + R_REG]!;
+    cpu.wr64(lo, cpu.hi, cpu.gpr[r]!, cpu.gprHi[r]!);
+  });
+  add('mov reg,rm', 3, true, 'mov r64,m64', (cpu, d) => {
+    const lo = memAddr(cpu, d, 8, false);
+    const v = cpu.rd64(lo, cpu.hi);
+    const r = cpu.rec[d + R_REG]!;
+    cpu.gpr[r] = v;
+    cpu.gprHi[r] = cpu.hi;
+  });
+  add('mov reg,imm', 2, false, 'mov r32,imm32', (cpu, d) => {
+    const rec = cpu.rec;
+    set32(cpu, rec[d + R_REG]!, rec[d + R_IMM]!);
+  });
+  add('lea', 2, true, 'lea r32', (cpu, d) => {
+    ea(cpu, d);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.eaLo);
+  });
+}
+
+// ---- INC/DEC r32 (40-4F) ---------------------------------------------------------------------
+
+function incDec32(cpu: Cpu, d: number, delta: number): void {
+  const reg = cpu.rec[d + R_REG]!;
+  const a = cpu.gpr[reg]!;
+  const r = (a + delta) | 0;
+  const c = delta > 0 ? (a & 1) | ((a | 1) & ~r) : (~a & 1) | (~(a ^ 1) & r);
+  const cf = cpu.fAux & AUX_CF;
+  const of = (c ^ (c << 1)) >>> 31;
+  cpu.fRes = r;
+  cpu.fResHi = r >> 31;
+  cpu.fAux = (c & AUX_AF) | cf | (((cf >>> 31) ^ of) << 30);
+  set32(cpu, reg, r);
+}
+
+// ---- PUSH/POP r32 with a flat 32-bit stack ---------------------------------------------------
+
+function push32(cpu: Cpu, v: number): void {
+  const g = cpu.gpr;
+  const sp = (g[4]! - 4) | 0;
+  const lo = segLinear(cpu, Seg.SS, sp, 0, 4, true);
+  cpu.wr32(lo, 0, v);
+  g[4] = sp;
+}
+
+function installStack32(): void {
+  // Only for code running with a 32-bit stack (SS.B = 1); the generic handler covers the rest.
+  add('push reg', 2, false, 'push r32', (cpu, d) => {
+    if ((cpu.segAttr[Seg.SS]! & SegAttr.DB) === 0) {
+      genericPushReg(cpu, d);
+      return;
+    }
+    push32(cpu, cpu.gpr[cpu.rec[d + R_REG]!]!);
+  });
+  add('pop reg', 2, false, 'pop r32', (cpu, d) => {
+    const g = cpu.gpr;
+    if ((cpu.segAttr[Seg.SS]! & SegAttr.DB) === 0) {
+      genericPopReg(cpu, d);
+      return;
+    }
+    const sp = g[4]!;
+    const lo = segLinear(cpu, Seg.SS, sp, 0, 4, false);
+    const v = cpu.rd32(lo, 0);
+    g[4] = (sp + 4) | 0;
+    set32(cpu, cpu.rec[d + R_REG]!, v);
+  });
+  add('push reg', 3, false, 'push r64', (cpu, d) => {
+    const g = cpu.gpr;
+    const r = cpu.rec[d + R_REG]!;
+    const spLo = g[4]!;
+    let spHi = cpu.gprHi[4]!;
+    const nLo = (spLo - 8) | 0;
+    if ((nLo >>> 0) > (spLo >>> 0)) spHi = (spHi - 1) | 0;
+    const lo = segLinear(cpu, Seg.SS, nLo, spHi, 8, true);
+    cpu.wr64(lo, cpu.hi, g[r]!, cpu.gprHi[r]!);
+    g[4] = nLo;
+    cpu.gprHi[4] = spHi;
+  });
+  add('pop reg', 3, false, 'pop r64', (cpu, d) => {
+    const g = cpu.gpr;
+    const r = cpu.rec[d + R_REG]!;
+    const spLo = g[4]!;
+    const spHi = cpu.gprHi[4]!;
+    const lo = segLinear(cpu, Seg.SS, spLo, spHi, 8, false);
+    const v = cpu.rd64(lo, cpu.hi);
+    const vHi = cpu.hi;
+    const n = (spLo >>> 0) + 8;
+    g[4] = n | 0;
+    cpu.gprHi[4] = n > 0xffff_ffff ? (spHi + 1) | 0 : spHi;
+    g[r] = v;
+    cpu.gprHi[r] = vHi;
+  });
+}
+
+let genericPushReg: Handler;
+let genericPopReg: Handler;
+
+export function installFast(handlers: readonly Handler[]): void {
+  genericPushReg = handlers[HANDLER_NAMES.indexOf('push reg')]!;
+  genericPopReg = handlers[HANDLER_NAMES.indexOf('pop reg')]!;
+  installAlu32();
+  installMov32();
+  add('inc reg', 2, false, 'inc r32', (cpu, d) => incDec32(cpu, d, 1));
+  add('dec reg', 2, false, 'dec r32', (cpu, d) => incDec32(cpu, d, -1));
+  installStack32();
+}
+
+export { R_INFO };
