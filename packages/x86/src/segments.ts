@@ -168,3 +168,33 @@ export function loadSegment(cpu: Cpu, seg: number, selector: number): void {
   if ((cpu.cr0 & Cr0.PE) === 0 || (cpu.flags & Flag.VM) !== 0) loadSegmentReal(cpu, seg, selector);
   else loadSegmentProtected(cpu, seg, selector);
 }
+
+/** Sets the accessed bit of the code/data descriptor at (addrLo, addrHi) whose upper dword is `hi`, if clear (SDM Vol. 3 §3.4.5.1). */
+export function markAccessed(cpu: Cpu, addrLo: number, addrHi: number, hi: number): void {
+  if ((hi & 0x100) === 0 && (hi & 0x1000) !== 0) cpu.sysWrite32((addrLo + 4) | 0, addrHi, hi | 0x100);
+}
+
+/**
+ * After a return to an outer privilege level (RET far, IRET), DS, ES, FS and GS are made null
+ * when they hold a data or non-conforming code segment whose DPL is below the new CPL
+ * (SDM Vol. 2 "RET" and "IRET" Operation: "FOR each SegReg in (ES, FS, GS, and DS)").
+ */
+export function nullInaccessibleDataSegments(cpu: Cpu, newCpl: number): void {
+  for (let s = 0; s < 6; s++) {
+    if (s === Seg.CS || s === Seg.SS) continue;
+    const attr = cpu.segAttr[s]!;
+    if ((attr & SegAttr.Unusable) !== 0) continue;
+    const conformingCode = (attr & (SegAttr.Code | SegAttr.DC)) === (SegAttr.Code | SegAttr.DC);
+    if (!conformingCode && dplOf(attr) < newCpl) cpu.setSegmentRaw(s, 0, 0, 0, SegAttr.Unusable);
+  }
+}
+
+/** Whether a descriptor's attributes (VMX layout) describe a present or absent code segment. */
+export function isCodeSegment(attr: number): boolean {
+  return (attr & (SegAttr.S | SegAttr.Code)) === (SegAttr.S | SegAttr.Code);
+}
+
+/** Whether a descriptor's attributes describe a writable data segment (a valid stack segment). */
+export function isWritableData(attr: number): boolean {
+  return (attr & (SegAttr.S | SegAttr.Code | SegAttr.RW)) === (SegAttr.S | SegAttr.RW);
+}
