@@ -117,7 +117,12 @@ export interface CpuModel {
   readonly threadsPerPackage: number;
 }
 
-/** Features the integer core implements (no x87/SSE yet: they arrive with the x87/SSE issue). */
+/**
+ * Features the core implements (test/cpuid.test.ts decodes a probe instruction for every
+ * advertised bit, so a bit for something unimplemented fails the tests). Not advertised yet:
+ * FPU, MMX, FXSR, SSE and later, XSAVE/AVX (x87/SSE arrive with their issue), MCE/MCA, APIC and
+ * x2APIC (the interrupt controller), SMX, PKU, TSC deadline.
+ */
 const COMMON_EDX =
   Cpuid1Edx.VME |
   Cpuid1Edx.DE |

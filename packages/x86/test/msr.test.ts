@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest';
+import { AMD_ZEN, Cr0, Cr4, Efer, Seg, StopReason, Vector } from '../src/index.js';
+import { Msr, readMsr, writeMsr } from '../src/ops/msr.js';
+import { CODE, fakeExt, Sys } from './sys-harness.js';
+
+const GP = Vector.GP;
+const RDMSR = [0x0f, 0x32];
+const WRMSR = [0x0f, 0x30];
+const HLT = 0xf4;
+
+function msrInsn(s: Sys, code: number[], ecx: number, eax = 0, edx = 0): StopReason {
+  s.cpu.gpr[1] = ecx;
+  s.cpu.gpr[0] = eax;
+  s.cpu.gpr[2] = edx;
+  s.code([...code, HLT]);
+  return s.run(100);
+}
+
+function rd(s: Sys, msr: number): bigint {
+  expect(readMsr(s.cpu, msr)).toBe(true);
+  return (BigInt(s.cpu.msrHi >>> 0) << 32n) | BigInt(s.cpu.msrLo >>> 0);
+}
+function wr(s: Sys, msr: number, v: bigint): boolean {
+  return writeMsr(s.cpu, msr, Number(v & 0xffffffffn) | 0, Number((v >> 32n) & 0xffffffffn) | 0);
+}
+
+describe('RDMSR / WRMSR', () => {
+  it('is #GP(0) at CPL 3 and for an unknown MSR; results zero-extend in 64-bit mode', () => {
+    const s = new Sys().flat32(3);
+    msrInsn(s, RDMSR, Msr.EFER);
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    const t = new Sys().flat32();
+    msrInsn(t, RDMSR, 0x12345);
+    expect(t.fault).toEqual({ vector: GP, error: 0 });
+    expect(t.cpu.ripLo).toBe(CODE);
+    const l = new Sys().long64();
+    l.cpu.gprHi[0] = -1;
+    l.cpu.gprHi[2] = -1;
+    l.cpu.starHi = 0x00230010;
+    expect(msrInsn(l, RDMSR, Msr.STAR)).toBe(StopReason.Halt);
+    expect(l.cpu.gpr[2]).toBe(0x00230010);
+    expect(l.cpu.gprHi[0]).toBe(0);
+    expect(l.cpu.gprHi[2]).toBe(0);
+  });
+
+  it('EFER: reserved bits, LME while paging, LMA kept, NXE, SVME only with an SVM extension', () => {
+    const s = new Sys().flat32();
+    msrInsn(s, WRMSR, Msr.EFER, 2);
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    expect(wr(s, Msr.EFER, BigInt(Efer.LME | Efer.NXE | Efer.SCE | Efer.LMA))).toBe(true);
+    expect(s.cpu.efer).toBe(Efer.LME | Efer.NXE | Efer.SCE);
+    expect(wr(s, Msr.EFER, BigInt(Efer.SVME))).toBe(false);
+    expect(wr(s, Msr.EFER, 1n << 32n)).toBe(false);
+    const l = new Sys().long64();
+    expect(wr(l, Msr.EFER, BigInt(Efer.SCE))).toBe(false); // would clear LME with CR0.PG = 1
+    expect(wr(l, Msr.EFER, BigInt(Efer.SCE | Efer.LME | Efer.NXE))).toBe(true);
+    expect(l.cpu.efer).toBe(Efer.SCE | Efer.LME | Efer.NXE | Efer.LMA);
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    let allow = false;
+    a.cpu.ext = fakeExt('svm', { allowsEnable: () => allow });
+    expect(wr(a, Msr.EFER, BigInt(Efer.SVME))).toBe(false);
+    allow = true;
+    expect(wr(a, Msr.EFER, BigInt(Efer.SVME))).toBe(true);
+  });
+
+  it('base-address MSRs must be canonical; FS/GS_BASE write the segment bases', () => {
+    const s = new Sys({ model: AMD_ZEN }).long64();
+    for (const msr of [Msr.LSTAR, Msr.CSTAR, Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE]) {
+      expect(wr(s, msr, 0x0000800000000000n), msr.toString(16)).toBe(false);
+      expect(wr(s, msr, 0xffff800000001000n)).toBe(true);
+      expect(rd(s, msr)).toBe(0xffff800000001000n);
+    }
+    expect(s.cpu.segBaseHi[Seg.FS]).toBe(0xffff8000 | 0);
+    expect(s.cpu.segBase[Seg.GS]).toBe(0x1000);
+  });
+
+  it('TSC: counts retired instructions; WRMSR sets it; RDTSC honours CR4.TSD', () => {
+    const s = new Sys().flat32();
+    expect(wr(s, Msr.TSC, 0x1_0000_0000n)).toBe(true);
+    s.code([0x90, 0x90, 0x90, 0x0f, 0x31, HLT]);
+    s.run(100);
+    expect(s.cpu.gpr[2]).toBe(1);
+    expect(s.cpu.gpr[0]).toBe(3);
+    const u = new Sys().flat32(3);
+    u.cpu.cr4 = Cr4.TSD;
+    u.code([0x0f, 0x31]);
+    u.run(10);
+    expect(u.fault).toEqual({ vector: GP, error: 0 });
+    const k = new Sys().flat32();
+    k.cpu.cr4 = Cr4.TSD;
+    k.code([0x0f, 0x31, HLT]);
+    expect(k.run(10)).toBe(StopReason.Halt);
+  });
+
+  it('TSC_AUX feeds RDTSCP and RDPID; Intel rejects bits 63:32, AMD drops them', () => {
+    const s = new Sys().long64();
+    expect(wr(s, Msr.TSC_AUX, 1n << 32n)).toBe(false);
+    expect(wr(s, Msr.TSC_AUX, 0x1234n)).toBe(true);
+    s.cpu.gprHi[1] = 5;
+    s.code([0x0f, 0x01, 0xf9, 0xf3, 0x0f, 0xc7, 0xfb, HLT]); // rdtscp; rdpid rbx
+    s.run(10);
+    expect(s.cpu.gpr[1]).toBe(0x1234);
+    expect(s.cpu.gprHi[1]).toBe(0);
+    expect(s.cpu.gpr[3]).toBe(0x1234);
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(wr(a, Msr.TSC_AUX, 0x7_0000_0009n)).toBe(true);
+    expect(rd(a, Msr.TSC_AUX)).toBe(9n);
+  });
+
+  it('PAT and MTRRs accept valid memory types only and reserved bits are #GP', () => {
+    const s = new Sys().flat32();
+    expect(wr(s, Msr.PAT, 0x0007040600070406n)).toBe(true);
+    expect(wr(s, Msr.PAT, 0x0007040600070402n)).toBe(false); // type 2
+    expect(wr(s, Msr.PAT, 0x0007040600070417n)).toBe(false); // bits 7:3 of a byte
+    expect(rd(s, Msr.PAT)).toBe(0x0007040600070406n);
+    expect(wr(s, Msr.MTRR_PHYSBASE0, 0x80000006n)).toBe(true);
+    expect(wr(s, Msr.MTRR_PHYSBASE0, 0x80000007n)).toBe(false); // UC- is not an MTRR type
+    expect(wr(s, Msr.MTRR_PHYSBASE0, 0x80000106n)).toBe(false); // bit 8
+    expect(wr(s, Msr.MTRR_PHYSBASE0 + 1, 0x3fff_ffff_f800n)).toBe(true);
+    expect(wr(s, Msr.MTRR_PHYSBASE0 + 1, 0x4000_0000_0800n)).toBe(false); // bit 46 >= MAXPHYADDR
+    expect(wr(s, Msr.MTRR_PHYSBASE0 + 1, 0x8400n)).toBe(false); // bit 10
+    expect(wr(s, Msr.MTRR_FIX64K_00000, 0x0606060606060606n)).toBe(true);
+    expect(wr(s, Msr.MTRR_FIX4K_C0000, 0x0606060606060306n)).toBe(false);
+    expect(wr(s, Msr.MTRR_DEF_TYPE, 0xc06n)).toBe(true);
+    expect(wr(s, Msr.MTRR_DEF_TYPE, 0x1c06n)).toBe(false);
+    expect(rd(s, Msr.MTRR_DEF_TYPE)).toBe(0xc06n);
+    expect(rd(s, Msr.MTRR_PHYSBASE0)).toBe(0x80000006n);
+    expect(rd(s, Msr.MTRRCAP)).toBe(0x508n);
+    expect(wr(s, Msr.MTRRCAP, 0x508n)).toBe(false);
+  });
+
+  it('APIC_BASE: reserved bits #GP, BSP is read-only, the hook sees the new value', () => {
+    const s = new Sys().flat32();
+    const seen: number[] = [];
+    s.cpu.onApicBaseWrite = (lo) => seen.push(lo >>> 0);
+    expect(wr(s, Msr.APIC_BASE, 0xfee00000n | (1n << 11n))).toBe(true);
+    expect(seen).toEqual([0xfee00900]);
+    expect(wr(s, Msr.APIC_BASE, 0xfee00800n | (1n << 10n))).toBe(false);
+    expect(wr(s, Msr.APIC_BASE, 0xfee00801n)).toBe(false);
+    expect(wr(s, Msr.APIC_BASE, (1n << 46n) | 0xfee00800n)).toBe(false);
+    expect(seen.length).toBe(1);
+  });
+
+  it('FEATURE_CONTROL: lock makes it read-only; the VMX bit needs a VMX extension; AMD has none', () => {
+    const s = new Sys().flat32();
+    expect(wr(s, Msr.FEATURE_CONTROL, 5n)).toBe(false);
+    s.cpu.ext = fakeExt('vmx');
+    expect(wr(s, Msr.FEATURE_CONTROL, 5n)).toBe(true);
+    expect(wr(s, Msr.FEATURE_CONTROL, 0n)).toBe(false);
+    expect(rd(s, Msr.FEATURE_CONTROL)).toBe(5n);
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(readMsr(a.cpu, Msr.FEATURE_CONTROL)).toBe(false);
+  });
+
+  it('MISC_ENABLE: read-only bits, XD disable hides NX and clears EFER.NXE', () => {
+    const s = new Sys().flat32();
+    expect(rd(s, Msr.MISC_ENABLE)).toBe(BigInt(1 | (1 << 7) | (1 << 11) | (1 << 12) | (1 << 18)));
+    expect(wr(s, Msr.MISC_ENABLE, 1n << 5n)).toBe(false);
+    expect(wr(s, Msr.EFER, BigInt(Efer.NXE))).toBe(true);
+    expect(wr(s, Msr.MISC_ENABLE, (1n << 34n) | 1n)).toBe(true);
+    expect(s.cpu.efer & Efer.NXE).toBe(0);
+    expect(wr(s, Msr.EFER, BigInt(Efer.NXE))).toBe(false);
+    expect(readMsr(new Sys({ model: AMD_ZEN }).cpu, Msr.MISC_ENABLE)).toBe(false);
+  });
+
+  it('MCG_CAP/MCG_STATUS read 0; DEBUGCTL and MCG_STATUS take only 0; BIOS_SIGN_ID reports the microcode revision', () => {
+    const s = new Sys().flat32();
+    expect(rd(s, Msr.MCG_CAP)).toBe(0n);
+    expect(wr(s, Msr.MCG_CAP, 0n)).toBe(false);
+    expect(wr(s, Msr.MCG_STATUS, 0n)).toBe(true);
+    expect(wr(s, Msr.MCG_STATUS, 1n)).toBe(false);
+    expect(wr(s, Msr.DEBUGCTL, 1n)).toBe(false);
+    expect(wr(s, Msr.BIOS_SIGN_ID, 0n)).toBe(true);
+    expect(rd(s, Msr.BIOS_SIGN_ID)).toBe(1n << 32n);
+    expect(rd(s, Msr.PLATFORM_ID)).toBe(0n);
+  });
+
+  it('SYSENTER_ESP/EIP: canonical on Intel; AMD keeps 32 bits', () => {
+    const s = new Sys().flat32();
+    expect(wr(s, Msr.SYSENTER_EIP, 0x0100_0000_0000_0000n)).toBe(false);
+    expect(wr(s, Msr.SYSENTER_EIP, 0xff00_0000_0000_1000n)).toBe(true);
+    expect(rd(s, Msr.SYSENTER_EIP)).toBe(0xff00_0000_0000_1000n);
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(wr(a, Msr.SYSENTER_ESP, 0x1234_0000_5678n)).toBe(true);
+    expect(rd(a, Msr.SYSENTER_ESP)).toBe(0x5678n);
+  });
+
+  it('an extension claims its MSRs before the core', () => {
+    const s = new Sys().flat32();
+    s.cpu.ext = fakeExt('vmx', {
+      readMsr: (c, msr) => {
+        if (msr !== 0x480) return false;
+        c.msrLo = 0x11;
+        c.msrHi = 0x22;
+        return true;
+      },
+    });
+    expect(msrInsn(s, RDMSR, 0x480)).toBe(StopReason.Halt);
+    expect(s.cpu.gpr[0]).toBe(0x11);
+    expect(s.cpu.gpr[2]).toBe(0x22);
+  });
+
+  it('WRMSR in guest mode goes to the intercept (after the CPL check)', () => {
+    const s = new Sys().flat32();
+    const seen: number[] = [];
+    s.cpu.ext = fakeExt('vmx', { intercept: (_c, what, info) => (seen.push(what, info), true) });
+    s.cpu.guestMode = true;
+    s.cpu.gpr[1] = Msr.EFER;
+    s.cpu.gpr[0] = 1;
+    s.code([0x0f, 0x30]);
+    s.cpu.step();
+    expect(seen).toEqual([8, Msr.EFER | 0]);
+    expect(s.cpu.efer).toBe(0);
+  });
+});
+
+describe('RDPMC', () => {
+  it('needs CPL 0 or CR4.PCE, checks the counter index, returns the counter', () => {
+    const s = new Sys().flat32(3);
+    s.cpu.gpr[1] = 0;
+    s.code([0x0f, 0x33]);
+    s.run(10);
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    const t = new Sys().flat32(3);
+    t.cpu.cr4 = Cr4.PCE;
+    expect(wr(t, Msr.PMC0 + 1, 0xfffffff0n)).toBe(true);
+    t.cpu.gpr[1] = 1;
+    t.code([0x0f, 0x33, 0x0f, 0x0b]);
+    t.run(10);
+    expect(t.fault?.vector).toBe(Vector.UD); // reached the UD2
+    expect(t.cpu.gpr[0]! >>> 0).toBe(0xfffffff0);
+    expect(t.cpu.gpr[2]).toBe(0xffff); // sign-extended to 48 bits
+    const i = new Sys().flat32();
+    i.cpu.gpr[1] = 2;
+    i.code([0x0f, 0x33]);
+    i.run(10);
+    expect(i.fault).toEqual({ vector: GP, error: 0 });
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    a.cpu.gpr[1] = 3;
+    a.code([0x0f, 0x33, HLT]);
+    expect(a.run(10)).toBe(StopReason.Halt);
+    a.cpu.gpr[1] = 0x40000000;
+    a.code([0x0f, 0x33]);
+    a.run(10);
+    expect(a.fault).toEqual({ vector: GP, error: 0 });
+  });
+
+  it('CR0.PG state does not matter for MSRs in real mode (CPL 0)', () => {
+    const s = new Sys().real();
+    expect(s.cpu.cr0 & Cr0.PE).toBe(0);
+    s.cpu.gpr[1] = Msr.STAR;
+    s.cpu.gpr[0] = 0x1234;
+    s.code([0x0f, 0x30, HLT]);
+    expect(s.run(10)).toBe(StopReason.Halt);
+    expect(s.cpu.starLo).toBe(0x1234);
+  });
+});
