@@ -1,0 +1,12 @@
+// @ts-check
+/**
+ * `@hvkit/guests`: bare-metal test guests for hvkit, built with the system toolchain, and the
+ * QEMU runner that serves as their oracle.
+ *
+ * ```js
+ * import { buildGuest } from '@hvkit/guests';
+ * const guest = await buildGuest('exceptions'); // guest.path: an ELF32 Multiboot kernel
+ * ```
+ */
+export { buildGuest, buildGuests, defaultCacheDir, guestInfo, guestNames, GUESTS_DIR, TOOLCHAIN, toolchainAvailable } from './build.mjs';
+export { compareSerial, parseSerial, QEMU, qemuAvailable, runGuestOnQemu, runOnQemu } from './scripts/qemu-conformance.mjs';
