@@ -296,6 +296,13 @@ int run_user(void (*fn)(void), u32 flags);
  * instruction pointer (unless ANY_VALUE).
  */
 int check_trap(const char *check, int got, int vector, u64 error, u64 ip);
+/* Whether CPUID.01H:EDX.FPU is set. Without an FPU, x87 instructions that pass the CR0.EM/TS
+ * checks raise #UD on hvkit (its x87 unit is not implemented yet); with one they run. */
+static inline int has_x87(void) {
+  u32 a, b, c, d;
+  cpuid(1, 0, &a, &b, &c, &d);
+  return (int)(d & 1);
+}
 /*
  * check_trap for a rule QEMU's TCG does not emulate faithfully (segment limits and types on
  * data accesses, alignment checks, ICEBP): on TCG, the known wrong outcome `tcg_got` (a

@@ -6,12 +6,27 @@ import { HANDLERS, defineHandler } from '../optable.js';
 import { Vector } from '../state.js';
 import { installAlu } from './alu.js';
 import { installFast } from './fast.js';
+import { installLegacy } from './legacy.js';
 import { installControl } from './control.js';
 import { installMov } from './mov.js';
 import { installStack } from './stack.js';
 import { installSystem } from './system.js';
+import { installFar } from './far.js';
+import { installDebug } from './debug.js';
 import { installIo } from './io.js';
 import { installShift } from './shift.js';
+import { installMulDiv } from './muldiv.js';
+import { installBits } from './bits.js';
+import { installBmi } from './bmi.js';
+import { installAtomic } from './atomic.js';
+import { installString } from './string.js';
+import { installMiscUser } from './misc-user.js';
+import { installBcd } from './bcd.js';
+import { installSysreg } from './sysreg.js';
+import { installMsr } from './msr.js';
+import { installCpuid } from './cpuid.js';
+import { installFastcall } from './fastcall.js';
+import { installVirt } from './virt.js';
 
 let installed = false;
 
@@ -28,7 +43,23 @@ export function installAllOps(): void {
   installControl();
   installStack();
   installSystem();
+  installFar();
+  installDebug();
   installIo();
   installShift();
+  installMulDiv();
+  installBits();
+  installBmi();
+  installAtomic();
+  installString();
+  installMiscUser();
+  installBcd();
+  // System registers, MSRs, CPUID, fast system calls, VMX/SVM slots (after installMov: 63 = ARPL here).
+  installSysreg();
+  installMsr();
+  installCpuid();
+  installFastcall();
+  installVirt();
+  installLegacy();
   installFast(HANDLERS);
 }
