@@ -4,7 +4,7 @@
  * Runs every guest program on QEMU and keeps its serial output, so that hvkit's output can be
  * compared with it line by line.
  *
- *     node scripts/qemu-conformance.mjs [--out DIR] [--compare DIR] [--qemu PATH] [NAME...]
+ *     node scripts/qemu-conformance.mjs [--out DIR] [--compare DIR | --hvkit] [--qemu PATH] [NAME...]
  *
  * Each program boots with
  * `qemu-system-x86_64 -display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4
@@ -15,7 +15,8 @@
  *
  * Guest output is one line per check (`ok <check>`, `FAIL <check> -- <detail>`,
  * `SKIP <check> -- <why>`), `#` lines of information, and a final `PASS <name>` or
- * `FAIL <name>: <reason>`. With `--compare DIR`, each `DIR/<name>.hvkit.log` is compared with
+ * `FAIL <name>: <reason>`. With `--hvkit`, each program also runs on hvkit's minimal board (the
+ * built `@hvkit/machine`) and the two serial outputs are compared. With `--compare DIR`, each `DIR/<name>.hvkit.log` is compared with
  * QEMU's output check by check: the same checks must pass (and the final line match); a check
  * QEMU reports as SKIP (something TCG does not emulate faithfully) is not compared, and a check
  * only hvkit ran counts only if it failed.
@@ -186,6 +187,20 @@ export async function runGuestOnQemu(name, options = {}) {
   return { name, passed, run, log, logPath };
 }
 
+/**
+ * Runs a program on hvkit's minimal board (`@hvkit/machine`, built `dist`) and returns its
+ * serial output and how the run ended.
+ * @param {string} name
+ */
+export async function runGuestOnHvkit(name) {
+  const { MinimalBoard } = await import('@hvkit/machine');
+  const guest = await buildGuest(name);
+  const board = new MinimalBoard({ memoryMiB: 64 });
+  board.bootMultiboot(new Uint8Array(fs.readFileSync(guest.path)), { cmdline: name });
+  const stop = board.run(name === 'bench' ? 3_000_000_000 : 500_000_000);
+  return { serial: board.serialOutput, stop };
+}
+
 /** @param {string[]} argv */
 async function main(argv) {
   /** @type {string | undefined} */
@@ -193,14 +208,16 @@ async function main(argv) {
   /** @type {string | undefined} */
   let compareDir;
   let qemu = QEMU;
+  let withHvkit = false;
   const names = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     if (a === '--out') outDir = argv[++i];
     else if (a === '--compare') compareDir = argv[++i];
+    else if (a === '--hvkit') withHvkit = true;
     else if (a === '--qemu') qemu = argv[++i] ?? QEMU;
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('usage: node scripts/qemu-conformance.mjs [--out DIR] [--compare DIR] [--qemu PATH] [NAME...]\n');
+      process.stdout.write('usage: node scripts/qemu-conformance.mjs [--out DIR] [--compare DIR | --hvkit] [--qemu PATH] [NAME...]\n');
       return 0;
     } else names.push(a);
   }
@@ -221,6 +238,13 @@ async function main(argv) {
       failures++;
       if (r.log.final && !r.log.final.passed) process.stdout.write(`    ${r.log.final.name}: ${r.log.final.reason}\n`);
       if (r.run.stderr.trim()) process.stdout.write(`    qemu: ${r.run.stderr.trim()}\n`);
+    }
+    if (withHvkit) {
+      const hv = await runGuestOnHvkit(name);
+      const diffs = compareSerial(r.run.serial, hv.serial);
+      process.stdout.write(`    hvkit: ${hv.stop.reason}${hv.stop.reason === 'exit' ? ` status ${hv.stop.status}` : ''}, ${hv.stop.instructions} instructions, ${diffs.length ? `${diffs.length} differences` : 'same serial output as QEMU'}\n`);
+      for (const d of diffs) process.stdout.write(`    differs: ${d.replace(/\n/g, '\n             ')}\n`);
+      if (diffs.length) failures++;
     }
     if (compareDir) {
       const other = path.join(compareDir, `${name}.hvkit.log`);
