@@ -15,19 +15,29 @@
  */
 import { PagingMode, PageAccess, PageWalker, pagingModeOf, walkControlOf, isCanonical, isAccessPermitted, WalkControl } from '@hvkit/mmu';
 import type { PhysicalMemory, PioBus, VirtualClock, Hpa, Port } from '@hvkit/platform';
-import { R_INFO, R_OP, REC_WORDS } from './decoded.js';
+import * as decoded from './decoded.js';
 import { Decoder, NEED_MORE_BYTES } from './decoder.js';
 import type { VirtualizationExtension } from './extension.js';
-import { CPU_FAULT, CPU_SHUTDOWN, CPU_VMEXIT, CpuConfigurationError } from './fault.js';
-import { arithFlags, setArithFlags } from './flags.js';
+import * as fault from './fault.js';
+import * as flagsModule from './flags.js';
 import { INTEL_CORE, type CpuModel } from './model.js';
-import { HANDLERS } from './optable.js';
-import { CodeMode, Cr0, Cr4, Efer, Flag, Seg, SegAttr, Vector } from './state.js';
+import * as optable from './optable.js';
+import * as state from './state.js';
 import { installAllOps } from './ops/index.js';
-import { deliverEvent, EventKind } from './interrupts.js';
+import * as interrupts from './interrupts.js';
 import { DescriptorScratch } from './segments.js';
 import { segmentFastLimits } from './ops/operands.js';
 import { specialize } from './ops/fast.js';
+
+// Imported bindings used on hot paths, copied once into module constants: module runners that
+// rewrite ES modules (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { R_INFO, R_OP, REC_WORDS } = decoded;
+const { CPU_FAULT, CPU_SHUTDOWN, CPU_VMEXIT, CpuConfigurationError } = fault;
+const { arithFlags, setArithFlags } = flagsModule;
+const { HANDLERS } = optable;
+const { CodeMode, Cr0, Cr4, Efer, Flag, Seg, SegAttr, Vector } = state;
+type CodeMode = state.CodeMode;
+const { deliverEvent, EventKind } = interrupts;
 
 installAllOps();
 
@@ -163,8 +173,16 @@ export class Cpu {
   patHi = 0x00070406;
   apicBaseLo = 0xfee00900;
   apicBaseHi = 0;
-  miscEnableLo = 1;
+  /** IA32_MISC_ENABLE: fast strings (bit 0) and MONITOR/MWAIT enabled (bit 18) as firmware leaves them. */
+  miscEnableLo = 1 | (1 << 18);
+  miscEnableHi = 0;
   featureControlLo = 0;
+  /** Initial APIC ID (CPUID.01H:EBX[31:24], leaves 0BH/1FH). */
+  apicId = 0;
+  /** Called after WRMSR changes IA32_APIC_BASE (the interrupt controller follows the base and enable bit). */
+  onApicBaseWrite: ((lo: number, hi: number) => void) | null = null;
+  /** Performance-monitoring MSRs: event selects 0-3 at [2i, 2i+1], counters 0-3 at [8+2i, 9+2i] (lo, hi). */
+  readonly perfMsrs = new Int32Array(16);
   /** Variable and fixed MTRRs, by MSR number: [lo, hi]. */
   readonly mtrrs = new Map<number, [number, number]>();
   /** Result of an MSR read by an extension. */
@@ -173,14 +191,27 @@ export class Cpu {
 
   // ---- run state -------------------------------------------------------------------------
   halted = false;
-  /** Instructions retired since construction. */
+  /** Instructions retired since construction (updated when a block ends: see {@link retired}). */
   icount = 0;
+  /** Record index of the first instruction of the block being executed. */
+  blockStart = 0;
   /** Set to make the run loop leave the current block after this instruction. */
   exitBlock = false;
   /** Non-zero when something other than plain execution needs attention between instructions. */
   events = 0;
   /** The instruction after an STI / MOV SS / POP SS cannot be interrupted (SDM Vol. 3 §6.8.3). */
   interruptShadow = false;
+  /** The shadow came from STI, which (unlike MOV SS / POP SS) does not hold back debug traps (SDM Vol. 3 §6.8.3). */
+  stiShadow = false;
+  /**
+   * DR6 bits of a debug trap to deliver at the next instruction boundary (SDM Vol. 3 §17.3.1.2-17.3.1.5):
+   * B0-B3 (data / I/O breakpoint hits), BS (single-step), BT (task switch).
+   */
+  pendingDb = 0;
+  /** Enabled breakpoints by kind (bit n = DRn), from DR7 (see {@link updateDebug}). */
+  dbExec = 0;
+  dbData = 0;
+  dbIo = 0;
   /** NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1). */
   nmiBlocked = false;
   nmiPending = false;
@@ -306,6 +337,7 @@ export class Cpu {
     this.memory.addWriteObserver({
       physicalWrite: (addr: Hpa, length: number) => this.invalidateCodeRange(addr, length),
     });
+    this.apicId = options.apicId ?? 0;
     if (options.apicId !== undefined) this.apicBaseLo = (this.apicBaseLo & ~0x100) | (options.apicId === 0 ? 0x100 : 0);
     this.reset();
   }
@@ -336,6 +368,9 @@ export class Cpu {
     this.halted = false;
     this.shutdown = false;
     this.interruptShadow = false;
+    this.stiShadow = false;
+    this.pendingDb = 0;
+    this.dbExec = this.dbData = this.dbIo = 0;
     this.nmiBlocked = false;
     this.nmiPending = false;
     this.excVector = -1;
@@ -528,7 +563,8 @@ export class Cpu {
     if (implicit) return phys;
     // Fill the TLB for the current set, with the rights this walk proved.
     const set = this.tlbSet;
-    if (set === TLB_NOFAST) return phys;
+    // Pages holding a data breakpoint stay out of the TLB so their accesses take the slow path.
+    if (set === TLB_NOFAST || (this.dbData !== 0 && this.dataBpOnPage(lo, hi))) return phys;
     const physPage = phys - (phys % 4096);
     const i = ((lo >>> 12) & TLB_MASK) + set;
     const page = lo & -4096;
@@ -660,6 +696,7 @@ export class Cpu {
 
   private readSlow(lo: number, hi: number, size: number, kind: number): number {
     this.checkAlignment(lo, size);
+    if (this.dbData !== 0) this.checkDataBp(lo, hi, size, kind === access.write);
     const off = lo & 0xfff;
     if (off + size <= 4096) {
       const phys = this.translate(lo, hi, kind);
@@ -678,6 +715,7 @@ export class Cpu {
 
   private read64Slow(lo: number, hi: number, kind: number): number {
     this.checkAlignment(lo, 8);
+    if (this.dbData !== 0) this.checkDataBp(lo, hi, 8, kind === access.write);
     const off = lo & 0xfff;
     if (off + 8 <= 4096) {
       const phys = this.translate(lo, hi, kind);
@@ -708,6 +746,7 @@ export class Cpu {
 
   private writeSlow(lo: number, hi: number, size: number, v: number, vHi: number): void {
     this.checkAlignment(lo, size);
+    if (this.dbData !== 0) this.checkDataBp(lo, hi, size, true);
     const off = lo & 0xfff;
     if (off + size <= 4096) {
       const phys = this.translate(lo, hi, access.write);
@@ -773,10 +812,104 @@ export class Cpu {
   // ---- port I/O ---------------------------------------------------------------------------
 
   ioRead(port: number, size: 1 | 2 | 4): number {
+    if (this.dbIo !== 0) this.checkIoBp(port, size);
     return this.io.read(port as Port, size);
   }
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
+    if (this.dbIo !== 0) this.checkIoBp(port, size);
     this.io.write(port as Port, size, value);
+  }
+
+  // ---- debug breakpoints (SDM Vol. 3 ch. 17) -------------------------------------------------
+
+  /**
+   * Recomputes the enabled-breakpoint masks from DR7 (L0-L3/G0-G3 and R/W0-R/W3, §17.2.4)
+   * after DR0-DR3 or DR7 change. Data-breakpoint pages are kept out of the TLB, so the TLB
+   * is flushed whenever data breakpoints are or were enabled.
+   */
+  updateDebug(): void {
+    const dr7 = this.drLo[7]!;
+    let exec = 0;
+    let data = 0;
+    let io = 0;
+    for (let i = 0; i < 4; i++) {
+      if (((dr7 >>> (2 * i)) & 3) === 0) continue;
+      const rw = (dr7 >>> (16 + 4 * i)) & 3;
+      if (rw === 0) exec |= 1 << i;
+      else if (rw === 2) io |= 1 << i;
+      else data |= 1 << i;
+    }
+    this.dbExec = exec;
+    this.dbIo = io;
+    if (data !== 0 || this.dbData !== 0) {
+      this.dbData = data;
+      this.flushTlb(true);
+    }
+    this.exitBlock = true;
+  }
+
+  /** Breakpoint length from DR7 LENn: 1, 2, 8 or 4 bytes (§17.2.5). */
+  private bpLength(i: number): number {
+    const l = (this.drLo[7]! >>> (18 + 4 * i)) & 3;
+    return l === 0 ? 1 : l === 1 ? 2 : l === 2 ? 8 : 4;
+  }
+
+  private dataBpOnPage(lo: number, hi: number): boolean {
+    const page = lo & -4096;
+    for (let i = 0; i < 4; i++) {
+      if (((this.dbData >>> i) & 1) !== 0 && (this.drLo[i]! & -4096) === page && this.drHi[i] === hi) return true;
+    }
+    return false;
+  }
+
+  /** Records data-breakpoint hits of an access (R/W = 01: writes, 11: reads and writes); the #DB trap follows the instruction. */
+  private checkDataBp(lo: number, hi: number, size: number, write: boolean): void {
+    const dr7 = this.drLo[7]!;
+    for (let i = 0; i < 4; i++) {
+      if (((this.dbData >>> i) & 1) === 0 || this.drHi[i] !== hi) continue;
+      if (((dr7 >>> (16 + 4 * i)) & 3) === 1 && !write) continue;
+      const len = this.bpLength(i);
+      const b = (this.drLo[i]! & ~(len - 1)) >>> 0;
+      const a = lo >>> 0;
+      if (a < b + len && b < a + size) this.pendingDb |= 1 << i;
+    }
+  }
+
+  /** I/O breakpoints (R/W = 10 with CR4.DE = 1): trap after IN/OUT/INS/OUTS touching the port range. */
+  private checkIoBp(port: number, size: number): void {
+    if ((this.cr4 & Cr4.DE) === 0) return;
+    for (let i = 0; i < 4; i++) {
+      if (((this.dbIo >>> i) & 1) === 0) continue;
+      const len = this.bpLength(i);
+      const b = this.drLo[i]! & 0xffff & ~(len - 1);
+      if (port < b + len && b < port + size) this.pendingDb |= 1 << i;
+    }
+  }
+
+  /** Instruction breakpoints on the linear RIP: a #DB fault before the instruction runs (§17.3.1.1). */
+  private checkCodeBp(): void {
+    const lo = this.csLinear(this.ripLo, this.ripHi);
+    const hi = this.hi;
+    let bits = 0;
+    for (let i = 0; i < 4; i++) {
+      if (((this.dbExec >>> i) & 1) !== 0 && this.drLo[i] === lo && this.drHi[i] === hi) bits |= 1 << i;
+    }
+    if (bits !== 0) {
+      this.drLo[6] = (this.drLo[6]! & ~0xf) | bits;
+      this.raise(Vector.DB);
+    }
+  }
+
+  /** Delivers the pending debug trap: DR6.B0-B3 are replaced, BS/BT/BD accumulate (§17.2.3). */
+  private deliverDebugTrap(): void {
+    const bits = this.pendingDb;
+    this.pendingDb = 0;
+    this.drLo[6] = (this.drLo[6]! & ~0xf) | bits;
+    try {
+      this.deliverException(Vector.DB, -1);
+    } catch (e) {
+      this.handleThrow(e);
+    }
   }
 
   // ---- code cache -------------------------------------------------------------------------
@@ -789,8 +922,15 @@ export class Cpu {
     for (let p = first; p <= last; p++) {
       const list = this.codePages.get(p);
       if (list === undefined) continue;
+      if (list.length === 0) {
+        // Second write since the page's blocks were dropped: it is data now, let writes be fast.
+        this.codePages.delete(p);
+        continue;
+      }
+      // Keep the page registered (its write-TLB entries stay dropped), so re-decoding code
+      // there does not rescan the whole TLB in markCodePage (self-modifying code, test runners).
       for (const b of list) this.blocks.delete(b.key);
-      this.codePages.delete(p);
+      list.length = 0;
       this.codeGen = (this.codeGen + 1) | 0;
       this.exitBlock = true;
     }
@@ -999,6 +1139,8 @@ export class Cpu {
 
   private handleThrow(e: unknown): void {
     if (e === CPU_FAULT) {
+      // A faulting instruction reports no data breakpoint (SDM Vol. 3 §17.3.1.2).
+      this.pendingDb &= ~0xf;
       const v = this.excVector;
       this.excVector = -1;
       this.deliverException(v, this.excHasError ? this.excError : -1);
@@ -1052,6 +1194,12 @@ export class Cpu {
 
   /** Handles pending NMI / INTR / traps at an instruction boundary. Returns true if an event was delivered. */
   private serviceEvents(): boolean {
+    // Debug traps of the previous instruction come before NMI and INTR (SDM Vol. 3 §6.9);
+    // MOV SS / POP SS hold them back for one more instruction (§6.8.3).
+    if (this.pendingDb !== 0 && !(this.interruptShadow && !this.stiShadow)) {
+      this.deliverDebugTrap();
+      return true;
+    }
     if (this.interruptShadow) return false;
     if (this.nmiPending && !this.nmiBlocked) {
       this.nmiPending = false;
@@ -1082,6 +1230,8 @@ export class Cpu {
   private executeSome(limit: number): void {
     const shadow = this.interruptShadow;
     this.interruptShadow = false;
+    this.stiShadow = false;
+    if (this.dbExec !== 0 && (this.flags & Flag.RF) === 0) this.checkCodeBp();
     const block = this.lookupBlock();
     const rec = this.rec;
     this.exitBlock = false;
@@ -1096,11 +1246,19 @@ export class Cpu {
       const room = (limit - this.icount) * REC_WORDS;
       if (end - d > room) end = d + room;
     }
-    const single = shadow || (this.flags & Flag.TF) !== 0 || (this.drLo[7]! & 0xff) !== 0;
-    if (single) end = d + REC_WORDS;
+    const single = shadow || (this.flags & (Flag.TF | Flag.RF)) !== 0 || (this.drLo[7]! & 0xff) !== 0;
+    // TF as the instruction starts decides the single-step trap (SDM Vol. 3 §17.3.1.4): POPF
+    // setting TF traps one instruction later; INT n clearing it still traps (into the handler).
+    const tf = this.flags & Flag.TF;
+    if (single) {
+      end = d + REC_WORDS;
+      // RF lasts for one instruction (§17.3.1.1); an IRET that loads RF = 1 keeps it.
+      this.flags &= ~Flag.RF;
+    }
     const is64 = this.mode === CodeMode.Bits64;
     const handlers = HANDLERS;
     const start = d;
+    this.blockStart = d;
     try {
       for (; d < end; d += REC_WORDS) {
         const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
@@ -1123,14 +1281,16 @@ export class Cpu {
       // Retired instructions: those whose handler returned (a faulting one did not retire).
       this.icount += (d - start) / REC_WORDS;
     }
-    if (single && (this.flags & Flag.TF) !== 0 && !this.exitBlock) {
-      // Single-step trap after the instruction (SDM Vol. 3 §17.3.1.4).
-      this.drLo[6] = this.drLo[6]! | 0x4000;
-      this.deliverException(Vector.DB, -1);
-    }
+    // Single-step trap after the instruction (SDM Vol. 3 §17.3.1.4), delivered by serviceEvents.
+    if (tf !== 0) this.pendingDb |= 0x4000;
   }
 
   // ---- architectural state API -------------------------------------------------------------
+
+  /** Instructions retired before the instruction at record `d` of the running block (TSC reads). */
+  retired(d: number): number {
+    return this.icount + (d - this.blockStart) / REC_WORDS;
+  }
 
   /** Linear address bits in effect (48, or 57 with CR4.LA57). */
   get linearBits(): 48 | 57 {

@@ -140,6 +140,7 @@ const COMMON_EDX =
   Cpuid1Edx.CLFSH;
 const COMMON_ECX = Cpuid1Ecx.CX16 | Cpuid1Ecx.PCID | Cpuid1Ecx.MOVBE | Cpuid1Ecx.POPCNT | Cpuid1Ecx.RDRAND | Cpuid1Ecx.MONITOR;
 const COMMON_7EBX =
+  Cpuid7Ebx.CLFLUSHOPT |
   Cpuid7Ebx.FSGSBASE | Cpuid7Ebx.BMI1 | Cpuid7Ebx.BMI2 | Cpuid7Ebx.SMEP | Cpuid7Ebx.SMAP | Cpuid7Ebx.INVPCID | Cpuid7Ebx.ADX | Cpuid7Ebx.RDSEED | Cpuid7Ebx.ERMS;
 
 /** An Intel Core-class model (family 6). */

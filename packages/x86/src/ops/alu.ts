@@ -3,10 +3,17 @@
  * (00-3F, group 1 80-83), TEST, INC, DEC, NOT, NEG (SDM Vol. 2 instruction pages).
  */
 import type { Cpu } from '../cpu.js';
-import { R_IMM, R_INFO, R_REG } from '../decoded.js';
-import { flagsAdd, flagsAdd64, flagsLogic, flagsLogic64, flagsSub, flagsSub64, AUX_AF, AUX_CF, AUX_PO } from '../flags.js';
-import { defineHandler, OpMap, setOp } from '../optable.js';
-import { readReg, readRm, readRmw, writeBack, writeReg } from './operands.js';
+import * as decodedNs from '../decoded.js';
+import * as flagsNs from '../flags.js';
+import * as optableNs from '../optable.js';
+import * as operandsNs from './operands.js';
+
+// Imported bindings copied into module constants: module runners that rewrite ES modules
+// (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { R_IMM, R_INFO, R_REG } = decodedNs;
+const { flagsAdd, flagsAdd64, flagsLogic, flagsLogic64, flagsSub, flagsSub64, AUX_AF, AUX_CF, AUX_PO } = flagsNs;
+const { defineHandler, OpMap, setOp } = optableNs;
+const { readReg, readRm, readRmw, writeBack, writeReg } = operandsNs;
 
 /** ALU operation numbers: the ModRM.reg of group 1 and bits 5:3 of opcodes 00-3F. */
 export const Alu = { ADD: 0, OR: 1, ADC: 2, SBB: 3, AND: 4, SUB: 5, XOR: 6, CMP: 7 } as const;

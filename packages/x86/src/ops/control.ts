@@ -3,11 +3,19 @@
  * near indirect forms of group 5 (SDM Vol. 2 instruction pages; Vol. 1 §6.3).
  */
 import type { Cpu } from '../cpu.js';
-import { R_IMM, R_INFO } from '../decoded.js';
-import { condition } from '../flags.js';
-import { defineHandler, OpMap, setOp } from '../optable.js';
-import { CodeMode } from '../state.js';
-import { adjustSp, jumpTo, peek, push, readRm } from './operands.js';
+import * as decodedNs from '../decoded.js';
+import * as flagsNs from '../flags.js';
+import * as optableNs from '../optable.js';
+import * as stateNs from '../state.js';
+import * as operandsNs from './operands.js';
+
+// Imported bindings copied into module constants: module runners that rewrite ES modules
+// (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { R_IMM, R_INFO } = decodedNs;
+const { condition } = flagsNs;
+const { defineHandler, OpMap, setOp } = optableNs;
+const { CodeMode } = stateNs;
+const { adjustSp, jumpTo, peek, push, readRm } = operandsNs;
 
 /** Branch target = next RIP + displacement, at the operand size (16-bit targets wrap at 64 KiB). */
 function relTarget(cpu: Cpu, d: number): void {
@@ -53,9 +61,20 @@ function callRel(cpu: Cpu, d: number): void {
   cpu.nipHi = tHi;
 }
 
+/**
+ * Operand size of the near indirect branches (FF /2, FF /4). FF's format is shared with
+ * INC/DEC, so the decoder gives the ordinary operand size; in 64-bit mode these are forced to
+ * 64 bits, except that AMD honours a 66 prefix (16 bits) (SDM Vol. 2 "CALL", AMD APM Vol. 3).
+ */
+function nearIndirectOsz(cpu: Cpu, d: number): number {
+  const o = (cpu.rec[d + R_INFO]! >>> 4) & 3;
+  if (cpu.mode !== CodeMode.Bits64) return o;
+  return o === 1 && cpu.model.vendor === 'amd' ? 1 : 3;
+}
+
 /** CALL r/m (FF /2). */
 function callRm(cpu: Cpu, d: number): void {
-  const o = (cpu.rec[d + R_INFO]! >>> 4) & 3;
+  const o = nearIndirectOsz(cpu, d);
   const t = readRm(cpu, d, o);
   const tHi = o === 3 ? cpu.hi : 0;
   const retLo = cpu.nipLo;
@@ -72,7 +91,7 @@ function callRm(cpu: Cpu, d: number): void {
 
 /** JMP r/m (FF /4). */
 function jmpRm(cpu: Cpu, d: number): void {
-  const o = (cpu.rec[d + R_INFO]! >>> 4) & 3;
+  const o = nearIndirectOsz(cpu, d);
   const t = readRm(cpu, d, o);
   jumpTo(cpu, t, o === 3 ? cpu.hi : 0, o);
 }

@@ -4,12 +4,21 @@
  * and the NOP family (SDM Vol. 2 instruction pages).
  */
 import type { Cpu } from '../cpu.js';
-import { byteRegOf, I_MEM, I_REX, R_IMM, R_IMM2, R_INFO, R_REG, R_RM } from '../decoded.js';
-import { arithFlags, condition, getOF, setArithFlags } from '../flags.js';
-import { defineHandler, OpMap, setOp } from '../optable.js';
-import { loadSegment } from '../segments.js';
-import { CodeMode, Flag, Seg } from '../state.js';
-import { ea, memAddr, readReg, readRm, readRm16, readRm8, segLinear, writeReg, writeRm, SIZE_BYTES } from './operands.js';
+import * as decodedNs from '../decoded.js';
+import * as flagsNs from '../flags.js';
+import * as optableNs from '../optable.js';
+import * as segmentsNs from '../segments.js';
+import * as stateNs from '../state.js';
+import * as operandsNs from './operands.js';
+
+// Imported bindings copied into module constants: module runners that rewrite ES modules
+// (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { byteRegOf, I_MEM, I_REX, R_IMM, R_IMM2, R_INFO, R_REG, R_RM } = decodedNs;
+const { arithFlags, condition, getOF, setArithFlags } = flagsNs;
+const { defineHandler, OpMap, setOp } = optableNs;
+const { loadSegment } = segmentsNs;
+const { CodeMode, Flag, Seg } = stateNs;
+const { ea, memAddr, readReg, readRm, readRm16, readRm8, segLinear, writeReg, writeRm, SIZE_BYTES } = operandsNs;
 
 function osz(cpu: Cpu, d: number): number {
   return (cpu.rec[d + R_INFO]! >>> 4) & 3;
@@ -124,10 +133,13 @@ function movsx(cpu: Cpu, d: number, srcWord: boolean): void {
   writeReg(cpu, cpu.rec[d + R_REG]!, o, v, v >> 31);
 }
 
-/** MOVSXD (63 in 64-bit mode): sign-extends a 32-bit source; 16/32-bit forms just move. */
+/**
+ * MOVSXD (63 in 64-bit mode): sign-extends a 32-bit source to 64 bits; without REX.W it moves
+ * 32 bits (zero-extended), with 66 it moves 16 bits (the source is then a 16-bit operand).
+ */
 function movsxd(cpu: Cpu, d: number): void {
   const o = osz(cpu, d);
-  const v = readRm(cpu, d, 2);
+  const v = readRm(cpu, d, o === 1 ? 1 : 2);
   writeReg(cpu, cpu.rec[d + R_REG]!, o, v, v >> 31);
 }
 
@@ -170,7 +182,7 @@ function xchgRmReg(cpu: Cpu, d: number): void {
 }
 
 /** XCHG rAX, reg (90-97). 90 without REX.B is NOP (no zero-extension of EAX, SDM Vol. 2 "XCHG"). */
-function xchgAcc(cpu: Cpu, d: number): void {
+export function xchgAcc(cpu: Cpu, d: number): void {
   const o = osz(cpu, d);
   const reg = cpu.rec[d + R_REG]!;
   if (reg === 0) return; // NOP: XCHG (E/R)AX with itself changes nothing

@@ -7,8 +7,13 @@
  * low half and leaves the high half in `cpu.hi`.
  */
 import type { Cpu } from '../cpu.js';
-import { I_MEM, NO_REG, R_DISP, R_INFO, R_REG, R_RM, R_SIB, RIP_BASE } from '../decoded.js';
-import { CodeMode, Cr0, Flag, Seg, SegAttr, Vector } from '../state.js';
+import * as decodedNs from '../decoded.js';
+import * as stateNs from '../state.js';
+
+// Imported bindings copied into module constants: module runners that rewrite ES modules
+// (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { I_MEM, NO_REG, R_DISP, R_INFO, R_REG, R_RM, R_SIB, RIP_BASE } = decodedNs;
+const { CodeMode, Cr0, Flag, Seg, SegAttr, Vector } = stateNs;
 
 export const SIZE_BYTES = [1, 2, 4, 8] as const;
 

@@ -3,11 +3,19 @@
  * ENTER/LEAVE (SDM Vol. 2 instruction pages; Vol. 1 §6.2).
  */
 import type { Cpu } from '../cpu.js';
-import { I_MEM, R_IMM, R_IMM2, R_INFO, R_REG } from '../decoded.js';
-import { defineHandler, OpMap, setOp } from '../optable.js';
-import { loadSegment } from '../segments.js';
-import { CodeMode, Seg, SegAttr } from '../state.js';
-import { adjustSp, memAddr, peek, pop, push, readRm, writeReg, SIZE_BYTES } from './operands.js';
+import * as decodedNs from '../decoded.js';
+import * as optableNs from '../optable.js';
+import * as segmentsNs from '../segments.js';
+import * as stateNs from '../state.js';
+import * as operandsNs from './operands.js';
+
+// Imported bindings copied into module constants: module runners that rewrite ES modules
+// (Vitest's, tsx's) turn every read of an imported binding into a getter call.
+const { I_MEM, R_IMM, R_IMM2, R_INFO, R_REG } = decodedNs;
+const { defineHandler, OpMap, setOp } = optableNs;
+const { loadSegment } = segmentsNs;
+const { CodeMode, Seg, SegAttr } = stateNs;
+const { adjustSp, memAddr, peek, pop, push, readRm, segLinear, writeReg, SIZE_BYTES } = operandsNs;
 
 function osz(cpu: Cpu, d: number): number {
   return (cpu.rec[d + R_INFO]! >>> 4) & 3;
@@ -36,9 +44,10 @@ function pushImm(cpu: Cpu, d: number, imm8: boolean): void {
   push(cpu, SIZE_BYTES[o]!, v, v >> 31);
 }
 
-/** PUSH r/m (FF /6). */
+/** PUSH r/m (FF /6): default operand size 64 in 64-bit mode (FF's format is shared with INC/DEC). */
 function pushRm(cpu: Cpu, d: number): void {
-  const o = osz(cpu, d);
+  let o = osz(cpu, d);
+  if (o === 2 && cpu.mode === CodeMode.Bits64) o = 3;
   const v = readRm(cpu, d, o);
   push(cpu, SIZE_BYTES[o]!, v, cpu.hi);
 }
@@ -200,10 +209,9 @@ function enter(cpu: Cpu, d: number): void {
     if (o === 1) g[5] = (g[5]! & ~0xffff) | (frameLo & 0xffff);
     else writeReg(cpu, 5, o === 3 ? 3 : 2, frameLo, frameHi);
     adjustSp(cpu, -allocSize);
-    if (!is64 && !bigStack) {
-      // 16-bit stacks touch the final top of stack (SDM: a page fault may occur there).
-    }
-    peek(cpu, 1, 0);
+    // The new top of stack is probed for writing (the #PF error code of hardware has W = 1).
+    const top = segLinear(cpu, Seg.SS, bigStack ? g[4]! : g[4]! & 0xffff, is64 ? cpu.gprHi[4]! : 0, 1, true);
+    cpu.rdw8(top, cpu.hi);
   } catch (e) {
     g[4] = save[0]!;
     cpu.gprHi[4] = save[1]!;

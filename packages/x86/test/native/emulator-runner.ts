@@ -115,7 +115,8 @@ export class SnippetRunner {
     this.memory = memory;
     this.ram = memory.ram;
     this.view = memory.ramView;
-    const cpu = new Cpu({ memory, io: new PioBus(), model: options.model ?? AMD_ZEN });
+    // The oracle host has SSE4.2's integer CRC32; the stock models do not advertise SSE4.2.
+    const cpu = new Cpu({ memory, io: new PioBus(), model: options.model ?? { ...AMD_ZEN, leaf1Ecx: AMD_ZEN.leaf1Ecx | (1 << 20) } });
     this.cpu = cpu;
     this.buildTables();
     cpu.cr3Lo = PML4;
@@ -169,6 +170,9 @@ export class SnippetRunner {
     cpu.setSegmentRaw(ES, 0, 0, 0, NULL_ATTR);
     cpu.setSegmentRaw(FS, 0, 0, 0, NULL_ATTR);
     cpu.setSegmentRaw(GS, 0, 0, 0, NULL_ATTR);
+    // A 64-bit TSS without an I/O permission bitmap (limit below 67H), so user-mode port I/O is
+    // #GP(0) as under Linux, whose bitmap offset points past the TSS limit (SDM Vol. 1 §19.5.2).
+    cpu.setSegmentRaw(7, 0x40, 0, 0x40, 0x8b);
   }
 
   private onEvent(kind: number, vector: number, errorCode: number): boolean {
@@ -222,6 +226,7 @@ export class SnippetRunner {
     const r = this.result;
     // Code: the snippet then the INT3 fill, rewritten only when it changed.
     const len = c.code.length;
+    if (len >= CODE_FILL) throw new RangeError(`snippet of ${len} bytes: at most ${CODE_FILL - 1}`);
     let same = len === this.lastCodeLen;
     if (same) {
       for (let i = 0; i < len; i++) {
