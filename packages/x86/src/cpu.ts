@@ -739,6 +739,8 @@ export class Cpu {
   }
 
   private physReadN(phys: number, size: number): number {
+    // MMIO may change device and interrupt state: let the run loop look after this instruction.
+    if (this.memory.regionAt(phys) === null) this.exitBlock = true;
     if (size === 1) return this.memory.read8(phys as Hpa);
     if (size === 2) return this.memory.read16(phys as Hpa);
     return this.memory.read32(phys as Hpa);
@@ -750,6 +752,7 @@ export class Cpu {
     const off = lo & 0xfff;
     if (off + size <= 4096) {
       const phys = this.translate(lo, hi, access.write);
+      if (this.memory.regionAt(phys) === null) this.exitBlock = true; // MMIO: see physReadN
       this.invalidateCodeRange(phys, size);
       if (size === 1) this.memory.write8(phys as Hpa, v & 0xff);
       else if (size === 2) this.memory.write16(phys as Hpa, v & 0xffff);
@@ -811,12 +814,16 @@ export class Cpu {
 
   // ---- port I/O ---------------------------------------------------------------------------
 
+  /** Port read; the run loop re-checks interrupts afterwards (a device may have changed its IRQ). */
   ioRead(port: number, size: 1 | 2 | 4): number {
     if (this.dbIo !== 0) this.checkIoBp(port, size);
+    this.exitBlock = true;
     return this.io.read(port as Port, size);
   }
+  /** Port write; the run loop re-checks interrupts afterwards. */
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
     if (this.dbIo !== 0) this.checkIoBp(port, size);
+    this.exitBlock = true;
     this.io.write(port as Port, size, value);
   }
 
@@ -1128,6 +1135,9 @@ export class Cpu {
         if (until < stopAt - before) stopAt = before + Math.max(1, until);
       }
       try {
+        // executeSome chains blocks while nothing needs this loop: anything that can raise an
+        // interrupt, change the mode or need a check (I/O, MMIO, IF/TF changes, faults) sets
+        // `exitBlock`.
         this.executeSome(stopAt);
       } catch (e) {
         this.handleThrow(e);
@@ -1232,58 +1242,66 @@ export class Cpu {
     this.interruptShadow = false;
     this.stiShadow = false;
     if (this.dbExec !== 0 && (this.flags & Flag.RF) === 0) this.checkCodeBp();
-    const block = this.lookupBlock();
+    let block = this.lookupBlock();
     const rec = this.rec;
     this.exitBlock = false;
-    let d: number;
-    let end: number;
-    if (block === null) {
-      d = this.scratchRec;
-      end = d + REC_WORDS;
-    } else {
-      d = block.start;
-      end = d + block.count * REC_WORDS;
-      const room = (limit - this.icount) * REC_WORDS;
-      if (end - d > room) end = d + room;
-    }
     const single = shadow || (this.flags & (Flag.TF | Flag.RF)) !== 0 || (this.drLo[7]! & 0xff) !== 0;
     // TF as the instruction starts decides the single-step trap (SDM Vol. 3 §17.3.1.4): POPF
     // setting TF traps one instruction later; INT n clearing it still traps (into the handler).
     const tf = this.flags & Flag.TF;
     if (single) {
-      end = d + REC_WORDS;
       // RF lasts for one instruction (§17.3.1.1); an IRET that loads RF = 1 keeps it.
       this.flags &= ~Flag.RF;
     }
-    const is64 = this.mode === CodeMode.Bits64;
     const handlers = HANDLERS;
-    const start = d;
-    this.blockStart = d;
-    try {
-      for (; d < end; d += REC_WORDS) {
-        const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
-        if (next > 0xffff_ffff) {
-          this.nipLo = next | 0;
-          this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
-        } else {
-          this.nipLo = next | 0;
-          this.nipHi = this.ripHi;
-        }
-        handlers[rec[d + R_OP]!]!(this, d);
-        this.ripLo = this.nipLo;
-        this.ripHi = this.nipHi;
-        if (this.exitBlock) {
-          d += REC_WORDS;
-          break;
-        }
+    // Chain blocks until something needs the run loop (exitBlock), the limit is reached, or
+    // (single-stepping, shadows, breakpoints) after one instruction.
+    for (;;) {
+      let d: number;
+      let end: number;
+      if (block === null) {
+        d = this.scratchRec;
+        end = d + REC_WORDS;
+      } else {
+        d = block.start;
+        end = d + block.count * REC_WORDS;
+        const room = (limit - this.icount) * REC_WORDS;
+        if (end - d > room) end = d + room;
       }
-    } finally {
-      // Retired instructions: those whose handler returned (a faulting one did not retire).
-      this.icount += (d - start) / REC_WORDS;
+      if (single) end = d + REC_WORDS;
+      const is64 = this.mode === CodeMode.Bits64;
+      const start = d;
+      this.blockStart = d;
+      try {
+        for (; d < end; d += REC_WORDS) {
+          const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
+          if (next > 0xffff_ffff) {
+            this.nipLo = next | 0;
+            this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
+          } else {
+            this.nipLo = next | 0;
+            this.nipHi = this.ripHi;
+          }
+          handlers[rec[d + R_OP]!]!(this, d);
+          this.ripLo = this.nipLo;
+          this.ripHi = this.nipHi;
+          if (this.exitBlock) {
+            d += REC_WORDS;
+            break;
+          }
+        }
+      } finally {
+        // Retired instructions: those whose handler returned (a faulting one did not retire).
+        this.icount += (d - start) / REC_WORDS;
+      }
+      if (single || this.exitBlock || this.icount >= limit || this.breakpoints.size !== 0) break;
+      block = this.lookupBlock();
+      this.exitBlock = false;
     }
     // Single-step trap after the instruction (SDM Vol. 3 §17.3.1.4), delivered by serviceEvents.
     if (tf !== 0) this.pendingDb |= 0x4000;
   }
+
 
   // ---- architectural state API -------------------------------------------------------------
 
