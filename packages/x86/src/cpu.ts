@@ -1269,25 +1269,42 @@ export class Cpu {
         if (end - d > room) end = d + room;
       }
       if (single) end = d + REC_WORDS;
-      const is64 = this.mode === CodeMode.Bits64;
       const start = d;
       this.blockStart = d;
       try {
-        for (; d < end; d += REC_WORDS) {
-          const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
-          if (next > 0xffff_ffff) {
-            this.nipLo = next | 0;
-            this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
-          } else {
-            this.nipLo = next | 0;
-            this.nipHi = this.ripHi;
+        if (block !== null && (this.ripLo >>> 0) + block.bytes <= 0xffff_ffff) {
+          // The common case: no instruction of the block ends past 2^32, so the next RIP is
+          // RIP + length and its high half stays put (only branches, which end blocks, and
+          // event delivery change it; both set nipHi themselves).
+          this.nipHi = this.ripHi;
+          for (; d < end; d += REC_WORDS) {
+            this.nipLo = (this.ripLo + (rec[d + R_INFO]! & 0xf)) | 0;
+            handlers[rec[d]!]!(this, d);
+            this.ripLo = this.nipLo;
+            if (this.exitBlock) {
+              d += REC_WORDS;
+              break;
+            }
           }
-          handlers[rec[d + R_OP]!]!(this, d);
-          this.ripLo = this.nipLo;
           this.ripHi = this.nipHi;
-          if (this.exitBlock) {
-            d += REC_WORDS;
-            break;
+        } else {
+          const is64 = this.mode === CodeMode.Bits64;
+          for (; d < end; d += REC_WORDS) {
+            const next = (this.ripLo >>> 0) + (rec[d + R_INFO]! & 0xf);
+            if (next > 0xffff_ffff) {
+              this.nipLo = next | 0;
+              this.nipHi = is64 ? (this.ripHi + 1) | 0 : 0;
+            } else {
+              this.nipLo = next | 0;
+              this.nipHi = this.ripHi;
+            }
+            handlers[rec[d]!]!(this, d);
+            this.ripLo = this.nipLo;
+            this.ripHi = this.nipHi;
+            if (this.exitBlock) {
+              d += REC_WORDS;
+              break;
+            }
           }
         }
       } finally {

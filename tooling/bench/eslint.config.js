@@ -1,0 +1,3 @@
+import { hvkitConfig } from '@hvkit/eslint-config';
+
+export default hvkitConfig(import.meta.dirname);

@@ -1,0 +1,335 @@
+/**
+ * `pnpm bench`: guest MIPS of hvkit on a CPU-bound bare-metal Multiboot guest, next to v86
+ * (npm) on the same image, and QEMU TCG when it is installed; plus hvkit's memory overhead
+ * beyond guest RAM. See ../README.md.
+ *
+ * Each run of each emulator is a child process of this script (`--child ENGINE`), so every
+ * run starts cold and measures only its own memory. Runs of the engines are interleaved
+ * round by round, so background load spreads over all of them; the table gives the median and
+ * the best run, by CPU time of the emulating process and by wall time.
+ */
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { baselineMemory, qemuVersion, runHvkit, runQemu, runV86, SEABIOS_DIR, type EngineName, type EngineResult } from './engines.js';
+import { benchGuest } from './guest.js';
+import { type MemSample } from './memory.js';
+import { summariseProfile } from './profile.js';
+
+const SCRIPT = fileURLToPath(import.meta.url);
+/** `--seabios`, passed on to the child processes. */
+let seabiosDir = SEABIOS_DIR;
+const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+const ENGINES: readonly EngineName[] = ['hvkit', 'v86', 'v86-jit', 'qemu'];
+const LABEL: Record<EngineName, string> = { hvkit: 'hvkit', v86: 'v86 interpreter', 'v86-jit': 'v86 JIT', qemu: 'QEMU TCG' };
+
+const USAGE = `usage: pnpm bench [options]
+
+  --runs N           runs per emulator (default 3; 0 with --profile: profile only)
+  --engines LIST     comma-separated: ${ENGINES.join(',')} (default: all available)
+  --guest FILE       benchmark this Multiboot ELF32 instead of the built bench guest
+  --memory MIB       guest RAM (default 64)
+  --timeout SECONDS  per run (default 600)
+  --seabios DIR      where bios.bin and vgabios-stdvga.bin are (default ${SEABIOS_DIR}, Debian's seabios)
+  --profile          also profile one hvkit run (V8 sampler) and list the hottest functions
+  --profile-dir DIR  where to keep the .cpuprofile (default: a new temporary directory)
+  --json             print the raw results as JSON as well
+`;
+
+// ---- child mode ---------------------------------------------------------------------------
+
+async function child(engine: string, elf: string, memoryMiB: number, seabiosDir: string, profileFile?: string): Promise<void> {
+  let result: EngineResult | MemSample;
+  try {
+    if (engine === 'baseline') result = baselineMemory();
+    else if (engine === 'hvkit') result = await runHvkit(elf, memoryMiB, profileFile);
+    else if (engine === 'v86' || engine === 'v86-jit') result = await runV86(elf, memoryMiB, engine === 'v86-jit', seabiosDir);
+    else throw new Error(`unknown engine ${engine}`);
+  } catch (error) {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    result = failed(engine as EngineName, message);
+  }
+  await new Promise<void>((resolve) => process.send!(result, () => resolve()));
+  process.exit(0);
+}
+
+const failed = (engine: EngineName, error: string): EngineResult => ({ engine, error, instructions: null, wallSeconds: NaN, cpuSeconds: null, serial: '', exit: 'error' });
+
+/** Runs this script as `--child WHAT` and returns the message it sends, or why there was none. */
+function forkChild(what: string, elf: string, memoryMiB: number, timeoutMs: number, extraArgs: string[] = [], extraExecArgv: string[] = []): Promise<{ message: unknown } | { failure: string }> {
+  return new Promise((resolve) => {
+    const p = fork(SCRIPT, ['--child', what, '--guest', elf, '--memory', String(memoryMiB), '--seabios', seabiosDir, ...extraArgs], {
+      execArgv: [...process.execArgv, '--expose-gc', ...extraExecArgv],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let message: unknown;
+    let received = false;
+    let output = '';
+    p.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    p.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('message', (m) => {
+      message = m;
+      received = true;
+    });
+    p.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (received) return resolve({ message });
+      const how = signal ? `killed by ${signal}${signal === 'SIGKILL' ? ` (timeout after ${timeoutMs / 1000} s?)` : ''}` : `exit code ${code}`;
+      resolve({ failure: `the child process ended without a result (${how})\n${output.trim().slice(-2000)}` });
+    });
+  });
+}
+
+async function runChild(engine: EngineName, elf: string, memoryMiB: number, timeoutMs: number, extraArgs: string[] = [], extraExecArgv: string[] = []): Promise<EngineResult> {
+  const r = await forkChild(engine, elf, memoryMiB, timeoutMs, extraArgs, extraExecArgv);
+  return 'message' in r ? (r.message as EngineResult) : failed(engine, `${LABEL[engine]}: ${r.failure}`);
+}
+
+// ---- statistics and the report --------------------------------------------------------------
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+};
+const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+const signedMiB = (b: number) => `${b > -52429 ? '+' : ''}${MiB(Math.abs(b) < 52429 ? 0 : b)}`;
+const fmt = (x: number | null, digits = 1) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+
+function checksumOf(serial: string): string | null {
+  const m = /checksum\W*(0x[0-9a-f]+|[0-9a-f]{8})\b/i.exec(serial);
+  return m?.[1]?.toLowerCase() ?? null;
+}
+const passed = (serial: string) => /^PASS\b/m.test(serial);
+
+interface Summary {
+  engine: EngineName;
+  runs: EngineResult[];
+  good: EngineResult[];
+  instructions: number | null;
+  estimated: boolean;
+  cpu: { median: number; min: number } | null;
+  wall: { median: number; min: number } | null;
+}
+
+function summarise(engine: EngineName, runs: EngineResult[], reference: number | null): Summary {
+  const good = runs.filter((r) => !r.error);
+  const counted = good.map((r) => r.instructions).filter((n): n is number => n !== null);
+  const instructions = counted.length ? median(counted) : reference;
+  const cpus = good.map((r) => r.cpuSeconds).filter((c): c is number => c !== null);
+  const walls = good.map((r) => r.wallSeconds);
+  return {
+    engine,
+    runs,
+    good,
+    instructions,
+    estimated: counted.length === 0 && reference !== null,
+    cpu: cpus.length ? { median: median(cpus), min: Math.min(...cpus) } : null,
+    wall: walls.length ? { median: median(walls), min: Math.min(...walls) } : null,
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r, j) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (j === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'string' },
+      runs: { type: 'string', default: '3' },
+      engines: { type: 'string' },
+      guest: { type: 'string' },
+      memory: { type: 'string', default: '64' },
+      timeout: { type: 'string', default: '600' },
+      profile: { type: 'boolean', default: false },
+      'profile-dir': { type: 'string' },
+      'profile-file': { type: 'string' },
+      seabios: { type: 'string', default: SEABIOS_DIR },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  const memoryMiB = Number(values.memory);
+  if (values.child) {
+    await child(values.child, values.guest!, memoryMiB, values.seabios, values['profile-file']);
+    return 0;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const runs = Math.max(values.profile ? 0 : 1, Number(values.runs) | 0);
+  const timeoutMs = Number(values.timeout) * 1000;
+  let engines = values.engines ? (values.engines.split(',').map((e) => e.trim()) as EngineName[]) : [...ENGINES];
+  for (const e of engines) if (!ENGINES.includes(e)) throw new Error(`unknown engine "${e}" (have ${ENGINES.join(', ')})`);
+
+  const notes: string[] = [];
+  seabiosDir = values.seabios;
+  const seabios = path.join(seabiosDir, 'bios.bin');
+  if (engines.some((e) => e.startsWith('v86')) && !fs.existsSync(seabios)) {
+    notes.push(`v86 skipped: it boots Multiboot kernels through SeaBIOS, and ${seabios} is missing.`);
+    notes.push(`  Install Debian's seabios package to compare with v86:  sudo apt-get install seabios`);
+    engines = engines.filter((e) => !e.startsWith('v86'));
+  }
+  let qemu: string | null = null;
+  if (engines.includes('qemu')) {
+    qemu = await qemuVersion();
+    if (!qemu) {
+      if (values.engines) notes.push('QEMU skipped: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86).');
+      engines = engines.filter((e) => e !== 'qemu');
+    }
+  }
+
+  if (notes.length) console.log(`${notes.join('\n')}\n`);
+  if (engines.length === 0) return 0;
+  const guest = await benchGuest(values.guest);
+  const hostCpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`hvkit bench: guest ${guest.origin} (${path.relative(REPO, guest.path).startsWith('..') ? guest.path : path.relative(REPO, guest.path)})`);
+  console.log(`host: ${hostCpu}, ${os.cpus().length} logical CPUs, load average ${os.loadavg()[0]?.toFixed(2)}; Node ${process.version}`);
+  console.log(`${runs} run(s) of ${engines.map((e) => LABEL[e]).join(', ')}${qemu ? ` (${qemu})` : ''}; guest RAM ${memoryMiB} MiB\n`);
+
+  const results = new Map<EngineName, EngineResult[]>(engines.map((e) => [e, []]));
+  const baselines: MemSample[] = [];
+  for (let round = 1; round <= runs; round++) {
+    if (engines.includes('hvkit')) {
+      const b = await forkChild('baseline', guest.path, memoryMiB, timeoutMs);
+      if ('message' in b) baselines.push(b.message as MemSample);
+    }
+    for (const engine of engines) {
+      const r = engine === 'qemu' ? await runQemu(guest.path, memoryMiB, timeoutMs) : await runChild(engine, guest.path, memoryMiB, timeoutMs);
+      results.get(engine)!.push(r);
+      const mips = r.instructions !== null && r.cpuSeconds ? ` ${fmt(r.instructions / r.cpuSeconds / 1e6)} MIPS (CPU time)` : '';
+      const line = r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${fmt(r.wallSeconds, 2)} s wall, ${fmt(r.cpuSeconds, 2)} s CPU${mips}`;
+      console.log(`  run ${round}/${runs} ${LABEL[engine].padEnd(15)} ${line}`);
+    }
+  }
+
+  // Correctness first: every run must print the same checksum and PASS.
+  const problems: string[] = [];
+  const hvkitRuns = results.get('hvkit') ?? [];
+  const first = hvkitRuns.find((r) => !r.error) ?? [...results.values()].flat().find((r) => !r.error);
+  const refSum = first ? checksumOf(first.serial) : null;
+  for (const [engine, rs] of results) {
+    for (const [i, r] of rs.entries()) {
+      if (r.error) {
+        problems.push(`${LABEL[engine]} run ${i + 1} failed: ${r.error}`);
+        continue;
+      }
+      const sum = checksumOf(r.serial);
+      if (!passed(r.serial)) problems.push(`${LABEL[engine]} run ${i + 1}: no PASS line. Serial output:\n${r.serial.trimEnd()}`);
+      if (sum === null) problems.push(`${LABEL[engine]} run ${i + 1}: no checksum in the serial output:\n${r.serial.trimEnd()}`);
+      else if (sum !== refSum) {
+        problems.push(`CHECKSUM MISMATCH: ${LABEL[engine]} run ${i + 1} printed ${sum}, ${LABEL[first!.engine]} printed ${refSum}: one emulator computes differently (an emulator bug)`);
+      }
+    }
+  }
+
+  const hv = summarise('hvkit', results.get('hvkit') ?? [], null);
+  const counted = engines.filter((e) => e !== 'qemu').map((e) => (e === 'hvkit' ? hv : summarise(e, results.get(e)!, null)));
+  const reference = counted.find((s) => s.instructions !== null)?.instructions ?? null;
+  const summaries = engines.map((e) => (e === 'qemu' ? summarise(e, results.get(e)!, reference) : counted.find((s) => s.engine === e)!));
+  const rows = [['emulator', 'MIPS (CPU time)', 'MIPS (wall)', 'instructions', 'CPU s', 'wall s', 'checksum', 'runs ok']];
+  for (const s of summaries) {
+    const mips = (t: { median: number; min: number } | null) =>
+      s.instructions === null || t === null ? '-' : `${s.estimated ? '~' : ''}${fmt(s.instructions / t.median / 1e6)} (best ${fmt(s.instructions / t.min / 1e6)})`;
+    const sums = [...new Set(s.good.map((r) => checksumOf(r.serial) ?? '?'))].join(' / ');
+    rows.push([
+      LABEL[s.engine],
+      mips(s.cpu),
+      mips(s.wall),
+      s.instructions === null ? '-' : `${s.estimated ? '~' : ''}${Math.round(s.instructions).toLocaleString('en-US')}`,
+      fmt(s.cpu?.median ?? null, 2),
+      fmt(s.wall?.median ?? null, 2),
+      sums || '-',
+      `${s.good.length}/${s.runs.length}`,
+    ]);
+  }
+  console.log(`\n${table(rows)}`);
+  console.log('MIPS: median run (best run); CPU time is user + system time of the emulating process, less disturbed by other load than wall time.');
+  if (summaries.some((s) => s.estimated)) console.log("~: QEMU counts no instructions; its MIPS use the count of the other emulators for the same guest, timed from the guest's first serial byte to its exit.");
+
+  const ratioLines: string[] = [];
+  for (const s of summaries) {
+    if (s.engine === 'hvkit' || !hv.instructions || !s.instructions) continue;
+    const r = (a: { median: number } | null, b: { median: number } | null) =>
+      a && b ? fmt(hv.instructions! / a.median / (s.instructions! / b.median), 2) : '-';
+    ratioLines.push(`  hvkit / ${LABEL[s.engine]}: ${r(hv.cpu, s.cpu)} by CPU time, ${r(hv.wall, s.wall)} by wall time`);
+  }
+  if (ratioLines.length) console.log(`\nSpeed ratio (median runs):\n${ratioLines.join('\n')}`);
+
+  const v86 = summaries.find((s) => s.engine === 'v86' && s.instructions !== null);
+  if (hv.instructions && v86?.instructions) {
+    const d = v86.instructions - hv.instructions;
+    const rel = Math.abs(d) / hv.instructions;
+    console.log(`\nInstruction counts: v86 ${d === 0 ? 'agrees exactly' : `differs by ${d > 0 ? '+' : ''}${d} (${(rel * 100).toFixed(4)}%)`} from hvkit.`);
+    if (rel > 0.001) problems.push(`instruction counts differ by ${(rel * 100).toFixed(3)}% between hvkit and v86: the emulators did not run the same instruction stream`);
+  }
+
+  const mems = hv.good.map((r) => r.memory).filter((m) => m !== undefined);
+  if (mems.length) {
+    const pick = (f: (m: (typeof mems)[number]) => number) => median(mems.map(f));
+    const ram = mems[0]!.ramSize;
+    const resident = pick((x) => x.guestResident ?? 0);
+    // Live allocations after a full GC: the V8 heap, and off-heap memory (typed arrays) beyond the guest RAM buffer.
+    const runtimeHeap = pick((x) => x.end.heapUsed - x.loaded.heapUsed);
+    const runtimeOff = pick((x) => x.end.external - x.loaded.external - ram);
+    const codeHeap = pick((x) => x.loaded.heapUsed - x.start.heapUsed);
+    const codeOff = pick((x) => x.loaded.external - x.start.external);
+    const overhead = runtimeHeap + runtimeOff + codeHeap + codeOff;
+    console.log(`\nhvkit memory (median of ${mems.length} run(s); guest RAM ${MiB(ram)}, ${MiB(resident)} of it resident at the end, by ${mems[0]!.guestResidentMethod}):`);
+    console.log(`  emulator overhead beyond guest RAM: ${MiB(overhead)} of live allocations (after a full GC)`);
+    console.log(`    machine and caches: ${signedMiB(runtimeHeap)} V8 heap, ${signedMiB(runtimeOff)} off-heap beyond the RAM buffer (from machine creation to the end of the run)`);
+    console.log(`    code and static tables: ${signedMiB(codeHeap)} V8 heap, ${signedMiB(codeOff)} off-heap (importing @hvkit/machine; tsx keeps the transpiled sources)`);
+    const baselineRss = baselines.length ? MiB(median(baselines.map((b) => b.rss))) : '-';
+    console.log(`  process RSS: ${MiB(pick((x) => x.end.rss))} at the end, ${MiB(pick((x) => x.maxRss))} peak (module loading); the same child process without an emulator: ${baselineRss}`);
+    console.log('    (RSS cannot resolve a few MiB here: V8 returns freed heap pages to the system lazily; the live allocations above can)');
+  }
+  for (const s of summaries.filter((x) => x.engine.startsWith('v86'))) {
+    const ms = s.good.map((r) => r.memory).filter((m) => m !== undefined);
+    if (!ms.length) continue;
+    console.log(`  ${LABEL[s.engine]} for comparison: process RSS ${MiB(median(ms.map((x) => x.end.rss)))} at the end (its guest RAM, SeaBIOS and VGA memory included)`);
+  }
+
+  if (values.profile) {
+    const dir = values['profile-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hvkit-bench-prof-'));
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `hvkit-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+    console.log(`\nProfiling hvkit's run (V8 sampling profiler, every 500 us) ...`);
+    const r = await runChild('hvkit', guest.path, memoryMiB, timeoutMs, ['--profile-file', file], ['--enable-source-maps']);
+    if (r.error || !fs.existsSync(file)) problems.push(`profiling run failed: ${r.error ?? 'no profile written'}`);
+    else {
+      const p = summariseProfile(file, REPO);
+      const mips = r.instructions && r.cpuSeconds ? `, ${fmt(r.instructions / r.cpuSeconds / 1e6)} MIPS under the profiler` : '';
+      console.log(`${file} (open in Chrome DevTools or speedscope): ${(p.totalMs / 1000).toFixed(2)} s sampled${mips}\n`);
+      const top = p.functions.slice(0, 30).map((f) => [f.name, `${f.selfPercent.toFixed(1)}%`, `${f.totalPercent.toFixed(1)}%`, f.where]);
+      console.log(table([['function (self time order)', 'self', 'total', 'where'], ...top]));
+    }
+  }
+
+  if (values.json) console.log(`\n${JSON.stringify(Object.fromEntries(results), null, 2)}`);
+  if (notes.length) console.log(`\n${notes.join('\n')}`);
+  if (problems.length) {
+    console.error(`\n${'!'.repeat(78)}\n${problems.map((p) => `!! ${p}`).join('\n')}\n${'!'.repeat(78)}`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  },
+);
