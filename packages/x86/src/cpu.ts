@@ -1056,7 +1056,7 @@ export class Cpu {
         if (e === NEED_MORE_BYTES) break;
         throw e;
       }
-      this.rec[d + R_OP] = specialize(this.rec[d + R_OP]!, this.rec[d + R_INFO]!);
+      this.rec[d + R_OP] = specialize(this.rec[d + R_OP]!, this.rec[d + R_INFO]!, this.rec[d + 3]!, this.rec[d + 4]!, mode);
       dec.pos += len;
       dec.avail -= len;
       bytes += len;
@@ -1081,7 +1081,7 @@ export class Cpu {
     dec.avail = 0;
     dec.more = this.crossFetch;
     dec.decode(this.rec, this.scratchRec);
-    this.rec[this.scratchRec + R_OP] = specialize(this.rec[this.scratchRec + R_OP]!, this.rec[this.scratchRec + R_INFO]!);
+    this.rec[this.scratchRec + R_OP] = specialize(this.rec[this.scratchRec + R_OP]!, this.rec[this.scratchRec + R_INFO]!, this.rec[this.scratchRec + 3]!, this.rec[this.scratchRec + 4]!, this.mode);
     return null;
   }
 

@@ -8,34 +8,79 @@
  * they run real decoded code.
  */
 import type { Cpu } from '../cpu.js';
-import { I_MEM, I_OSZ_SHIFT, R_IMM, R_INFO, R_REG, R_RM } from '../decoded.js';
+import { I_MEM, I_OSZ_SHIFT, NO_REG, R_DISP, R_IMM, R_INFO, R_REG, R_RM } from '../decoded.js';
 import { AUX_AF, AUX_CF, AUX_PO } from '../flags.js';
 import { defineHandler, HANDLER_NAMES, type Handler } from '../optable.js';
-import { Seg, SegAttr } from '../state.js';
+import { CodeMode, Seg, SegAttr, Vector } from '../state.js';
 import { ea, memAddr, segLinear } from './operands.js';
 
-/** Per generic handler id: specialized ids indexed by osz | (mem ? 4 : 0), -1 for none. */
+/**
+ * Per generic handler id: specialized ids indexed by osz | (mem ? 4 : 0) | shape << 3, -1 for
+ * none. `shape` describes the memory operand: 0 any, {@link SHAPE_B32} or {@link SHAPE_B64}.
+ */
 const FAST: (Int32Array | null)[] = [];
 
-function add(genericName: string, osz: number, mem: boolean, name: string, fn: Handler): void {
+/** [base + disp] with 32-bit addressing outside 64-bit mode. */
+const SHAPE_B32 = 1;
+/** [base + disp] with 64-bit addressing in 64-bit mode. */
+const SHAPE_B64 = 2;
+
+function add(genericName: string, osz: number, mem: boolean, name: string, fn: Handler, shape = 0): void {
   const generic = HANDLER_NAMES.indexOf(genericName);
   if (generic < 0) throw new Error(`no handler named ${genericName}`);
   const id = defineHandler(name, fn);
   while (FAST.length <= generic) FAST.push(null);
   let t = FAST[generic];
   if (t === null || t === undefined) {
-    t = new Int32Array(8).fill(-1);
+    t = new Int32Array(24).fill(-1);
     FAST[generic] = t;
   }
-  t[osz | (mem ? 4 : 0)] = id;
+  t[osz | (mem ? 4 : 0) | (shape << 3)] = id;
 }
 
-/** Returns the specialized handler for a decoded record, or its own handler. */
-export function specialize(op: number, info: number): number {
+/**
+ * Returns the specialized handler for a decoded record (its handler `op`, packed `info`,
+ * ModRM base `rm` and SIB word `sib`, decoded in `mode`), or `op` itself.
+ */
+export function specialize(op: number, info: number, rm: number, sib: number, mode: number): number {
   const t = op < FAST.length ? FAST[op] : null;
   if (t === null || t === undefined) return op;
-  const id = t[((info >>> I_OSZ_SHIFT) & 3) | ((info & I_MEM) !== 0 ? 4 : 0)]!;
+  const k = ((info >>> I_OSZ_SHIFT) & 3) | ((info & I_MEM) !== 0 ? 4 : 0);
+  if ((info & I_MEM) !== 0 && sib === NO_REG && rm < 16) {
+    const asz = (info >>> 6) & 3;
+    const shape = mode === CodeMode.Bits64 ? (asz === 3 ? SHAPE_B64 : 0) : asz === 2 ? SHAPE_B32 : 0;
+    if (shape !== 0) {
+      const id = t[k | (shape << 3)]!;
+      if (id >= 0) return id;
+    }
+  }
+  const id = t[k]!;
   return id < 0 ? op : id;
+}
+
+/** Linear address of a [base + disp] operand, 32-bit addressing outside 64-bit mode (high half 0). */
+function addrB32(cpu: Cpu, d: number, size: number, write: boolean): number {
+  const rec = cpu.rec;
+  const off = (cpu.gpr[rec[d + R_RM]!]! + rec[d + R_DISP]!) | 0;
+  const seg = (rec[d + R_INFO]! >>> 8) & 7;
+  const max = write ? cpu.segWMax[seg]! : cpu.segRMax[seg]!;
+  if ((off >>> 0) + size - 1 > max) return segLinear(cpu, seg, off, 0, size, write);
+  return (cpu.segBase[seg]! + off) | 0;
+}
+
+/** Linear address of a [base + disp] operand in 64-bit mode; the high half goes to cpu.hi. */
+function addrB64(cpu: Cpu, d: number, size: number, write: boolean): number {
+  const rec = cpu.rec;
+  const base = rec[d + R_RM]!;
+  const sum = (cpu.gpr[base]! >>> 0) + rec[d + R_DISP]!;
+  const lo = sum | 0;
+  const hi = (cpu.gprHi[base]! + Math.floor(sum / 4294967296)) | 0;
+  const seg = (rec[d + R_INFO]! >>> 8) & 7;
+  if (seg >= Seg.FS) return segLinear(cpu, seg, lo, hi, size, write);
+  const sign = hi >> (cpu.linearBits - 33);
+  if (sign !== 0 && sign !== -1) cpu.raise(seg === Seg.SS ? Vector.SS : Vector.GP, 0);
+  cpu.hi = hi;
+  return lo;
 }
 
 // ---- 32-bit ALU, register forms -----------------------------------------------------------
@@ -287,6 +332,55 @@ function installStack32(): void {
 let genericPushReg: Handler;
 let genericPopReg: Handler;
 
+/** [base + disp] forms of the hottest memory instructions. */
+function installShaped(): void {
+  add('mov reg,rm', 2, true, 'mov r32,[b32+d]', (cpu, d) => {
+    const lo = addrB32(cpu, d, 4, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd32(lo, 0));
+  }, SHAPE_B32);
+  add('mov rm,reg', 2, true, 'mov [b32+d],r32', (cpu, d) => {
+    const lo = addrB32(cpu, d, 4, true);
+    cpu.wr32(lo, 0, cpu.gpr[cpu.rec[d + R_REG]!]!);
+  }, SHAPE_B32);
+  add('mov reg,rm', 3, true, 'mov r64,[b64+d]', (cpu, d) => {
+    const lo = addrB64(cpu, d, 8, false);
+    const v = cpu.rd64(lo, cpu.hi);
+    const r = cpu.rec[d + R_REG]!;
+    cpu.gpr[r] = v;
+    cpu.gprHi[r] = cpu.hi;
+  }, SHAPE_B64);
+  add('mov rm,reg', 3, true, 'mov [b64+d],r64', (cpu, d) => {
+    const lo = addrB64(cpu, d, 8, true);
+    const r = cpu.rec[d + R_REG]!;
+    cpu.wr64(lo, cpu.hi, cpu.gpr[r]!, cpu.gprHi[r]!);
+  }, SHAPE_B64);
+  add('mov reg,rm', 2, true, 'mov r32,[b64+d]', (cpu, d) => {
+    const lo = addrB64(cpu, d, 4, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd32(lo, cpu.hi));
+  }, SHAPE_B64);
+  add('mov rm,reg', 2, true, 'mov [b64+d],r32', (cpu, d) => {
+    const lo = addrB64(cpu, d, 4, true);
+    cpu.wr32(lo, cpu.hi, cpu.gpr[cpu.rec[d + R_REG]!]!);
+  }, SHAPE_B64);
+  for (let op = 0; op < 8; op++) {
+    const cmp = op === 7;
+    add(`alu${op} reg,rm`, 2, true, `alu${op} r32,[b32+d]`, (cpu, d) => {
+      const reg = cpu.rec[d + R_REG]!;
+      const lo = addrB32(cpu, d, 4, false);
+      const r = alu32(cpu, op, cpu.gpr[reg]!, cpu.rd32(lo, 0));
+      if (!cmp) set32(cpu, reg, r);
+    }, SHAPE_B32);
+  }
+  add('alu7 rm,imm8', 2, true, 'cmp [b32+d],imm8', (cpu, d) => {
+    const lo = addrB32(cpu, d, 4, false);
+    sub32(cpu, cpu.rd32(lo, 0), (cpu.rec[d + R_IMM]! << 24) >> 24);
+  }, SHAPE_B32);
+  add('alu7 rm,reg', 2, true, 'cmp [b32+d],r32', (cpu, d) => {
+    const lo = addrB32(cpu, d, 4, false);
+    sub32(cpu, cpu.rd32(lo, 0), cpu.gpr[cpu.rec[d + R_REG]!]!);
+  }, SHAPE_B32);
+}
+
 export function installFast(handlers: readonly Handler[]): void {
   genericPushReg = handlers[HANDLER_NAMES.indexOf('push reg')]!;
   genericPopReg = handlers[HANDLER_NAMES.indexOf('pop reg')]!;
@@ -295,6 +389,7 @@ export function installFast(handlers: readonly Handler[]): void {
   add('inc reg', 2, false, 'inc r32', (cpu, d) => incDec32(cpu, d, 1));
   add('dec reg', 2, false, 'dec r32', (cpu, d) => incDec32(cpu, d, -1));
   installStack32();
+  installShaped();
 }
 
 export { R_INFO };
