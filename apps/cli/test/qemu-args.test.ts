@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OptionError, parseInteger, parseSize, parseSystemArgs, systemMain, type Streams } from '../src/index.js';
+import { buildGuest, toolchainAvailable } from '@hvkit/guests';
 
 const MiB = 1024 * 1024;
 
@@ -91,13 +92,25 @@ describe('hvkit-system-x86_64', () => {
     expect(io2.stderr()).toContain('not a regular file');
   });
 
-  it('says plainly that it cannot run a valid machine until the x86 core lands', async () => {
+  it('rejects a kernel that is not a Multiboot image with a clear message', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'hvkit-'));
     const kernel = path.join(dir, 'guest.elf');
     writeFileSync(kernel, new Uint8Array(16));
     const io = capture();
     expect(await systemMain(['-kernel', kernel, '-m', '64'], io)).toBe(1);
-    expect(io.stderr()).toMatch(/cannot start the machine: this build has no x86 CPU core yet \(64 MiB, 1 vCPU, machine pc requested\)/);
+    expect(io.stderr()).toMatch(/^hvkit-system-x86_64: -kernel .*guest\.elf: .*Multiboot/);
+  });
+
+  it('refuses what the minimal board cannot do yet, saying so', async () => {
+    const io = capture();
+    expect(await systemMain(['-m', '64'], io)).toBe(1);
+    expect(io.stderr()).toMatch(/no -kernel given/);
+    const dir = mkdtempSync(path.join(tmpdir(), 'hvkit-'));
+    const kernel = path.join(dir, 'guest.elf');
+    writeFileSync(kernel, new Uint8Array(16));
+    const io2 = capture();
+    expect(await systemMain(['-kernel', kernel, '-cpu', 'pentium'], io2)).toBe(1);
+    expect(io2.stderr()).toMatch(/-cpu pentium: unknown model/);
   });
 
   it('prints help and version', async () => {
@@ -108,4 +121,16 @@ describe('hvkit-system-x86_64', () => {
     expect(await systemMain(['-version'], io2)).toBe(0);
     expect(io2.stdout()).toMatch(/^hvkit-system-x86_64 version \d+\.\d+\.\d+\n$/);
   });
+});
+
+describe('hvkit-system-x86_64 booting a bare-metal guest', () => {
+  it.skipIf(!toolchainAvailable())('runs a Multiboot guest to its isa-debug-exit write, QEMU-style', async () => {
+    const guest = await buildGuest('smoke64');
+    const io = capture();
+    const status = await systemMain(['-nographic', '-no-reboot', '-m', '32', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4', '-kernel', guest.path], io);
+    // The guest writes 0 for "pass": QEMU's status is (0 << 1) | 1.
+    expect(status).toBe(1);
+    expect(io.stdout()).toMatch(/PASS smoke64\r?\n/);
+    expect(io.stderr()).toBe('');
+  }, 60_000);
 });

@@ -19,6 +19,8 @@ export interface MinimalBoardOptions {
   model?: CpuModel;
   /** Called with each byte the guest writes to COM1. */
   onSerial?: (byte: number) => void;
+  /** Whether to attach the isa-debug-exit port (true by default). */
+  debugExit?: boolean;
   /** isa-debug-exit port base and size: 0xF4 and 4 by default (QEMU's test convention). */
   debugExitBase?: number;
   debugExitSize?: number;
@@ -70,7 +72,7 @@ export class MinimalBoard {
     });
     this.chipset = new Chipset({ pio: this.io, memory: this.memory });
     this.chipset.add(this.uart);
-    this.chipset.add(this.debugExit);
+    if (options.debugExit !== false) this.chipset.add(this.debugExit);
     this.chipset.add(this.port92);
   }
 
