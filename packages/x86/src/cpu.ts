@@ -229,6 +229,8 @@ export class Cpu {
   readonly memory: PhysicalMemory;
   readonly io: PioBus;
   readonly model: CpuModel;
+  /** `model.vendor === 'amd'`, as a field for hot paths that follow vendor-specific flag rules. */
+  readonly isAmd: boolean;
   readonly clock: VirtualClock | null;
   interrupts: InterruptController | null;
   readonly walker: PageWalker;
@@ -322,6 +324,7 @@ export class Cpu {
     this.memory = options.memory;
     this.io = options.io;
     this.model = options.model ?? INTEL_CORE;
+    this.isAmd = this.model.vendor === 'amd';
     this.clock = options.clock ?? null;
     this.interrupts = options.interrupts ?? null;
     this.ram = this.memory.ram;

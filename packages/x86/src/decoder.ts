@@ -8,57 +8,28 @@
  *
  * Rules enforced here:
  * - an instruction longer than 15 bytes decodes to {@link OP_TOO_LONG} (#GP(0), SDM Vol. 2 §2.3.11);
- * - LOCK on an opcode that does not allow it, or with a register destination, decodes to #UD
- *   (SDM Vol. 2 "LOCK" and §2.1.1);
+ * - LOCK on an instruction that does not allow it (by opcode and ModRM.reg), or with a register
+ *   destination, decodes to #UD (SDM Vol. 2 "LOCK" and §2.1.1);
+ * - undefined group members, register operands where only memory is allowed, mandatory-prefix
+ *   classes a group form does not define, and 64-bit-only forms elsewhere decode to #UD (the
+ *   tables in optable.ts: VALID_REGS_*, MOD3_REGS_*, PFX_LEGAL_0F; SDM Vol. 2 Appendix A);
+ * - VEX after 66/F2/F3/LOCK/REX decodes to #UD, and so do VEX.L = 1 and VEX.vvvv other than
+ *   1111b where the instruction has no such operand (VEX_RULES_*);
  * - opcodes invalid in 64-bit mode decode to #UD there (SDM Vol. 2 Appendix A, "i64");
  * - a REX prefix not immediately before the opcode is ignored (SDM Vol. 2 §2.2.1);
  * - in 64-bit mode segment overrides other than FS and GS are ignored (SDM Vol. 1 §3.3.7.1),
- *   but are still recorded so that their bytes count.
+ *   but are still recorded so that their bytes count; they do not displace an earlier FS/GS.
  */
-import {
-  BYTE_HIGH,
-  I_ASZ_SHIFT,
-  I_ENDS_BLOCK,
-  I_LOCK,
-  I_MEM,
-  I_MODRM_SHIFT,
-  I_OSZ_SHIFT,
-  I_REP,
-  I_REX,
-  I_REPNE,
-  I_SEG_SHIFT,
-  I_SEGOVR,
-  NO_REG,
-  R_DISP,
-  R_IMM,
-  R_IMM2,
-  R_INFO,
-  R_OP,
-  R_REG,
-  R_RM,
-  R_SIB,
-  RIP_BASE,
-} from './decoded.js';
-import {
-  F_BYTE,
-  F_D64,
-  F_END,
-  F_F64,
-  F_I64,
-  F_IMM_MASK,
-  F_IMM_SHIFT,
-  F_INV,
-  F_LOCK,
-  F_M,
-  F_REGONLY,
-  FORMAT_0F,
-  FORMAT_1B,
-  Imm,
-  OpMap,
-  resolveOp,
-  SLOTS,
-} from './optable.js';
-import { CodeMode, Seg } from './state.js';
+import * as decoded from './decoded.js';
+import * as optable from './optable.js';
+import * as state from './state.js';
+
+// Imported bindings, copied once into module constants. Module runners that rewrite ES
+// modules (Vitest's) turn every read of an imported binding into a getter call, which made
+// decoding several times slower under test. All of these are constants.
+const { BYTE_HIGH, I_ASZ_SHIFT, I_ENDS_BLOCK, I_LOCK, I_MEM, I_MODRM_SHIFT, I_OSZ_SHIFT, I_REP, I_REX, I_REPNE, I_SEG_SHIFT, I_SEGOVR, NO_REG, R_DISP, R_IMM, R_IMM2, R_INFO, R_OP, R_REG, R_RM, R_SIB, RIP_BASE } = decoded;
+const { PFX_LEGAL_0F, PL_O64, MOD3_REGS_38, MOD3_REGS_0F, MOD3_REGS_1B, V_L0, V_NOVVVV, VEX_RULES_38, VEX_RULES_3A, F_BYTE, F_D64, F_END, F_F64, F_I64, F_IMM_MASK, F_IMM_SHIFT, F_INV, F_M, F_REGONLY, FORMAT_0F, FORMAT_1B, Imm, LOCK_REGS_0F, LOCK_REGS_1B, OpMap, resolveOp, SLOTS, VALID_REGS_0F, VALID_REGS_1B } = optable;
+const { CodeMode, Seg } = state;
 
 /** Handler id 0: invalid opcode (#UD). */
 export const OP_UD = 0;
@@ -72,7 +43,7 @@ const MAX_LEN = 15;
 
 export class Decoder {
   /** Current code mode. */
-  mode: CodeMode = CodeMode.Bits16;
+  mode: state.CodeMode = CodeMode.Bits16;
   /** AMD decoding: near branches honour the 66 prefix in 64-bit mode. */
   amd = false;
   /** Byte window. */
@@ -127,7 +98,10 @@ export class Decoder {
       else if (b === 0xf3) rep = I_REP;
       else if (b === 0xf2) rep = I_REPNE;
       else if (b === 0xf0) lock = true;
-      else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) seg = (b >> 3) & 3;
+      else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) {
+        // In 64-bit mode these are null prefixes: they do not displace an FS/GS override.
+        if (!is64 || seg < Seg.FS) seg = (b >> 3) & 3;
+      }
       else if (b === 0x64) seg = Seg.FS;
       else if (b === 0x65) seg = Seg.GS;
       else if (is64 && (b & 0xf0) === 0x40) {
@@ -154,6 +128,7 @@ export class Decoder {
     let vexW = false;
     let vexV: number;
     let vexL: number;
+    let vexRaw: number;
 
     let map: number = OpMap.One;
     let fmt: number;
@@ -170,7 +145,8 @@ export class Decoder {
         fmt = F_M | (Imm.Ib << F_IMM_SHIFT);
       } else {
         map = OpMap.Two;
-        fmt = FORMAT_0F[opcode]!;
+        // UD0 has a ModRM byte on Intel but not on AMD (SDM Vol. 2 "UD"; APM Vol. 3 "UD0").
+        fmt = opcode === 0xff && this.amd ? 0 : FORMAT_0F[opcode]!;
       }
     } else if ((b === 0xc4 || b === 0xc5) && (is64 || this.peekModIs3())) {
       // VEX (SDM Vol. 2 §2.3.5). Legacy 66/F2/F3/LOCK or REX before VEX is #UD.
@@ -194,6 +170,9 @@ export class Decoder {
         vexL = (p2 >> 2) & 1;
         pp = p2 & 3;
       }
+      // Outside 64-bit mode VEX.R/X/B and vvvv[3] select no register (SDM Vol. 2 §2.3.5);
+      // vvvv still has to be 1111b where the instruction has no vvvv operand.
+      vexRaw = vexV;
       if (!is64) {
         rexR = rexX = rexB = 0;
         vexV &= 7;
@@ -214,7 +193,11 @@ export class Decoder {
         return this.len;
       }
       // VEX-encoded: the prefix class comes from pp.
-      return this.finish(rec, d, map, opcode, fmt, pp, opsz66 || rep !== 0 || lock || rex !== 0, vexW, vexV, vexL, rexR, rexX, rexB, false, adsz67, 0, seg, false);
+      // VEX after 66/F2/F3/LOCK/REX is #UD (SDM Vol. 2 §2.3.2-2.3.4); so are the opcodes' own rules.
+      const rules = mmmmm === 2 ? VEX_RULES_38[opcode]! : mmmmm === 3 ? VEX_RULES_3A[opcode]! : 0;
+      const vexInvalid =
+        opsz66 || rep !== 0 || lock || rex !== 0 || ((rules & V_L0) !== 0 && vexL !== 0) || ((rules & V_NOVVVV) !== 0 && vexRaw !== 0);
+      return this.finish(rec, d, map, opcode, fmt, pp, vexInvalid, vexW, vexV, vexL, rexR, rexX, rexB, false, adsz67, 0, seg, false);
     } else {
       fmt = FORMAT_1B[b]!;
     }
@@ -394,12 +377,46 @@ export class Decoder {
 
     // Handler.
     let op = resolveOp(SLOTS[map]![opcode]!, modrm, pfxClass);
-    if ((fmt & F_INV) !== 0 && map <= OpMap.Two) op = OP_UD;
+    const modReg = (modrm >> 3) & 7;
+    if (map <= OpMap.Two) {
+      const mem = (info & I_MEM) !== 0;
+      if ((fmt & F_INV) !== 0) op = OP_UD;
+      else if ((fmt & F_M) !== 0) {
+        // ModRM.reg values that encode nothing, and register operands where only memory is allowed.
+        const one = map === OpMap.One;
+        if ((((one ? VALID_REGS_1B : VALID_REGS_0F)[opcode]! >> modReg) & 1) === 0) op = OP_UD;
+        else if (!mem && (((one ? MOD3_REGS_1B : MOD3_REGS_0F)[opcode]! >> modReg) & 1) === 0) op = OP_UD;
+        else if (!one) {
+          // Mandatory prefixes and 64-bit-only forms of the group opcodes.
+          const legal = PFX_LEGAL_0F[opcode * 16 + (mem ? 0 : 8) + modReg]!;
+          if (((legal >> pfxClass) & 1) === 0 || ((legal & PL_O64) !== 0 && !is64)) op = OP_UD;
+          else if (opcode === 0x01) {
+            // SWAPGS (0F 01 F8) exists only in 64-bit mode (SDM Vol. 2 "SWAPGS"); F3/F2 0F 01 D9
+            // is VMGEXIT, not VMMCALL (APM Vol. 3 "VMGEXIT").
+            if ((modrm === 0xf8 && !is64) || (modrm === 0xd9 && pfxClass >= 2)) op = OP_UD;
+          }
+        }
+      }
+      if (map === OpMap.Two && (opcode & 0xfc) === 0x20) {
+        // MOV from/to CRn: CR0, CR2-CR4, CR8; MOV from/to DRn: DR0-DR7 (SDM Vol. 2 "MOV—Move to/from
+        // Control Registers", "MOV—Move to/from Debug Registers"). AMD: LOCK MOV CR0 is CR8
+        // (APM Vol. 3 "MOV (CRn)").
+        if (lock && this.amd && (opcode & 1) === 0 && reg === 0) {
+          reg = 8;
+          lock = false;
+        }
+        if ((opcode & 1) === 0 ? reg === 1 || (reg > 4 && reg !== 8) : reg > 7) op = OP_UD;
+      }
+    }
+    // MOVBE (0F38 F0/F1) takes memory only; with F2 the opcodes are CRC32 (SDM Vol. 2 "MOVBE").
+    if (map === OpMap.Three38 && (info & I_MEM) === 0 && (((opcode & 0xfe) === 0xf0 && pfxClass !== 3) || ((MOD3_REGS_38[opcode]! >> modReg) & 1) === 0)) op = OP_UD;
     if (is64 && (fmt & F_I64) !== 0) op = OP_UD;
     if (vexInvalid && map >= OpMap.Vex38) op = OP_UD;
     if (lock) {
       info |= I_LOCK;
-      if ((fmt & F_LOCK) === 0 || (info & I_MEM) === 0) op = OP_UD;
+      // LOCK needs a lockable instruction with a memory destination (SDM Vol. 2 "LOCK").
+      const lockRegs = map === OpMap.One ? LOCK_REGS_1B[opcode]! : map === OpMap.Two ? LOCK_REGS_0F[opcode]! : 0;
+      if ((info & I_MEM) === 0 || ((lockRegs >> modReg) & 1) === 0) op = OP_UD;
     }
     const len = this.len;
     rec[d + R_OP] = op;
@@ -434,7 +451,7 @@ const TOO_LONG = { reason: 'instruction longer than 15 bytes' } as const;
  * Decodes one instruction from a byte array (for tools and tests). Returns the length and
  * handler id; `op === OP_UD` means invalid or not implemented.
  */
-export function decodeBytes(bytes: Uint8Array, mode: CodeMode, options: { amd?: boolean } = {}): { length: number; op: number; rec: Int32Array } {
+export function decodeBytes(bytes: Uint8Array, mode: state.CodeMode, options: { amd?: boolean } = {}): { length: number; op: number; rec: Int32Array } {
   const dec = new Decoder();
   dec.mode = mode;
   dec.amd = options.amd ?? false;

@@ -82,6 +82,8 @@ export const Cpuid7Ecx = {
 export const CpuidExt1Ecx = {
   LAHF_LM: 1 << 0,
   SVM: 1 << 2,
+  /** LOCK MOV CR0 means MOV CR8 (AMD APM Vol. 3 "MOV CRn"). */
+  AltMovCr8: 1 << 4,
   ABM: 1 << 5, // LZCNT
   PREFETCHW: 1 << 8,
 } as const;
@@ -176,7 +178,7 @@ export const AMD_ZEN: CpuModel = Object.freeze({
   leaf1Edx: COMMON_EDX,
   leaf7Ebx: COMMON_7EBX,
   leaf7Ecx: Cpuid7Ecx.UMIP | Cpuid7Ecx.RDPID,
-  ext1Ecx: CpuidExt1Ecx.LAHF_LM | CpuidExt1Ecx.ABM,
+  ext1Ecx: CpuidExt1Ecx.LAHF_LM | CpuidExt1Ecx.ABM | CpuidExt1Ecx.AltMovCr8,
   ext1Edx: CpuidExt1Edx.SYSCALL | CpuidExt1Edx.NX | CpuidExt1Edx.PAGE1GB | CpuidExt1Edx.RDTSCP | CpuidExt1Edx.LM,
   physAddrBits: 48,
   linearAddrBits: 48,

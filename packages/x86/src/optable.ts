@@ -46,7 +46,7 @@ export const F_D64 = 1 << 6;
 export const F_F64 = 1 << 7;
 /** Byte operation: operand size 8. */
 export const F_BYTE = 1 << 8;
-/** LOCK is allowed (with a memory destination). */
+/** LOCK is allowed (with a memory destination); group opcodes narrow it in LOCK_REGS_*. */
 export const F_LOCK = 1 << 9;
 /** The block ends after this instruction. */
 export const F_END = 1 << 11;
@@ -54,6 +54,8 @@ export const F_END = 1 << 11;
 export const F_INV = 1 << 13;
 /** The ModRM operand is always a register (MOV CRn/DRn): mod is ignored. */
 export const F_REGONLY = 1 << 14;
+/** The ModRM operand must be memory: mod = 3 is #UD (LEA, LSS/LFS/LGS, BOUND, LES/LDS). */
+export const F_MEMONLY = 1 << 15;
 
 const M = F_M;
 const Ib = Imm.Ib << F_IMM_SHIFT;
@@ -70,6 +72,46 @@ const E = F_END;
 export const FORMAT_1B = new Int32Array(256);
 /** Formats of the two-byte (0F) map (SDM Vol. 2 Table A-3). */
 export const FORMAT_0F = new Int32Array(256);
+/**
+ * For opcodes with ModRM: the ModRM.reg values (bit mask) with which a LOCK prefix is
+ * allowed (memory destination still required). The SDM's "LOCK" page lists the lockable
+ * instructions: ADD/ADC/AND/BTC/BTR/BTS/CMPXCHG/CMPXCHG8B/CMPXCHG16B/DEC/INC/NEG/NOT/OR/
+ * SBB/SUB/XOR/XADD/XCHG; everything else, and any register destination, is #UD.
+ */
+export const LOCK_REGS_1B = new Uint8Array(256);
+export const LOCK_REGS_0F = new Uint8Array(256);
+/** ModRM.reg values (bit mask) that encode an instruction at all; the others are #UD. */
+export const VALID_REGS_1B = new Uint8Array(256).fill(0xff);
+export const VALID_REGS_0F = new Uint8Array(256).fill(0xff);
+/**
+ * ModRM.reg values (bit mask) that allow a register operand (mod = 3); with the others the
+ * operand must be memory and mod = 3 is #UD (LEA, far pointers, CMPXCHG8B, ...).
+ */
+export const MOD3_REGS_1B = new Uint8Array(256).fill(0xff);
+export const MOD3_REGS_0F = new Uint8Array(256).fill(0xff);
+
+/**
+ * Mandatory-prefix and mode legality of 0F-map ModRM forms. Entry `opcode * 16 + (mod = 3 ?
+ * 8 : 0) + ModRM.reg`: bit `p` is set when prefix class `p` ({@link Pfx}: none, 66, F3, F2)
+ * may precede the opcode, and {@link PL_O64} when the form exists only in 64-bit mode.
+ * Prefix classes with nothing defined are #UD (SDM Vol. 2 Tables A-3, A-6).
+ */
+export const PFX_LEGAL_0F = new Uint8Array(256 * 16).fill(0x0f);
+export const PL_NONE = 1;
+export const PL_66 = 2;
+export const PL_F3 = 4;
+export const PL_F2 = 8;
+export const PL_O64 = 16;
+/** ModRM.reg values (bit mask) that allow a register operand in the 0F38 map. */
+export const MOD3_REGS_38 = new Uint8Array(256).fill(0xff);
+
+/** VEX rule: VEX.L must be 0 (the scalar/integer VEX instructions: BMI1, BMI2). */
+export const V_L0 = 1;
+/** VEX rule: VEX.vvvv must be 1111b (no register there: RORX). */
+export const V_NOVVVV = 2;
+/** VEX encoding rules per opcode of the VEX 0F38 and 0F3A maps ({@link V_L0}, {@link V_NOVVVV}). */
+export const VEX_RULES_38 = new Uint8Array(256);
+export const VEX_RULES_3A = new Uint8Array(256);
 
 function fill1b(): void {
   const f = FORMAT_1B;
@@ -191,6 +233,27 @@ function fill1b(): void {
   f[0xfb] = E;
   f[0xfe] = M | B | L;
   f[0xff] = M | L | E;
+  f[0x8d] |= F_MEMONLY; // LEA
+  f[0x62] |= F_MEMONLY; // BOUND (mod = 3 is EVEX)
+  f[0xc4] |= F_MEMONLY; // LES (mod = 3 is VEX)
+  f[0xc5] |= F_MEMONLY; // LDS
+  for (let i = 0; i < 256; i++) if ((f[i]! & F_MEMONLY) !== 0) MOD3_REGS_1B[i] = 0;
+  MOD3_REGS_1B[0xff] = 0xd7; // CALL/JMP far (/3, /5) take m16:16/32/64
+
+  const lk = LOCK_REGS_1B;
+  for (let i = 0; i < 256; i++) if ((f[i]! & L) !== 0) lk[i] = 0xff;
+  for (let i = 0x80; i < 0x84; i++) lk[i] = 0x7f; // group 1: not CMP (/7)
+  lk[0xf6] = lk[0xf7] = 0x0c; // group 3: NOT (/2), NEG (/3)
+  lk[0xfe] = lk[0xff] = 0x03; // groups 4/5: INC (/0), DEC (/1)
+  // MOV r/m, Sreg and MOV Sreg, r/m: segment registers 0-5; MOV to CS is #UD (SDM Vol. 2 "MOV").
+  VALID_REGS_1B[0x8c] = 0x3f;
+  VALID_REGS_1B[0x8e] = 0x3d;
+  // Groups with undefined members (SDM Vol. 2 Table A-6): 1A (POP, /0), 11 (MOV, /0; XABORT and
+  // XBEGIN at /7 are TSX, not claimed), 4 (INC/DEC), 5 (/7 undefined).
+  VALID_REGS_1B[0x8f] = 0x01;
+  VALID_REGS_1B[0xc6] = VALID_REGS_1B[0xc7] = 0x01;
+  VALID_REGS_1B[0xfe] = 0x03;
+  VALID_REGS_1B[0xff] = 0x7f;
 }
 
 function fill0f(): void {
@@ -268,6 +331,50 @@ function fill0f(): void {
   f[0xc7] = M | L;
   for (let i = 0xc8; i < 0xd0; i++) f[i] = 0;
   for (let i = 0xd0; i < 0x100; i++) f[i] = M;
+  f[0xb2] |= F_MEMONLY; // LSS
+  f[0xb4] |= F_MEMONLY; // LFS
+  f[0xb5] |= F_MEMONLY; // LGS
+  for (let i = 0; i < 256; i++) if ((f[i]! & F_MEMONLY) !== 0) MOD3_REGS_0F[i] = 0;
+  // Group 9: only RDRAND (/6), RDSEED and RDPID (/7) take a register (SDM Vol. 2 Table A-6).
+  MOD3_REGS_0F[0xc7] = 0xc0;
+
+  const legal = (op: number, mod3: boolean, regs: readonly number[], bits: number): void => {
+    for (const r of regs) PFX_LEGAL_0F[op * 16 + (mod3 ? 8 : 0) + r] = bits;
+  };
+  // Group 7 register forms: Intel's VMCALL..VMXOFF, MONITOR/MWAIT/CLAC/STAC, XGETBV/XSETBV/
+  // VMFUNC take no prefix; AMD's SVM instructions (/3), SWAPGS, RDTSCP (/7) ignore 66/F2/F3
+  // (but F2/F3 VMMCALL is VMGEXIT: the decoder handles that one); SMSW (/4) and LMSW (/6)
+  // take 66 as the operand size.
+  legal(0x01, true, [0, 1, 2, 5], PL_NONE);
+  // Group 15: RDFSBASE..WRGSBASE are F3-only and 64-bit only; the fences take no prefix;
+  // CLFLUSH is NP, CLFLUSHOPT 66.
+  legal(0xae, true, [0, 1, 2, 3], PL_F3 | PL_O64);
+  legal(0xae, true, [5, 6, 7], PL_NONE);
+  legal(0xae, false, [7], PL_NONE | PL_66);
+  // Group 9: VMPTRLD (NP), VMCLEAR (66), VMXON (F3); VMPTRST (NP); RDRAND, RDSEED (NFx);
+  // RDPID (F3).
+  legal(0xc7, false, [6], PL_NONE | PL_66 | PL_F3);
+  legal(0xc7, false, [7], PL_NONE);
+  legal(0xc7, true, [6], PL_NONE | PL_66);
+  legal(0xc7, true, [7], PL_NONE | PL_66 | PL_F3);
+
+  // INVEPT, INVVPID, INVPCID take a memory descriptor (SDM Vol. 2 "INVPCID", Vol. 3 "INVEPT",
+  // "INVVPID").
+  MOD3_REGS_38[0x80] = MOD3_REGS_38[0x81] = MOD3_REGS_38[0x82] = 0;
+
+  // BMI1/BMI2 (SDM Vol. 2, the instruction pages): VEX.L = 1 is #UD; RORX has no vvvv operand
+  // (VEX.vvvv != 1111b is #UD).
+  for (const o of [0xf2, 0xf3, 0xf5, 0xf6, 0xf7]) VEX_RULES_38[o] = V_L0;
+  VEX_RULES_3A[0xf0] = V_L0 | V_NOVVVV;
+
+  const lk = LOCK_REGS_0F;
+  for (let i = 0; i < 256; i++) if ((f[i]! & L) !== 0) lk[i] = 0xff;
+  lk[0xba] = 0xe0; // group 8: BTS (/5), BTR (/6), BTC (/7); not BT (/4)
+  lk[0xc7] = 0x02; // group 9: CMPXCHG8B/16B (/1)
+  // Group 6 (/6, /7 undefined), group 8 (/0-/3 undefined), group 9 (/0, /2 undefined).
+  VALID_REGS_0F[0x00] = 0x3f;
+  VALID_REGS_0F[0xba] = 0xf0;
+  VALID_REGS_0F[0xc7] = 0xfa;
 }
 
 fill1b();

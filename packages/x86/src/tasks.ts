@@ -164,6 +164,9 @@ export function taskSwitch(cpu: Cpu, selector: number, reason: TaskSwitchReason,
     for (let s = 0; s < 6; s++) loadSegmentReal(cpu, s, newSel[s]!);
   } else {
     loadTaskCs(cpu, newSel[Seg.CS]!, ext);
+    // Mode and CPL follow the new CS at once, so a fault on the loads below is delivered in
+    // the new task's context (SDM Vol. 3 §8.3, step 12).
+    cpu.updateMode();
     loadTaskSs(cpu, newSel[Seg.SS]!, newCpl, ext);
     loadTaskData(cpu, Seg.ES, newSel[Seg.ES]!, newCpl, ext);
     loadTaskData(cpu, Seg.DS, newSel[Seg.DS]!, newCpl, ext);

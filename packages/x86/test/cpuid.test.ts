@@ -207,6 +207,9 @@ const PROBES: Record<string, Record<number, Probe>> = {
   ext1Ecx: {
     [CpuidExt1Ecx.LAHF_LM]: [B64, [0x9f]],
     [CpuidExt1Ecx.ABM]: [B32, [0xf3, 0x0f, 0xbd, 0xc0]],
+    // LOCK MOV CR0 = MOV CR8 needs AMD decoding, which decodeBytes' default (Intel) does not
+    // do; decoder.test.ts and decoder-iced.test.ts check it with the AMD flavour.
+    [CpuidExt1Ecx.AltMovCr8]: 'structural',
     [CpuidExt1Ecx.PREFETCHW]: [B32, [0x0f, 0x0d, 0x08]],
   },
   ext1Edx: {

@@ -26,6 +26,9 @@ const { readReg, readRm, writeReg } = operandsNs;
 
 /** Checks VEX.L (and, when `noV`, that vvvv is unused) and returns the operand size code: 2 or 3. */
 function vexOsz(cpu: Cpu, d: number, noV: boolean): number {
+  // VEX-encoded instructions are #UD in real-address and virtual-8086 mode (SDM Vol. 2 §2.3.x
+  // exception class tables: "#UD if in real-address or virtual-8086 mode").
+  if ((cpu.cr0 & 1) === 0 || (cpu.flags & (1 << 17)) !== 0) cpu.ud();
   const v = cpu.rec[d + R_IMM2]!;
   if ((v & 0x10) !== 0 || (noV && (v & 0xf) !== 0)) cpu.ud();
   return ((cpu.rec[d + R_INFO]! >>> 4) & 3) === 3 ? 3 : 2;

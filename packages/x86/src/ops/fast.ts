@@ -8,7 +8,7 @@
  * they run real decoded code.
  */
 import type { Cpu } from '../cpu.js';
-import { I_MEM, I_OSZ_SHIFT, NO_REG, R_DISP, R_IMM, R_INFO, R_REG, R_RM } from '../decoded.js';
+import { BYTE_HIGH, I_MEM, I_OSZ_SHIFT, I_REX, NO_REG, R_DISP, R_IMM, R_INFO, R_REG, R_RM, R_SIB } from '../decoded.js';
 import { AUX_AF, AUX_CF, AUX_PO } from '../flags.js';
 import { defineHandler, HANDLER_NAMES, type Handler } from '../optable.js';
 import { CodeMode, Seg, SegAttr, Vector } from '../state.js';
@@ -24,6 +24,8 @@ const FAST: (Int32Array | null)[] = [];
 const SHAPE_B32 = 1;
 /** [base + disp] with 64-bit addressing in 64-bit mode. */
 const SHAPE_B64 = 2;
+/** [base + index * scale + disp] with 32-bit addressing outside 64-bit mode. */
+const SHAPE_BIS32 = 3;
 
 function add(genericName: string, osz: number, mem: boolean, name: string, fn: Handler, shape = 0): void {
   const generic = HANDLER_NAMES.indexOf(genericName);
@@ -32,7 +34,7 @@ function add(genericName: string, osz: number, mem: boolean, name: string, fn: H
   while (FAST.length <= generic) FAST.push(null);
   let t = FAST[generic];
   if (t === null || t === undefined) {
-    t = new Int32Array(24).fill(-1);
+    t = new Int32Array(32).fill(-1);
     FAST[generic] = t;
   }
   t[osz | (mem ? 4 : 0) | (shape << 3)] = id;
@@ -46,9 +48,20 @@ export function specialize(op: number, info: number, rm: number, sib: number, mo
   const t = op < FAST.length ? FAST[op] : null;
   if (t === null || t === undefined) return op;
   const k = ((info >>> I_OSZ_SHIFT) & 3) | ((info & I_MEM) !== 0 ? 4 : 0);
-  if ((info & I_MEM) !== 0 && sib === NO_REG && rm < 16) {
+  if ((info & I_MEM) !== 0 && rm < 16) {
     const asz = (info >>> 6) & 3;
-    const shape = mode === CodeMode.Bits64 ? (asz === 3 ? SHAPE_B64 : 0) : asz === 2 ? SHAPE_B32 : 0;
+    const shape =
+      sib !== NO_REG
+        ? mode !== CodeMode.Bits64 && asz === 2
+          ? SHAPE_BIS32
+          : 0
+        : mode === CodeMode.Bits64
+          ? asz === 3
+            ? SHAPE_B64
+            : 0
+          : asz === 2
+            ? SHAPE_B32
+            : 0;
     if (shape !== 0) {
       const id = t[k | (shape << 3)]!;
       if (id >= 0) return id;
@@ -62,6 +75,17 @@ export function specialize(op: number, info: number, rm: number, sib: number, mo
 function addrB32(cpu: Cpu, d: number, size: number, write: boolean): number {
   const rec = cpu.rec;
   const off = (cpu.gpr[rec[d + R_RM]!]! + rec[d + R_DISP]!) | 0;
+  const seg = (rec[d + R_INFO]! >>> 8) & 7;
+  const max = write ? cpu.segWMax[seg]! : cpu.segRMax[seg]!;
+  if ((off >>> 0) + size - 1 > max) return segLinear(cpu, seg, off, 0, size, write);
+  return (cpu.segBase[seg]! + off) | 0;
+}
+
+/** Linear address of a [base + index * scale + disp] operand, 32-bit addressing outside 64-bit mode. */
+function addrBis32(cpu: Cpu, d: number, size: number, write: boolean): number {
+  const rec = cpu.rec;
+  const sib = rec[d + R_SIB]!;
+  const off = (cpu.gpr[rec[d + R_RM]!]! + (cpu.gpr[sib & 0xff]! << (sib >> 8)) + rec[d + R_DISP]!) | 0;
   const seg = (rec[d + R_INFO]! >>> 8) & 7;
   const max = write ? cpu.segWMax[seg]! : cpu.segRMax[seg]!;
   if ((off >>> 0) + size - 1 > max) return segLinear(cpu, seg, off, 0, size, write);
@@ -381,6 +405,149 @@ function installShaped(): void {
   }, SHAPE_B32);
 }
 
+/** MOVZX r32, r/m8; CMP/ALU eAX, imm32; 8-bit ALU register forms; 32-bit shifts by an immediate. */
+function installMore(): void {
+  add('movzx rm8', 2, false, 'movzx r32,r8', (cpu, d) => {
+    const rec = cpu.rec;
+    let r = rec[d + R_RM]!;
+    if ((rec[d + R_INFO]! & I_REX) === 0 && r >= 4 && r < 8) r = BYTE_HIGH + r - 4;
+    set32(cpu, rec[d + R_REG]!, cpu.getReg8(r));
+  });
+  add('movzx rm8', 2, true, 'movzx r32,[b32+d]', (cpu, d) => {
+    const lo = addrB32(cpu, d, 1, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd8(lo, 0));
+  }, SHAPE_B32);
+  add('movzx rm8', 2, true, 'movzx r32,[b32+i*s+d]', (cpu, d) => {
+    const lo = addrBis32(cpu, d, 1, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd8(lo, 0));
+  }, SHAPE_BIS32);
+  add('mov reg,rm', 2, true, 'mov r32,[b32+i*s+d]', (cpu, d) => {
+    const lo = addrBis32(cpu, d, 4, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd32(lo, 0));
+  }, SHAPE_BIS32);
+  add('mov rm,reg', 2, true, 'mov [b32+i*s+d],r32', (cpu, d) => {
+    const lo = addrBis32(cpu, d, 4, true);
+    cpu.wr32(lo, 0, cpu.gpr[cpu.rec[d + R_REG]!]!);
+  }, SHAPE_BIS32);
+  for (let op = 0; op < 8; op++) {
+    const cmp = op === 7;
+    add(`alu${op} acc,imm`, 2, false, `alu${op} eax,imm32`, (cpu, d) => {
+      const r = alu32(cpu, op, cpu.gpr[0]!, cpu.rec[d + R_IMM]!);
+      if (!cmp) set32(cpu, 0, r);
+    });
+    // 8-bit register forms (the generic handler resolves AH..BH the same way).
+    add(`alu${op} rm,reg`, 0, false, `alu${op} r8,r8`, (cpu, d) => {
+      const rec = cpu.rec;
+      const rm = rec[d + R_RM]!;
+      const a = cpu.getReg8(rm);
+      const b = cpu.getReg8(rec[d + R_REG]!);
+      const r = alu8(cpu, op, a, b);
+      if (!cmp) cpu.setReg8(rm, r);
+    });
+  }
+  for (const op of [0, 1, 4, 5, 7]) {
+    add(`shift${op} rm,imm8`, 2, false, `shift${op} r32,imm8`, (cpu, d) => {
+      const rec = cpu.rec;
+      const rm = rec[d + R_RM]!;
+      const count = rec[d + R_IMM]! & 31;
+      const v = cpu.gpr[rm]!;
+      if (count === 0) {
+        cpu.gprHi[rm] = 0; // a 32-bit destination is still written (zero-extended)
+        return;
+      }
+      shift32(cpu, op, rm, v, count);
+    });
+  }
+}
+
+/** 8-bit ALU operation with the flags of an 8-bit result. */
+function alu8(cpu: Cpu, op: number, a: number, b: number): number {
+  let r: number;
+  let c: number;
+  switch (op) {
+    case 0:
+      r = (a + b) | 0;
+      c = (a & b) | ((a | b) & ~r);
+      break;
+    case 2:
+      r = (a + b + (cpu.fAux >>> 31)) | 0;
+      c = (a & b) | ((a | b) & ~r);
+      break;
+    case 3:
+      r = (a - b - (cpu.fAux >>> 31)) | 0;
+      c = (~a & b) | (~(a ^ b) & r);
+      break;
+    case 5:
+    case 7:
+      r = (a - b) | 0;
+      c = (~a & b) | (~(a ^ b) & r);
+      break;
+    default: {
+      r = op === 1 ? a | b : op === 4 ? a & b : a ^ b;
+      const s8 = (r << 24) >> 24;
+      cpu.fRes = s8;
+      cpu.fResHi = s8 >> 31;
+      cpu.fAux = 0;
+      return r;
+    }
+  }
+  const s8 = (r << 24) >> 24;
+  cpu.fRes = s8;
+  cpu.fResHi = s8 >> 31;
+  cpu.fAux = (c & AUX_AF) | ((c << 24) & (AUX_CF | AUX_PO));
+  return r;
+}
+
+/**
+ * ROL, ROR, SHL, SHR, SAR of a 32-bit register by 1-31 (SDM Vol. 2 "SAL/SAR/SHL/SHR",
+ * "RCL/RCR/ROL/ROR"); OF follows the count-1 formula on the result for every count, and AF is
+ * 1 on AMD and 0 on Intel, as the generic handler in shift.ts (checked against the host CPU).
+ */
+function shift32(cpu: Cpu, op: number, rm: number, v: number, count: number): void {
+  let r: number;
+  let cf: number;
+  let of: number;
+  switch (op) {
+    case 0: // ROL
+      r = (v << count) | (v >>> (32 - count));
+      cf = r & 1;
+      set32(cpu, rm, r);
+      setCfOf32(cpu, cf, ((r >>> 31) & 1) ^ cf);
+      return;
+    case 1: // ROR
+      r = (v >>> count) | (v << (32 - count));
+      cf = (r >>> 31) & 1;
+      set32(cpu, rm, r);
+      setCfOf32(cpu, cf, cf ^ ((r >>> 30) & 1));
+      return;
+    case 4: // SHL
+      r = v << count;
+      cf = (v >>> (32 - count)) & 1;
+      of = ((r >>> 31) & 1) ^ cf;
+      break;
+    case 5: // SHR
+      r = v >>> count;
+      cf = (v >>> (count - 1)) & 1;
+      of = ((r >>> 31) ^ (r >>> 30)) & 1;
+      break;
+    default: // SAR
+      r = v >> count;
+      cf = (v >> (count - 1)) & 1;
+      of = 0;
+      break;
+  }
+  r |= 0;
+  set32(cpu, rm, r);
+  cpu.fRes = r;
+  cpu.fResHi = r >> 31;
+  cpu.fAux = (cf << 31) | ((cf ^ of) << 30) | ((cpu.isAmd ? 1 : 0) << 3);
+}
+
+/** Replaces CF and OF, keeping the other flags (rotates). */
+function setCfOf32(cpu: Cpu, cf: number, of: number): void {
+  cpu.fAux = (cpu.fAux & ~(AUX_CF | AUX_PO)) | (cf << 31) | ((cf ^ of) << 30);
+}
+
 export function installFast(handlers: readonly Handler[]): void {
   genericPushReg = handlers[HANDLER_NAMES.indexOf('push reg')]!;
   genericPopReg = handlers[HANDLER_NAMES.indexOf('pop reg')]!;
@@ -390,6 +557,7 @@ export function installFast(handlers: readonly Handler[]): void {
   add('dec reg', 2, false, 'dec r32', (cpu, d) => incDec32(cpu, d, -1));
   installStack32();
   installShaped();
+  installMore();
 }
 
 export { R_INFO };
