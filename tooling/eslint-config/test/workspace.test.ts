@@ -49,8 +49,11 @@ describe('workspace layout', () => {
     });
 
     it('passes with no tests only while it has none, so lost tests cannot go unnoticed', () => {
-      const src = path.join(repo, 'packages', dir, 'src');
-      const hasTests = readdirSync(src, { recursive: true }).some((f) => String(f).endsWith('.test.ts'));
+      // Tests live next to the sources (src/) or in test/.
+      const hasTests = ['src', 'test'].some((sub) => {
+        const where = path.join(repo, 'packages', dir, sub);
+        return existsSync(where) && readdirSync(where, { recursive: true }).some((f) => String(f).endsWith('.test.ts'));
+      });
       expect(manifest.scripts.test).toBe(hasTests ? 'vitest run' : 'vitest run --passWithNoTests');
     });
 
