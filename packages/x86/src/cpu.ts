@@ -28,6 +28,7 @@ import * as interrupts from './interrupts.js';
 import { DescriptorScratch } from './segments.js';
 import { segmentFastLimits } from './ops/operands.js';
 import { specialize } from './ops/fast.js';
+import { CONDITIONAL_BRANCH } from './ops/control.js';
 
 // Imported bindings used on hot paths, copied once into module constants: module runners that
 // rewrite ES modules (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -197,6 +198,11 @@ export class Cpu {
   blockStart = 0;
   /** Set to make the run loop leave the current block after this instruction. */
   exitBlock = false;
+  /**
+   * Set by a taken conditional branch: the block (which continues past conditional branches)
+   * is left for the target, and the run loop goes on chaining blocks.
+   */
+  branched = false;
   /** Non-zero when something other than plain execution needs attention between instructions. */
   events = 0;
   /** The instruction after an STI / MOV SS / POP SS cannot be interrupted (SDM Vol. 3 §6.8.3). */
@@ -1065,7 +1071,9 @@ export class Cpu {
       bytes += len;
       count++;
       d += REC_WORDS;
-      if ((this.rec[d - REC_WORDS + R_INFO]! & (1 << 16)) !== 0 || dec.avail === 0) break;
+      // Blocks end after anything that may change the mode or jump, except conditional
+      // branches: their not-taken path is the next record (a taken one sets `branched`).
+      if (((this.rec[d - REC_WORDS + R_INFO]! & (1 << 16)) !== 0 && CONDITIONAL_BRANCH[this.rec[d - REC_WORDS]!] === 0) || dec.avail === 0) break;
     }
     if (count === 0) return this.decodeSingle();
     this.recUsed = d;
@@ -1248,6 +1256,7 @@ export class Cpu {
     let block = this.lookupBlock();
     const rec = this.rec;
     this.exitBlock = false;
+    this.branched = false;
     const single = shadow || (this.flags & (Flag.TF | Flag.RF)) !== 0 || (this.drLo[7]! & 0xff) !== 0;
     // TF as the instruction starts decides the single-step trap (SDM Vol. 3 §17.3.1.4): POPF
     // setting TF traps one instruction later; INT n clearing it still traps (into the handler).
@@ -1284,7 +1293,7 @@ export class Cpu {
             this.nipLo = (this.ripLo + (rec[d + R_INFO]! & 0xf)) | 0;
             handlers[rec[d]!]!(this, d);
             this.ripLo = this.nipLo;
-            if (this.exitBlock) {
+            if (this.exitBlock || this.branched) {
               d += REC_WORDS;
               break;
             }
@@ -1304,7 +1313,7 @@ export class Cpu {
             handlers[rec[d]!]!(this, d);
             this.ripLo = this.nipLo;
             this.ripHi = this.nipHi;
-            if (this.exitBlock) {
+            if (this.exitBlock || this.branched) {
               d += REC_WORDS;
               break;
             }
@@ -1314,6 +1323,7 @@ export class Cpu {
         // Retired instructions: those whose handler returned (a faulting one did not retire).
         this.icount += (d - start) / REC_WORDS;
       }
+      this.branched = false;
       if (single || this.exitBlock || this.icount >= limit || this.breakpoints.size !== 0) break;
       block = this.lookupBlock();
       this.exitBlock = false;

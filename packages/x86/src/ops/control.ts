@@ -31,8 +31,18 @@ function relTarget(cpu: Cpu, d: number): void {
   }
 }
 
+/**
+ * Handler ids of the conditional branches (Jcc, LOOPcc, JrCXZ). A decoded block continues past
+ * them (the not-taken path is the next record); when one is taken it sets `cpu.branched` so the
+ * run loop leaves the block for the target.
+ */
+export const CONDITIONAL_BRANCH = new Uint8Array(8192);
+
 function jcc(cpu: Cpu, d: number, cc: number): void {
-  if (condition(cpu, cc)) relTarget(cpu, d);
+  if (condition(cpu, cc)) {
+    relTarget(cpu, d);
+    cpu.branched = true;
+  }
 }
 
 function jmpRel(cpu: Cpu, d: number): void {
@@ -132,16 +142,21 @@ function loop(cpu: Cpu, d: number, kind: number): void {
   if (kind === 1 && !condition(cpu, 4)) return; // LOOPE: ZF = 1
   if (kind === 0 && condition(cpu, 4)) return; // LOOPNE: ZF = 0
   relTarget(cpu, d);
+  cpu.branched = true;
 }
 
 function jcxz(cpu: Cpu, d: number): void {
   const asz = (cpu.rec[d + R_INFO]! >>> 6) & 3;
-  if (countZero(cpu, asz)) relTarget(cpu, d);
+  if (countZero(cpu, asz)) {
+    relTarget(cpu, d);
+    cpu.branched = true;
+  }
 }
 
 export function installControl(): void {
   for (let cc = 0; cc < 16; cc++) {
     const h = defineHandler(`j${cc}`, (cpu, d) => jcc(cpu, d, cc));
+    CONDITIONAL_BRANCH[h] = 1;
     setOp(OpMap.One, 0x70 + cc, h);
     setOp(OpMap.Two, 0x80 + cc, h);
   }
@@ -153,8 +168,14 @@ export function installControl(): void {
   setOp(OpMap.One, 0xff, defineHandler('jmp rm', jmpRm), { reg: 4 });
   setOp(OpMap.One, 0xc3, defineHandler('ret', (cpu, d) => retNear(cpu, d, false)));
   setOp(OpMap.One, 0xc2, defineHandler('ret imm', (cpu, d) => retNear(cpu, d, true)));
-  setOp(OpMap.One, 0xe0, defineHandler('loopne', (cpu, d) => loop(cpu, d, 0)));
-  setOp(OpMap.One, 0xe1, defineHandler('loope', (cpu, d) => loop(cpu, d, 1)));
-  setOp(OpMap.One, 0xe2, defineHandler('loop', (cpu, d) => loop(cpu, d, 2)));
-  setOp(OpMap.One, 0xe3, defineHandler('jcxz', jcxz));
+  const loopIds = [
+    defineHandler('loopne', (cpu, d) => loop(cpu, d, 0)),
+    defineHandler('loope', (cpu, d) => loop(cpu, d, 1)),
+    defineHandler('loop', (cpu, d) => loop(cpu, d, 2)),
+    defineHandler('jcxz', jcxz),
+  ];
+  for (let i = 0; i < 4; i++) {
+    setOp(OpMap.One, 0xe0 + i, loopIds[i]!);
+    CONDITIONAL_BRANCH[loopIds[i]!] = 1;
+  }
 }
