@@ -26,6 +26,8 @@ const SHAPE_B32 = 1;
 const SHAPE_B64 = 2;
 /** [base + index * scale + disp] with 32-bit addressing outside 64-bit mode. */
 const SHAPE_BIS32 = 3;
+/** [index * scale + disp] (no base: jump tables, static arrays) with 32-bit addressing outside 64-bit mode. */
+const SHAPE_IS32 = 4;
 
 function add(genericName: string, osz: number, mem: boolean, name: string, fn: Handler, shape = 0): void {
   const generic = HANDLER_NAMES.indexOf(genericName);
@@ -34,7 +36,7 @@ function add(genericName: string, osz: number, mem: boolean, name: string, fn: H
   while (FAST.length <= generic) FAST.push(null);
   let t = FAST[generic];
   if (t === null || t === undefined) {
-    t = new Int32Array(32).fill(-1);
+    t = new Int32Array(40).fill(-1);
     FAST[generic] = t;
   }
   t[osz | (mem ? 4 : 0) | (shape << 3)] = id;
@@ -48,6 +50,10 @@ export function specialize(op: number, info: number, rm: number, sib: number, mo
   const t = op < FAST.length ? FAST[op] : null;
   if (t === null || t === undefined) return op;
   const k = ((info >>> I_OSZ_SHIFT) & 3) | ((info & I_MEM) !== 0 ? 4 : 0);
+  if ((info & I_MEM) !== 0 && rm === NO_REG && sib !== NO_REG && mode !== CodeMode.Bits64 && ((info >>> 6) & 3) === 2) {
+    const id = t[k | (SHAPE_IS32 << 3)]!;
+    if (id >= 0) return id;
+  }
   if ((info & I_MEM) !== 0 && rm < 16) {
     const asz = (info >>> 6) & 3;
     const shape =
@@ -86,6 +92,17 @@ function addrBis32(cpu: Cpu, d: number, size: number, write: boolean): number {
   const rec = cpu.rec;
   const sib = rec[d + R_SIB]!;
   const off = (cpu.gpr[rec[d + R_RM]!]! + (cpu.gpr[sib & 0xff]! << (sib >> 8)) + rec[d + R_DISP]!) | 0;
+  const seg = (rec[d + R_INFO]! >>> 8) & 7;
+  const max = write ? cpu.segWMax[seg]! : cpu.segRMax[seg]!;
+  if ((off >>> 0) + size - 1 > max) return segLinear(cpu, seg, off, 0, size, write);
+  return (cpu.segBase[seg]! + off) | 0;
+}
+
+/** Linear address of an [index * scale + disp] operand, 32-bit addressing outside 64-bit mode. */
+function addrIs32(cpu: Cpu, d: number, size: number, write: boolean): number {
+  const rec = cpu.rec;
+  const sib = rec[d + R_SIB]!;
+  const off = ((cpu.gpr[sib & 0xff]! << (sib >> 8)) + rec[d + R_DISP]!) | 0;
   const seg = (rec[d + R_INFO]! >>> 8) & 7;
   const max = write ? cpu.segWMax[seg]! : cpu.segRMax[seg]!;
   if ((off >>> 0) + size - 1 > max) return segLinear(cpu, seg, off, 0, size, write);
@@ -429,6 +446,27 @@ function installMore(): void {
     const lo = addrBis32(cpu, d, 4, true);
     cpu.wr32(lo, 0, cpu.gpr[cpu.rec[d + R_REG]!]!);
   }, SHAPE_BIS32);
+  add('mov reg,rm', 2, true, 'mov r32,[i*s+d]', (cpu, d) => {
+    const lo = addrIs32(cpu, d, 4, false);
+    set32(cpu, cpu.rec[d + R_REG]!, cpu.rd32(lo, 0));
+  }, SHAPE_IS32);
+  add('alu7 rm,imm8', 2, true, 'cmp [i*s+d],imm8', (cpu, d) => {
+    const lo = addrIs32(cpu, d, 4, false);
+    sub32(cpu, cpu.rd32(lo, 0), (cpu.rec[d + R_IMM]! << 24) >> 24);
+  }, SHAPE_IS32);
+  add('alu7 rm,imm8', 2, true, 'cmp [b32+i*s+d],imm8', (cpu, d) => {
+    const lo = addrBis32(cpu, d, 4, false);
+    sub32(cpu, cpu.rd32(lo, 0), (cpu.rec[d + R_IMM]! << 24) >> 24);
+  }, SHAPE_BIS32);
+  add('jmp rm', 2, true, 'jmp [i*s+d]', (cpu, d) => {
+    // Near indirect JMP through a 32-bit table entry (SDM Vol. 2 "JMP"): the target must be
+    // within the CS limit.
+    const lo = addrIs32(cpu, d, 4, false);
+    const t = cpu.rd32(lo, 0);
+    if ((t >>> 0) > cpu.segLimit[Seg.CS]!) cpu.gp(0);
+    cpu.nipLo = t;
+    cpu.nipHi = 0;
+  }, SHAPE_IS32);
   for (let op = 0; op < 8; op++) {
     const cmp = op === 7;
     add(`alu${op} acc,imm`, 2, false, `alu${op} eax,imm32`, (cpu, d) => {
