@@ -15,7 +15,7 @@ const { R_IMM, R_INFO } = decodedNs;
 const { condition } = flagsNs;
 const { defineHandler, OpMap, setOp } = optableNs;
 const { CodeMode } = stateNs;
-const { adjustSp, jumpTo, peek, push, readRm } = operandsNs;
+const { adjustSp, countIsZero, decrementCount, jumpTo, peek, push, readRm } = operandsNs;
 
 /** Branch target = next RIP + displacement, at the operand size (16-bit targets wrap at 64 KiB). */
 function relTarget(cpu: Cpu, d: number): void {
@@ -116,29 +116,13 @@ function retNear(cpu: Cpu, d: number, imm: boolean): void {
   adjustSp(cpu, size + (imm ? cpu.rec[d + R_IMM]! & 0xffff : 0));
 }
 
-/** The count register at the address size: CX, ECX or RCX. Returns true when it is zero after `dec`. */
-function countZero(cpu: Cpu, asz: number): boolean {
-  const g = cpu.gpr;
-  if (asz === 1) return (g[1]! & 0xffff) === 0;
-  if (asz === 2) return g[1] === 0;
-  return g[1] === 0 && cpu.gprHi[1] === 0;
-}
 
-function decCount(cpu: Cpu, asz: number): void {
-  const g = cpu.gpr;
-  if (asz === 1) g[1] = (g[1]! & ~0xffff) | ((g[1]! - 1) & 0xffff);
-  else if (asz === 2) cpu.setReg32(1, (g[1]! - 1) | 0);
-  else {
-    if (g[1] === 0) cpu.gprHi[1] = (cpu.gprHi[1]! - 1) | 0;
-    g[1] = (g[1]! - 1) | 0;
-  }
-}
 
 /** LOOP (E2), LOOPE (E1), LOOPNE (E0): decrement the count without touching flags. */
 function loop(cpu: Cpu, d: number, kind: number): void {
   const asz = (cpu.rec[d + R_INFO]! >>> 6) & 3;
-  decCount(cpu, asz);
-  if (countZero(cpu, asz)) return;
+  decrementCount(cpu, asz);
+  if (countIsZero(cpu, asz)) return;
   if (kind === 1 && !condition(cpu, 4)) return; // LOOPE: ZF = 1
   if (kind === 0 && condition(cpu, 4)) return; // LOOPNE: ZF = 0
   relTarget(cpu, d);
@@ -147,7 +131,7 @@ function loop(cpu: Cpu, d: number, kind: number): void {
 
 function jcxz(cpu: Cpu, d: number): void {
   const asz = (cpu.rec[d + R_INFO]! >>> 6) & 3;
-  if (countZero(cpu, asz)) {
+  if (countIsZero(cpu, asz)) {
     relTarget(cpu, d);
     cpu.branched = true;
   }

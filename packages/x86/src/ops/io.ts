@@ -20,7 +20,7 @@ import { I_REP, I_REPNE, R_IMM, R_INFO } from '../decoded.js';
 import { Intercept } from '../extension.js';
 import { defineHandler, OpMap, setOp } from '../optable.js';
 import { Cr0, Efer, Flag, Seg } from '../state.js';
-import { segLinear } from './operands.js';
+import { countIsZero, decrementCount, segLinear } from './operands.js';
 
 /** Iterations of REP INS/OUTS per execution before the instruction restarts itself. */
 export const REP_BATCH = 1024;
@@ -85,22 +85,7 @@ function portOut(cpu: Cpu, port: number, size: 1 | 2 | 4): void {
 
 // ---- string forms ----------------------------------------------------------------------------
 
-/** The count register at address size `asz` is zero. */
-function countZero(cpu: Cpu, asz: number): boolean {
-  if (asz === 1) return (cpu.gpr[1]! & 0xffff) === 0;
-  if (asz === 2) return cpu.gpr[1] === 0;
-  return cpu.gpr[1] === 0 && cpu.gprHi[1] === 0;
-}
 
-function decCount(cpu: Cpu, asz: number): void {
-  const g = cpu.gpr;
-  if (asz === 1) g[1] = (g[1]! & ~0xffff) | ((g[1]! - 1) & 0xffff);
-  else if (asz === 2) cpu.setReg32(1, (g[1]! - 1) | 0);
-  else {
-    if (g[1] === 0) cpu.gprHi[1] = (cpu.gprHi[1]! - 1) | 0;
-    g[1] = (g[1]! - 1) | 0;
-  }
-}
 
 /** Linear address of seg:[index register] at address size `asz` (with segment checks). Returns lo, hi in cpu.hi. */
 function strLinear(cpu: Cpu, seg: number, reg: number, asz: number, size: number, write: boolean): number {
@@ -130,7 +115,7 @@ function ins(cpu: Cpu, d: number): void {
   const size = ioSize(cpu, d);
   const asz = (info >>> 6) & 3;
   const rep = (info & (I_REP | I_REPNE)) !== 0;
-  if (rep && countZero(cpu, asz)) return;
+  if (rep && countIsZero(cpu, asz)) return;
   const port = cpu.gpr[2]! & 0xffff;
   checkIoPermission(cpu, port, size);
   if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 19) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (Seg.ES << 4))) return;
@@ -149,9 +134,9 @@ function ins(cpu: Cpu, d: number): void {
       cpu.wr32(lo, hi, cpu.ioRead(port, 4));
     }
     advance(cpu, 7, asz, size);
-    if (rep) decCount(cpu, asz);
-  } while (rep && --n > 0 && !countZero(cpu, asz));
-  if (rep && !countZero(cpu, asz)) restart(cpu);
+    if (rep) decrementCount(cpu, asz);
+  } while (rep && --n > 0 && !countIsZero(cpu, asz));
+  if (rep && !countIsZero(cpu, asz)) restart(cpu);
 }
 
 /** OUTS (6E, 6F): DS:[rSI] (segment overridable) to port DX. */
@@ -161,7 +146,7 @@ function outs(cpu: Cpu, d: number): void {
   const asz = (info >>> 6) & 3;
   const seg = (info >>> 8) & 7;
   const rep = (info & (I_REP | I_REPNE)) !== 0;
-  if (rep && countZero(cpu, asz)) return;
+  if (rep && countIsZero(cpu, asz)) return;
   const port = cpu.gpr[2]! & 0xffff;
   checkIoPermission(cpu, port, size);
   if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (seg << 4))) return;
@@ -172,9 +157,9 @@ function outs(cpu: Cpu, d: number): void {
     const v = size === 1 ? cpu.rd8(lo, hi) : size === 2 ? cpu.rd16(lo, hi) : cpu.rd32(lo, hi);
     cpu.ioWrite(port, size, v);
     advance(cpu, 6, asz, size);
-    if (rep) decCount(cpu, asz);
-  } while (rep && --n > 0 && !countZero(cpu, asz));
-  if (rep && !countZero(cpu, asz)) restart(cpu);
+    if (rep) decrementCount(cpu, asz);
+  } while (rep && --n > 0 && !countIsZero(cpu, asz));
+  if (rep && !countIsZero(cpu, asz)) restart(cpu);
 }
 
 /** Leaves RIP at the instruction so the rest of a REP runs after any pending event. */

@@ -225,14 +225,22 @@ export function readRmw(cpu: Cpu, d: number, osz: number): number {
   }
 }
 
-/** Writes the r/m operand after {@link readRmw} (same address, no second translation of the operand). */
-export function writeBack(cpu: Cpu, d: number, osz: number, v: number, vHi: number): void {
-  if ((cpu.rec[d + R_INFO]! & I_MEM) === 0) {
-    writeReg(cpu, cpu.rec[d + R_RM]!, osz, v, vHi);
-    return;
+/** Reads `osz` (0-3: 1, 2, 4, 8 bytes) at a linear address; 8 bytes: lo returned, hi in cpu.hi. */
+export function readAt(cpu: Cpu, lo: number, hi: number, osz: number): number {
+  switch (osz) {
+    case 0:
+      return cpu.rd8(lo, hi);
+    case 1:
+      return cpu.rd16(lo, hi);
+    case 2:
+      return cpu.rd32(lo, hi);
+    default:
+      return cpu.rd64(lo, hi);
   }
-  const lo = cpu.lastLo;
-  const hi = cpu.lastHi;
+}
+
+/** Writes `osz` (0-3: 1, 2, 4, 8 bytes) at a linear address. */
+export function writeAt(cpu: Cpu, lo: number, hi: number, osz: number, v: number, vHi: number): void {
   switch (osz) {
     case 0:
       cpu.wr8(lo, hi, v);
@@ -248,27 +256,41 @@ export function writeBack(cpu: Cpu, d: number, osz: number, v: number, vHi: numb
   }
 }
 
+/** Writes the r/m operand after {@link readRmw} (same address, no second translation of the operand). */
+export function writeBack(cpu: Cpu, d: number, osz: number, v: number, vHi: number): void {
+  if ((cpu.rec[d + R_INFO]! & I_MEM) === 0) {
+    writeReg(cpu, cpu.rec[d + R_RM]!, osz, v, vHi);
+    return;
+  }
+  writeAt(cpu, cpu.lastLo, cpu.lastHi, osz, v, vHi);
+}
+
 /** Writes the r/m operand (no prior read). */
 export function writeRm(cpu: Cpu, d: number, osz: number, v: number, vHi: number): void {
   if ((cpu.rec[d + R_INFO]! & I_MEM) === 0) {
     writeReg(cpu, cpu.rec[d + R_RM]!, osz, v, vHi);
     return;
   }
-  const size = SIZE_BYTES[osz]!;
-  const lo = memAddr(cpu, d, size, true);
-  const hi = cpu.hi;
-  switch (osz) {
-    case 0:
-      cpu.wr8(lo, hi, v);
-      break;
-    case 1:
-      cpu.wr16(lo, hi, v);
-      break;
-    case 2:
-      cpu.wr32(lo, hi, v);
-      break;
-    default:
-      cpu.wr64(lo, hi, v, vHi);
+  const lo = memAddr(cpu, d, SIZE_BYTES[osz]!, true);
+  writeAt(cpu, lo, cpu.hi, osz, v, vHi);
+}
+
+/** Whether the count register at address size `asz` (CX, ECX or RCX) is zero (LOOP, JrCXZ, REP). */
+export function countIsZero(cpu: Cpu, asz: number): boolean {
+  const g = cpu.gpr;
+  if (asz === 1) return (g[1]! & 0xffff) === 0;
+  if (asz === 2) return g[1] === 0;
+  return g[1] === 0 && cpu.gprHi[1] === 0;
+}
+
+/** Decrements the count register at address size `asz`; flags are not affected. */
+export function decrementCount(cpu: Cpu, asz: number): void {
+  const g = cpu.gpr;
+  if (asz === 1) g[1] = (g[1]! & ~0xffff) | ((g[1]! - 1) & 0xffff);
+  else if (asz === 2) cpu.setReg32(1, (g[1]! - 1) | 0);
+  else {
+    if (g[1] === 0) cpu.gprHi[1] = (cpu.gprHi[1]! - 1) | 0;
+    g[1] = (g[1]! - 1) | 0;
   }
 }
 

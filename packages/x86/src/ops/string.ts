@@ -28,7 +28,7 @@ const { I_REP, I_REPNE, R_INFO } = decodedNs;
 const { defineHandler, OpMap, setOp } = optableNs;
 const { Flag, Seg } = stateNs;
 const { alu, alu64, Alu } = aluNs;
-const { segLinear, writeReg } = operandsNs;
+const { readAt, segLinear, writeAt, writeReg } = operandsNs;
 
 /** Iterations per dispatch before the instruction yields to the run loop. */
 export const MAX_ITERATIONS = 1024;
@@ -75,34 +75,7 @@ function countIsZero(cpu: Cpu, asz: number): boolean {
   return g[1] === 0 && cpu.gprHi[1] === 0;
 }
 
-function read(cpu: Cpu, lo: number, hi: number, o: number): number {
-  switch (o) {
-    case 0:
-      return cpu.rd8(lo, hi);
-    case 1:
-      return cpu.rd16(lo, hi);
-    case 2:
-      return cpu.rd32(lo, hi);
-    default:
-      return cpu.rd64(lo, hi);
-  }
-}
 
-function write(cpu: Cpu, lo: number, hi: number, o: number, v: number, vHi: number): void {
-  switch (o) {
-    case 0:
-      cpu.wr8(lo, hi, v);
-      break;
-    case 1:
-      cpu.wr16(lo, hi, v);
-      break;
-    case 2:
-      cpu.wr32(lo, hi, v);
-      break;
-    default:
-      cpu.wr64(lo, hi, v, vHi);
-  }
-}
 
 /** Source linear address (seg:rSI) for an access of `size` bytes. */
 function srcLinear(cpu: Cpu, seg: number, asz: number, size: number): number {
@@ -128,33 +101,33 @@ function iterate(cpu: Cpu, op: number, o: number, asz: number, seg: number, delt
     case Str.MOVS: {
       const s = srcLinear(cpu, seg, asz, size);
       const sh = cpu.hi;
-      const v = read(cpu, s, sh, o);
+      const v = readAt(cpu, s, sh, o);
       const vHi = cpu.hi;
       const t = dstLinear(cpu, asz, size, true);
-      write(cpu, t, cpu.hi, o, v, vHi);
+      writeAt(cpu, t, cpu.hi, o, v, vHi);
       stepIndex(cpu, 6, asz, delta);
       stepIndex(cpu, 7, asz, delta);
       return true;
     }
     case Str.STOS: {
       const t = dstLinear(cpu, asz, size, true);
-      write(cpu, t, cpu.hi, o, cpu.gpr[0]!, cpu.gprHi[0]!);
+      writeAt(cpu, t, cpu.hi, o, cpu.gpr[0]!, cpu.gprHi[0]!);
       stepIndex(cpu, 7, asz, delta);
       return true;
     }
     case Str.LODS: {
       const s = srcLinear(cpu, seg, asz, size);
-      const v = read(cpu, s, cpu.hi, o);
+      const v = readAt(cpu, s, cpu.hi, o);
       writeReg(cpu, 0, o, v, cpu.hi);
       stepIndex(cpu, 6, asz, delta);
       return true;
     }
     case Str.CMPS: {
       const s = srcLinear(cpu, seg, asz, size);
-      const a = read(cpu, s, cpu.hi, o);
+      const a = readAt(cpu, s, cpu.hi, o);
       const aHi = cpu.hi;
       const t = dstLinear(cpu, asz, size, false);
-      const b = read(cpu, t, cpu.hi, o);
+      const b = readAt(cpu, t, cpu.hi, o);
       const bHi = cpu.hi;
       if (o === 3) alu64(cpu, Alu.CMP, a, aHi, b, bHi);
       else alu(cpu, Alu.CMP, o, a, b);
@@ -165,7 +138,7 @@ function iterate(cpu: Cpu, op: number, o: number, asz: number, seg: number, delt
     default: {
       // SCAS: compare the accumulator with ES:rDI.
       const t = dstLinear(cpu, asz, size, false);
-      const b = read(cpu, t, cpu.hi, o);
+      const b = readAt(cpu, t, cpu.hi, o);
       const bHi = cpu.hi;
       if (o === 3) alu64(cpu, Alu.CMP, cpu.gpr[0]!, cpu.gprHi[0]!, b, bHi);
       else alu(cpu, Alu.CMP, o, cpu.gpr[0]!, b);
