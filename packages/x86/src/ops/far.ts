@@ -398,20 +398,11 @@ export function farReturn(cpu: Cpu, o: number, imm: number): void {
   if (size === 2) ipLo &= 0xffff;
   const sel = peek(cpu, 2, size);
   const rpl = sel & 3;
-  const selErr = sel & 0xfffc;
-  if (selErr === 0) cpu.gp(0);
-  if (!readDescriptor(cpu, sel)) cpu.gp(selErr);
+  const attr = checkReturnCs(cpu, sel, lma);
   const cLo = cpu.desc.lo;
   const cHi = cpu.desc.hi;
   const cAddrLo = cpu.desc.addrLo;
   const cAddrHi = cpu.desc.addrHi;
-  const attr = descAttr(cHi);
-  if (!isCodeSegment(attr)) cpu.gp(selErr);
-  if (lma && (attr & SegAttr.L) !== 0 && (attr & SegAttr.DB) !== 0) cpu.gp(selErr);
-  if (rpl < cpl) cpu.gp(selErr);
-  const dpl = dplOf(attr);
-  if ((attr & SegAttr.DC) !== 0 ? dpl > rpl : dpl !== rpl) cpu.gp(selErr);
-  if ((attr & SegAttr.P) === 0) cpu.raise(Vector.NP, selErr);
   const target64 = lma && (attr & SegAttr.L) !== 0;
   if (!target64) ipHi = 0;
   const cbase = descBase(cLo, cHi);
@@ -486,6 +477,27 @@ export function commitOuterStack(cpu: Cpu, ssSel: number, target64: boolean, siz
   } else {
     cpu.gpr[4] = (cpu.gpr[4]! & ~0xffff) | ((espLo + imm) & 0xffff);
   }
+}
+
+/**
+ * The checks on the code-segment selector popped by RETF and IRET when returning in protected
+ * or IA-32e mode (SDM Vol. 2 "RET" and "IRET" Operation): not null, inside the table, a code
+ * segment (not 64-bit with D = 1), RPL >= CPL, DPL = RPL (non-conforming) or DPL <= RPL
+ * (conforming), present. Returns its attributes; the descriptor stays in `cpu.desc`.
+ */
+export function checkReturnCs(cpu: Cpu, sel: number, lma: boolean): number {
+  const rpl = sel & 3;
+  const selErr = sel & 0xfffc;
+  if (selErr === 0) cpu.gp(0);
+  if (!readDescriptor(cpu, sel)) cpu.gp(selErr);
+  const attr = descAttr(cpu.desc.hi);
+  if (!isCodeSegment(attr)) cpu.gp(selErr);
+  if (lma && (attr & SegAttr.L) !== 0 && (attr & SegAttr.DB) !== 0) cpu.gp(selErr);
+  if (rpl < cpu.cpl) cpu.gp(selErr);
+  const dpl = dplOf(attr);
+  if ((attr & SegAttr.DC) !== 0 ? dpl > rpl : dpl !== rpl) cpu.gp(selErr);
+  if ((attr & SegAttr.P) === 0) cpu.raise(Vector.NP, selErr);
+  return attr;
 }
 
 export function installFar(): void {

@@ -9,10 +9,10 @@ import { Intercept } from '../extension.js';
 import { condition } from '../flags.js';
 import { deliverEvent, deliverV86Redirected, EventKind, isCanonicalFor, v86IntRedirected } from '../interrupts.js';
 import { defineHandler, OpMap, setOp } from '../optable.js';
-import { descAttr, descBase, descLimit, dplOf, isCodeSegment, loadSegmentReal, markAccessed, nullInaccessibleDataSegments, readDescriptor } from '../segments.js';
+import { descBase, descLimit, loadSegmentReal, markAccessed, nullInaccessibleDataSegments } from '../segments.js';
 import { CodeMode, Cr0, Cr4, Efer, Flag, Seg, SegAttr, Vector } from '../state.js';
 import { taskSwitch, TaskSwitchReason } from '../tasks.js';
-import { applyOuterStack, commitOuterStack } from './far.js';
+import { applyOuterStack, checkReturnCs, commitOuterStack } from './far.js';
 import { adjustSp, peek } from './operands.js';
 
 function osz(cpu: Cpu, d: number): number {
@@ -236,20 +236,11 @@ function returnProtected(cpu: Cpu, size: number, ipLo: number, ipHi: number, sel
   const lma = (cpu.efer & Efer.LMA) !== 0;
   const cpl = cpu.cpl;
   const rpl = sel & 3;
-  const selErr = sel & 0xfffc;
-  if (selErr === 0) cpu.gp(0);
-  if (!readDescriptor(cpu, sel)) cpu.gp(selErr);
+  const attr = checkReturnCs(cpu, sel, lma);
   const cLo = cpu.desc.lo;
   const cHi = cpu.desc.hi;
   const cAddrLo = cpu.desc.addrLo;
   const cAddrHi = cpu.desc.addrHi;
-  const attr = descAttr(cHi);
-  if (!isCodeSegment(attr)) cpu.gp(selErr);
-  if (lma && (attr & SegAttr.L) !== 0 && (attr & SegAttr.DB) !== 0) cpu.gp(selErr);
-  if (rpl < cpl) cpu.gp(selErr);
-  const dpl = dplOf(attr);
-  if ((attr & SegAttr.DC) !== 0 ? dpl > rpl : dpl !== rpl) cpu.gp(selErr);
-  if ((attr & SegAttr.P) === 0) cpu.raise(Vector.NP, selErr);
   const target64 = lma && (attr & SegAttr.L) !== 0;
   if (!target64) ipHi = 0;
   const climit = descLimit(cLo, cHi);
