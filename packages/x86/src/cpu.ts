@@ -1250,9 +1250,14 @@ export class Cpu {
   /** Executes at least one instruction, up to the end of a block or `limit`. */
   private executeSome(limit: number): void {
     const shadow = this.interruptShadow;
+    // MOV SS / POP SS inhibit debug exceptions "until the instruction boundary following the
+    // next instruction" (SDM Vol. 3 §6.8.3): an instruction breakpoint on that next instruction
+    // is not reported (a fault condition, gone once the instruction has run; Bochs skips the
+    // match the same way). STI's shadow does not block debug exceptions.
+    const dbBlocked = shadow && !this.stiShadow;
     this.interruptShadow = false;
     this.stiShadow = false;
-    if (this.dbExec !== 0 && (this.flags & Flag.RF) === 0) this.checkCodeBp();
+    if (this.dbExec !== 0 && (this.flags & Flag.RF) === 0 && !dbBlocked) this.checkCodeBp();
     let block = this.lookupBlock();
     const rec = this.rec;
     this.exitBlock = false;

@@ -13,6 +13,7 @@
  * it was (only memory below the stack pointer may have been written).
  */
 import type { Cpu } from './cpu.js';
+import { segLinear } from './ops/operands.js';
 import { taskSwitch, TaskSwitchReason } from './tasks.js';
 import { descBase, descLimit, descAttr, dplOf, markAccessed, readDescriptor } from './segments.js';
 import { CodeMode, Cr0, Efer, Flag, Seg, SegAttr, Vector, hasErrorCode } from './state.js';
@@ -82,17 +83,26 @@ function deliverReal(cpu: Cpu, vector: number): void {
 /**
  * Pushes three words (FLAGS, CS, IP) on a real-mode or virtual-8086 stack; the stack pointer
  * moves only after all three writes succeed.
+ *
+ * The stack accesses get the ordinary segment checks (ops/operands.ts `segLinear`), all three
+ * before the first write: INT n, REAL-ADDRESS-MODE (SDM Vol. 2 "INT n/INTO/INT3/INT1"
+ * Operation): "IF top 6 bytes of stack not within stack limits THEN #SS; FI". A slot past the
+ * SS limit (SP = 1 or 3 with a 64 KiB segment, or a smaller limit left from protected mode)
+ * raises #SS (exception 12, no error code in real mode; #SS(0) in virtual-8086 mode) and leaves
+ * SP and the stack memory untouched. SP itself wraps at 16 bits (SP = 0 pushes at FFFEH).
  */
 function push16x3(cpu: Cpu, a: number, b: number, c: number): void {
   const big = (cpu.segAttr[Seg.SS]! & SegAttr.DB) !== 0;
   const esp = cpu.gpr[4]!;
-  const base = cpu.segBase[Seg.SS]!;
   const o1 = big ? (esp - 2) | 0 : (esp - 2) & 0xffff;
   const o2 = big ? (esp - 4) | 0 : (esp - 4) & 0xffff;
   const o3 = big ? (esp - 6) | 0 : (esp - 6) & 0xffff;
-  cpu.wr16((base + o1) | 0, 0, a);
-  cpu.wr16((base + o2) | 0, 0, b);
-  cpu.wr16((base + o3) | 0, 0, c);
+  const l1 = segLinear(cpu, Seg.SS, o1, 0, 2, true);
+  const l2 = segLinear(cpu, Seg.SS, o2, 0, 2, true);
+  const l3 = segLinear(cpu, Seg.SS, o3, 0, 2, true);
+  cpu.wr16(l1, 0, a);
+  cpu.wr16(l2, 0, b);
+  cpu.wr16(l3, 0, c);
   if (big) cpu.gpr[4] = o3;
   else cpu.gpr[4] = (esp & ~0xffff) | o3;
 }

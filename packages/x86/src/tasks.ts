@@ -16,7 +16,7 @@ import type { Cpu } from './cpu.js';
 import { Intercept } from './extension.js';
 import { checkRoom } from './interrupts.js';
 import { descAttr, descBase, descLimit, dplOf, isCodeSegment, isWritableData, loadSegmentReal, markAccessed, readDescriptor } from './segments.js';
-import { Cr0, Efer, Flag, Seg, SegAttr, Vector } from './state.js';
+import { Cr0, Cr4, Efer, Flag, Seg, SegAttr, Vector } from './state.js';
 
 export const TaskSwitchReason = {
   Call: 0,
@@ -125,7 +125,19 @@ export function taskSwitch(cpu: Cpu, selector: number, reason: TaskSwitchReason,
   // ---- commit: TR, CR0.TS, CR3, registers (§8.3 steps 11-12) ----
   cpu.setSegmentRaw(Seg.TR, selector, nBase, nLimit, descAttr(nHi) | 2);
   cpu.cr0 |= Cr0.TS;
+  // CR3 (§8.3 step 12; only a 32-bit TSS has a CR3 field). Task switches cannot happen in
+  // IA-32e mode, and CR4.PCIDE = 1 needs IA-32e mode (MOV to CR4 #GP(0) otherwise, SDM Vol. 3
+  // §2.5), so PCIDE is 0 here: CR3[11:0] hold no PCID and the new CR3 flushes every non-global
+  // TLB entry. With PAE paging, "if PAE paging is in use and a task switch changes the value of
+  // CR3, the PDPTEs are loaded from the address in the new CR3 value" (SDM Vol. 3 §4.4.1); a
+  // present PDPTE with a reserved bit set "causes a general-protection exception (#GP(0)) and
+  // the PDPTEs are not loaded" (same section). CR3 is loaded after the commit point, so the
+  // #GP(0) is raised in the context of the new task, once its registers and selectors are in
+  // place (like the other checks of Table 8-2 that follow the commit point). Table 8-2 itself
+  // does not list this check; Bochs raises #TS(0) here instead, we follow §4.4.1's #GP(0).
+  let badPdpte = false;
   if (new32 && (cpu.cr0 & Cr0.PG) !== 0 && newCr3 !== cpu.cr3Lo) {
+    if ((cpu.cr4 & Cr4.PAE) !== 0 && !cpu.walker.loadPdptes(newCr3)) badPdpte = true;
     cpu.cr3Lo = newCr3;
     cpu.cr3Hi = 0;
     cpu.flushTlb(false);
@@ -151,6 +163,7 @@ export function taskSwitch(cpu: Cpu, selector: number, reason: TaskSwitchReason,
   cpu.updateDebug();
   if (tBit !== 0) cpu.pendingDb |= DR6_BT;
   cpu.updateMode();
+  if (badPdpte) cpu.gp(0);
 
   // ---- the new task's context: LDTR, then the segment registers (Table 8-2) ----
   if ((newLdt & 0xfffc) !== 0) {

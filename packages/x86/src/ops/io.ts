@@ -120,6 +120,8 @@ function ins(cpu: Cpu, d: number): void {
   checkIoPermission(cpu, port, size);
   if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 19) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (Seg.ES << 4))) return;
   let n = rep ? REP_BATCH : 1;
+  // A data or I/O breakpoint hit ends the batch after its iteration ({@link restart}).
+  const db = cpu.pendingDb & 0xf;
   do {
     const lo = strLinear(cpu, Seg.ES, 7, asz, size, true);
     const hi = cpu.hi;
@@ -135,6 +137,7 @@ function ins(cpu: Cpu, d: number): void {
     }
     advance(cpu, 7, asz, size);
     if (rep) decrementCount(cpu, asz);
+    if ((cpu.pendingDb & 0xf) !== db) n = 1;
   } while (rep && --n > 0 && !countIsZero(cpu, asz));
   if (rep && !countIsZero(cpu, asz)) restart(cpu);
 }
@@ -151,6 +154,8 @@ function outs(cpu: Cpu, d: number): void {
   checkIoPermission(cpu, port, size);
   if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (seg << 4))) return;
   let n = rep ? REP_BATCH : 1;
+  // A data or I/O breakpoint hit ends the batch after its iteration ({@link restart}).
+  const db = cpu.pendingDb & 0xf;
   do {
     const lo = strLinear(cpu, seg, 6, asz, size, false);
     const hi = cpu.hi;
@@ -158,11 +163,19 @@ function outs(cpu: Cpu, d: number): void {
     cpu.ioWrite(port, size, v);
     advance(cpu, 6, asz, size);
     if (rep) decrementCount(cpu, asz);
+    if ((cpu.pendingDb & 0xf) !== db) n = 1;
   } while (rep && --n > 0 && !countIsZero(cpu, asz));
   if (rep && !countIsZero(cpu, asz)) restart(cpu);
 }
 
-/** Leaves RIP at the instruction so the rest of a REP runs after any pending event. */
+/**
+ * Leaves RIP at the instruction so the rest of a REP runs after any pending event. A data
+ * breakpoint (or I/O breakpoint) hit by an iteration ends the batch right after that iteration:
+ * "repeated INS and OUTS instructions generate a data-breakpoint debug exception trap after the
+ * iteration in which the memory address breakpoint location is accessed" (SDM Vol. 3
+ * §17.3.1.2), so the trap reports rCX/rSI/rDI as that iteration left them and returns to this
+ * instruction.
+ */
 function restart(cpu: Cpu): void {
   cpu.nipLo = cpu.ripLo;
   cpu.nipHi = cpu.ripHi;

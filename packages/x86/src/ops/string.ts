@@ -167,10 +167,17 @@ function stringOp(cpu: Cpu, d: number, op: number): void {
   // REPE (F3) stops when ZF = 0, REPNE (F2) when ZF = 1.
   const stopOnEqual = (info & I_REPNE) !== 0;
   let n = (cpu.flags & Flag.TF) !== 0 ? 1 : MAX_ITERATIONS;
+  // Data-breakpoint hits so far (B0-B3 of pendingDb): a new hit ends the batch (see below).
+  const db = cpu.pendingDb & 0xf;
   while (!countIsZero(cpu, asz)) {
     const zf = iterate(cpu, op, o, asz, seg, delta);
     decCount(cpu, asz);
     if (compares && zf === stopOnEqual) return;
+    // "Repeated string instructions ... the processor generates the debug exception after the
+    // iteration in which the memory address breakpoint location is accessed" (SDM Vol. 3
+    // §17.3.1.2): stop right after the iteration that hit, so the #DB trap sees rCX/rSI/rDI as
+    // that iteration left them and RIP at this instruction, which resumes after the handler.
+    if ((cpu.pendingDb & 0xf) !== db) n = 1;
     if (--n === 0) {
       if (!countIsZero(cpu, asz)) {
         // Not done: come back to this instruction after the run loop has had a look.
