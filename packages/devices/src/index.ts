@@ -18,3 +18,5 @@ export {
   type Uart16550Options,
 } from './uart-16550.js';
 export { SystemControlPort, type SystemControlPortOptions } from './system-control-port.js';
+export { RegA, RegB, RegC, RegD, RtcCmos, RtcRegister, type RtcCmosOptions } from './rtc-cmos.js';
+export { BochsShutdownPort, DebugCon, type BochsShutdownPortOptions, type DebugConOptions } from './test-ports.js';

@@ -2,6 +2,6 @@
  * `@hvkit/irqchip`: the 8259A pair, the I/O APIC and the local APIC (xAPIC and x2APIC, with
  * its timer). Each controller implements the platform's `IrqSink` for its inputs.
  *
- * Nothing is exported yet: the controllers arrive with the PC platform issue.
+ * So far: the PC/AT 8259A master/slave pair with the PIIX ELCR registers.
  */
-export {};
+export { Icw1, Icw4, Ocw2, Ocw3, Pic8259Pair, PicPort, type Pic8259PairOptions } from './pic8259.js';
