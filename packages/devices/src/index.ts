@@ -20,3 +20,4 @@ export {
 export { SystemControlPort, type SystemControlPortOptions } from './system-control-port.js';
 export { RegA, RegB, RegC, RegD, RtcCmos, RtcRegister, type RtcCmosOptions } from './rtc-cmos.js';
 export { BochsShutdownPort, DebugCon, type BochsShutdownPortOptions, type DebugConOptions } from './test-ports.js';
+export { Pit8254, PitControl, PitStatus, PIT_CLOCK_HZ, pitTickAt, pitTickTimeNs, PortB, REFRESH_TOGGLE_TICKS, SystemControlPortB, type Pit8254Options, type SystemControlPortBOptions } from './pit8254.js';
