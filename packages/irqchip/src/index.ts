@@ -5,3 +5,4 @@
  * So far: the PC/AT 8259A master/slave pair with the PIIX ELCR registers.
  */
 export { Icw1, Icw4, Ocw2, Ocw3, Pic8259Pair, PicPort, type Pic8259PairOptions } from './pic8259.js';
+export { DeliveryMode, IOAPIC_DEFAULT_BASE, IOAPIC_PINS, IOAPIC_VERSION, IoApic, IoApicMmio, IoApicReg, Redir, type ApicBus, type IoApicOptions } from './ioapic.js';
