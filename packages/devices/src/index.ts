@@ -21,3 +21,4 @@ export { SystemControlPort, type SystemControlPortOptions } from './system-contr
 export { RegA, RegB, RegC, RegD, RtcCmos, RtcRegister, type RtcCmosOptions } from './rtc-cmos.js';
 export { BochsShutdownPort, DebugCon, type BochsShutdownPortOptions, type DebugConOptions } from './test-ports.js';
 export { Pit8254, PitControl, PitStatus, PIT_CLOCK_HZ, pitTickAt, pitTickTimeNs, PortB, REFRESH_TOGGLE_TICKS, SystemControlPortB, type Pit8254Options, type SystemControlPortBOptions } from './pit8254.js';
+export { I8042, I8042Command, I8042OutputPort, I8042Status, type I8042Options } from './i8042.js';
