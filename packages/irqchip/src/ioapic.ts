@@ -54,7 +54,7 @@ export const IoApicReg = {
   IOAPICVER: 0x01,
   /** IOAPICARB: bits 27:24 the arbitration ID. Read-only. */
   IOAPICARB: 0x02,
-  /** IOREDTBL0 low dword; entry n is at 0x10 + 2n (low) and 0x11 + 2n (high). */
+  /** IOREDTBL0 low dword; entry n is at 0x10 + 2 * n (low) and 0x11 + 2 * n (high). */
   IOREDTBL: 0x10,
 } as const;
 
