@@ -22,3 +22,6 @@ export { RegA, RegB, RegC, RegD, RtcCmos, RtcRegister, type RtcCmosOptions } fro
 export { BochsShutdownPort, DebugCon, type BochsShutdownPortOptions, type DebugConOptions } from './test-ports.js';
 export { Pit8254, PitControl, PitStatus, PIT_CLOCK_HZ, pitTickAt, pitTickTimeNs, PortB, REFRESH_TOGGLE_TICKS, SystemControlPortB, type Pit8254Options, type SystemControlPortBOptions } from './pit8254.js';
 export { I8042, I8042Command, I8042OutputPort, I8042Status, type I8042Options } from './i8042.js';
+export { CONFIG_ADDRESS_PORT, CONFIG_DATA_PORT, I440FX_DEVICE_ID, I440FX_VENDOR_ID, I440fxHostBridge, PciCommand, PciConfig, PciConfigSpace, PciStatus, PIRQ_DISABLED, pirqOf, type PciBarOptions, type PciConfigSpaceOptions, type PciHostBridgeOptions } from './pci-host.js';
+export { buildE820, E820_ENTRY_SIZE, E820Type, FW_CFG_MAX_FILE_PATH, FwCfg, FwCfgId, FwCfgKey, type E820Range, type FwCfgOptions } from './fw-cfg.js';
+export { PC_TESTDEV_FLUSH, PC_TESTDEV_IOPORT, PC_TESTDEV_IOPORT_BYTE, PC_TESTDEV_IRQ_BASE, PC_TESTDEV_IRQ_LINES, PcTestdev, type PcTestdevOptions } from './pc-testdev.js';

@@ -1,0 +1,97 @@
+/**
+ * QEMU's `pc-testdev` (hw/misc/pc-testdev.c), the port-I/O side used by kvm-unit-tests:
+ *
+ * - 0xE0-0xE3 "ioport": a 32-bit scratch register. An access of `size` bytes at 0xE0 + n
+ *   reads or writes byte lanes n..n+size-1 of it (QEMU masks by `(addr & 3) * 8`), so
+ *   `outl 0xE0` then `inl 0xE0` reads the value back and `inb 0xE1` reads bits 15:8.
+ * - 0xE4-0xE7 "flush page": QEMU takes a 4-byte write of a guest-physical address and
+ *   mprotects the host page behind it to make KVM drop cached translations. An emulator has
+ *   nothing to flush, so writes are only counted (`flushes`, the last address in
+ *   `lastFlushAddress`); writes of other widths are ignored (QEMU accepts only 4 bytes), and
+ *   reads return 0 (the region has no read handler).
+ * - 0xE8-0xEB "ioport-byte": the same scratch register as 0xE0 (QEMU splits accesses there
+ *   into bytes, which gives the same result).
+ * - 0x2000-0x2017 "irq lines": a 1-byte write of `v` to 0x2000 + n sets ISA IRQ n to
+ *   `v !== 0` through `irqSink`; only level changes are forwarded. Wider writes are ignored
+ *   (QEMU accepts only 1 byte) and reads return 0.
+ *
+ * The 64 KiB MMIO scratch at 0xFF00_0000 is not modelled. Like QEMU's, the device has no
+ * reset: the scratch value and the IRQ levels persist. A scratch access that would run past
+ * 0xE3 (or 0xEB) keeps only the lanes inside the register.
+ */
+import { InterruptLine, type AccessSize, type Device, type IoRange, type IrqSink, type PioDevice, type Port } from '@hvkit/platform';
+
+export const PC_TESTDEV_IOPORT = 0xe0;
+export const PC_TESTDEV_FLUSH = 0xe4;
+export const PC_TESTDEV_IOPORT_BYTE = 0xe8;
+export const PC_TESTDEV_IRQ_BASE = 0x2000;
+export const PC_TESTDEV_IRQ_LINES = 24;
+
+export interface PcTestdevOptions {
+  /** Receives ISA IRQ n when the guest writes 0x2000 + n; without it those writes are dropped. */
+  irqSink?: IrqSink;
+  name?: string;
+}
+
+export class PcTestdev implements Device, PioDevice {
+  readonly name: string;
+  readonly pioRanges: readonly IoRange[];
+  /** The 32-bit scratch register behind 0xE0 and 0xE8. */
+  ioportData = 0;
+  /** Flush-page writes seen. */
+  flushes = 0;
+  lastFlushAddress: number | null = null;
+  private readonly lines: readonly InterruptLine[];
+
+  constructor(options: PcTestdevOptions = {}) {
+    this.name = options.name ?? 'pc-testdev';
+    this.pioRanges = [
+      { base: PC_TESTDEV_IOPORT, length: 12, name: `${this.name}.ioport` },
+      { base: PC_TESTDEV_IRQ_BASE, length: PC_TESTDEV_IRQ_LINES, name: `${this.name}.irq` },
+    ];
+    const sink = options.irqSink;
+    this.lines = sink ? Array.from({ length: PC_TESTDEV_IRQ_LINES }, (_, n) => new InterruptLine(sink, n, `${this.name}.irq${n}`)) : [];
+  }
+
+  supportsPio(): PioDevice {
+    return this;
+  }
+
+  /** The level the guest last wrote for IRQ `n`. */
+  irqLevel(n: number): boolean {
+    return this.lines[n]?.level ?? false;
+  }
+
+  pioRead(port: Port, size: AccessSize): number {
+    if (isScratch(port)) {
+      const shift = (port & 3) * 8;
+      return ((this.ioportData >>> shift) & laneMask(size, shift)) >>> 0;
+    }
+    return 0;
+  }
+
+  pioWrite(port: Port, size: AccessSize, value: number): void {
+    if (isScratch(port)) {
+      const shift = (port & 3) * 8;
+      const mask = laneMask(size, shift);
+      this.ioportData = ((this.ioportData & ~(mask << shift)) | ((value & mask) << shift)) >>> 0;
+    } else if (port >= PC_TESTDEV_FLUSH && port < PC_TESTDEV_FLUSH + 4) {
+      if (size !== 4) return;
+      this.flushes++;
+      this.lastFlushAddress = (value & ~0xfff) >>> 0;
+    } else if (port >= PC_TESTDEV_IRQ_BASE && port < PC_TESTDEV_IRQ_BASE + PC_TESTDEV_IRQ_LINES) {
+      if (size !== 1) return;
+      this.lines[port - PC_TESTDEV_IRQ_BASE]?.set(value !== 0);
+    }
+  }
+}
+
+function isScratch(port: number): boolean {
+  return (port >= PC_TESTDEV_IOPORT && port < PC_TESTDEV_IOPORT + 4) || (port >= PC_TESTDEV_IOPORT_BYTE && port < PC_TESTDEV_IOPORT_BYTE + 4);
+}
+
+/** The mask for `size` bytes starting at bit `shift`, clipped to the 32-bit register. */
+function laneMask(size: AccessSize, shift: number): number {
+  const bits = Math.min(size * 8, 32 - shift);
+  return bits >= 32 ? 0xffff_ffff : (1 << bits) - 1;
+}
