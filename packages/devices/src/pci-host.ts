@@ -20,6 +20,7 @@ import {
   allOnes,
   DeviceConfigurationError,
   requesterId,
+  Wire,
   type AccessSize,
   type Device,
   type IoRange,
@@ -414,35 +415,17 @@ export class I440fxHostBridge implements Device, PioDevice, PciHost, Resettable 
   }
 }
 
-class IntxLine implements IrqLine {
-  private current = false;
-
+/** One device's INTx# pin: level changes go to the host's PIRQ fan-in. */
+class IntxLine extends Wire {
   constructor(
     private readonly host: I440fxHostBridge,
     readonly pirq: number,
-  ) {}
-
-  get level(): boolean {
-    return this.current;
+  ) {
+    super();
   }
 
-  set(level: boolean): void {
-    if (level === this.current) return;
-    this.current = level;
+  protected changed(level: boolean): void {
     this.host.changePirq(this.pirq, level ? 1 : -1);
-  }
-
-  raise(): void {
-    this.set(true);
-  }
-
-  lower(): void {
-    this.set(false);
-  }
-
-  pulse(): void {
-    this.set(true);
-    this.set(false);
   }
 }
 

@@ -51,7 +51,7 @@ export {
   type PhysicalMemoryOptions,
   type WriteObserver,
 } from './memory.js';
-export { InterruptLine, IrqLevels, SharedInterruptLine, type IrqLine, type IrqSink, type MsiSink } from './irq.js';
+export { InterruptLine, IrqLevels, SharedInterruptLine, Wire, type IrqLine, type IrqSink, type MsiSink } from './irq.js';
 export { DirectDma, DmaStatus, isMsiAddress, MSI_WINDOW_BASE, MSI_WINDOW_END, type DmaSpace } from './dma.js';
 export { Timer, VirtualClock, type Clock, type TimerCallback, type VirtualClockOptions } from './clock.js';
 export {

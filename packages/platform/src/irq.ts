@@ -29,8 +29,12 @@ export interface IrqLine {
   pulse(): void;
 }
 
-/** What every wire does with its level; subclasses say where a change goes. */
-abstract class Wire implements IrqLine {
+/**
+ * What every wire does with its level (remember it, report only changes); subclasses say where
+ * a change goes. Exported so devices that fan interrupts out (a PCI host's INTx swizzle, say)
+ * build on it rather than repeat it.
+ */
+export abstract class Wire implements IrqLine {
   private current = false;
 
   get level(): boolean {
