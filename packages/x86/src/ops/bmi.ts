@@ -15,6 +15,7 @@ import * as flagsNs from '../flags.js';
 import * as optableNs from '../optable.js';
 import * as muldivNs from './muldiv.js';
 import * as operandsNs from './operands.js';
+import * as wideNs from './wide.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -23,6 +24,7 @@ const { PARITY, setArithFlags } = flagsNs;
 const { defineHandler, OpMap, Pfx, setOp } = optableNs;
 const { mulHigh, mulU32, mulU64, productWord } = muldivNs;
 const { readReg, readRm, writeReg } = operandsNs;
+const { shl64, shr64, wide } = wideNs;
 
 /** Checks VEX.L (and, when `noV`, that vvvv is unused) and returns the operand size code: 2 or 3. */
 function vexOsz(cpu: Cpu, d: number, noV: boolean): number {
@@ -58,49 +60,18 @@ function andn(cpu: Cpu, d: number): void {
   resultFlags(cpu, o, lo, hi, 0);
 }
 
-// Scratch for 64-bit helpers.
-let tLo = 0;
-let tHi = 0;
 
-/** (lo, hi) >>> c for 0 <= c < 64. */
-function shr64(lo: number, hi: number, c: number): void {
-  if (c === 0) {
-    tLo = lo;
-    tHi = hi;
-  } else if (c < 32) {
-    tLo = (lo >>> c) | (hi << (32 - c));
-    tHi = hi >>> c;
-  } else {
-    tLo = hi >>> (c - 32);
-    tHi = 0;
-  }
-}
-
-/** (lo, hi) << c for 0 <= c < 64. */
-function shl64(lo: number, hi: number, c: number): void {
-  if (c === 0) {
-    tLo = lo;
-    tHi = hi;
-  } else if (c < 32) {
-    tHi = (hi << c) | (lo >>> (32 - c));
-    tLo = lo << c;
-  } else {
-    tHi = lo << (c - 32);
-    tLo = 0;
-  }
-}
-
-/** Keeps the low `n` bits (n >= 64 keeps all) into tLo/tHi. */
+/** Keeps the low `n` bits (n >= 64 keeps all) into wide.lo/wide.hi. */
 function lowBits(lo: number, hi: number, n: number): void {
   if (n >= 64) {
-    tLo = lo;
-    tHi = hi;
+    wide.lo = lo;
+    wide.hi = hi;
   } else if (n >= 32) {
-    tLo = lo;
-    tHi = n === 32 ? 0 : hi & (-1 >>> (64 - n));
+    wide.lo = lo;
+    wide.hi = n === 32 ? 0 : hi & (-1 >>> (64 - n));
   } else {
-    tLo = n === 0 ? 0 : lo & (-1 >>> (32 - n));
-    tHi = 0;
+    wide.lo = n === 0 ? 0 : lo & (-1 >>> (32 - n));
+    wide.hi = 0;
   }
 }
 
@@ -118,12 +89,12 @@ function bextr(cpu: Cpu, d: number): void {
   if (start < width) {
     if (o === 3) shr64(src, srcHi, start);
     else {
-      tLo = src >>> start;
-      tHi = 0;
+      wide.lo = src >>> start;
+      wide.hi = 0;
     }
-    lowBits(tLo, tHi, len);
-    lo = tLo;
-    hi = tHi;
+    lowBits(wide.lo, wide.hi, len);
+    lo = wide.lo;
+    hi = wide.hi;
   }
   writeReg(cpu, cpu.rec[d + R_REG]!, o, lo, hi);
   resultFlags(cpu, o, lo, hi, 0, 1, true);
@@ -169,8 +140,8 @@ function bzhi(cpu: Cpu, d: number): void {
   const n = readReg(cpu, vvvv(cpu, d), o) & 0xff;
   const width = o === 3 ? 64 : 32;
   lowBits(src, srcHi, n);
-  const lo = tLo;
-  const hi = o === 3 ? tHi : 0;
+  const lo = wide.lo;
+  const hi = o === 3 ? wide.hi : 0;
   writeReg(cpu, cpu.rec[d + R_REG]!, o, lo, hi);
   resultFlags(cpu, o, lo, hi, n > width - 1 ? 1 : 0);
 }
@@ -242,10 +213,10 @@ function rorx(cpu: Cpu, d: number): void {
   }
   const c = imm & 63;
   shr64(lo, hi, c);
-  const aLo = tLo;
-  const aHi = tHi;
+  const aLo = wide.lo;
+  const aHi = wide.hi;
   shl64(lo, hi, (64 - c) & 63);
-  writeReg(cpu, cpu.rec[d + R_REG]!, 3, c === 0 ? lo : aLo | tLo, c === 0 ? hi : aHi | tHi);
+  writeReg(cpu, cpu.rec[d + R_REG]!, 3, c === 0 ? lo : aLo | wide.lo, c === 0 ? hi : aHi | wide.hi);
 }
 
 /** SHLX (66), SARX (F3), SHRX (F2): VEX.0F38 F7 r, r/m, vvvv; count masked; no flags. */
@@ -264,13 +235,13 @@ function shiftX(cpu: Cpu, d: number, kind: number): void {
   if (kind === 0) shl64(lo, hi, c);
   else if (kind === 2) shr64(lo, hi, c);
   else if (c < 32) {
-    tLo = c === 0 ? lo : (lo >>> c) | (hi << (32 - c));
-    tHi = hi >> c;
+    wide.lo = c === 0 ? lo : (lo >>> c) | (hi << (32 - c));
+    wide.hi = hi >> c;
   } else {
-    tLo = hi >> (c - 32);
-    tHi = hi >> 31;
+    wide.lo = hi >> (c - 32);
+    wide.hi = hi >> 31;
   }
-  writeReg(cpu, reg, 3, tLo, tHi);
+  writeReg(cpu, reg, 3, wide.lo, wide.hi);
 }
 
 export function installBmi(): void {

@@ -25,6 +25,7 @@ import * as decodedNs from '../decoded.js';
 import * as flagsNs from '../flags.js';
 import * as optableNs from '../optable.js';
 import * as operandsNs from './operands.js';
+import * as wideNs from './wide.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -32,6 +33,7 @@ const { R_IMM, R_INFO, R_REG } = decodedNs;
 const { AUX_CF, AUX_PO, flagsResult, flagsResult64 } = flagsNs;
 const { defineHandler, OpMap, setOp } = optableNs;
 const { readReg, readRmw, writeBack } = operandsNs;
+const { shl64, shr64, wide } = wideNs;
 
 /** Group 2 operations (ModRM.reg). */
 export const Shift = { ROL: 0, ROR: 1, RCL: 2, RCR: 3, SHL: 4, SHR: 5, SAL: 6, SAR: 7 } as const;
@@ -40,43 +42,6 @@ const WIDTH = [8, 16, 32, 64] as const;
 const MASK = [0xff, 0xffff, -1, -1] as const;
 const SIZE = [1, 2, 4, 4] as const;
 
-// Scratch for 64-bit helpers (no allocation).
-let tLo = 0;
-let tHi = 0;
-
-/** (lo, hi) << c for 0 <= c <= 64 into tLo/tHi. */
-function shl64(lo: number, hi: number, c: number): void {
-  if (c === 0) {
-    tLo = lo;
-    tHi = hi;
-  } else if (c < 32) {
-    tHi = (hi << c) | (lo >>> (32 - c));
-    tLo = lo << c;
-  } else if (c < 64) {
-    tHi = lo << (c - 32);
-    tLo = 0;
-  } else {
-    tHi = 0;
-    tLo = 0;
-  }
-}
-
-/** (lo, hi) >>> c for 0 <= c <= 64 into tLo/tHi. */
-function shr64(lo: number, hi: number, c: number): void {
-  if (c === 0) {
-    tLo = lo;
-    tHi = hi;
-  } else if (c < 32) {
-    tLo = (lo >>> c) | (hi << (32 - c));
-    tHi = hi >>> c;
-  } else if (c < 64) {
-    tLo = hi >>> (c - 32);
-    tHi = 0;
-  } else {
-    tLo = 0;
-    tHi = 0;
-  }
-}
 
 /** Bit `b` (0..63) of (lo, hi). */
 function bit64(lo: number, hi: number, b: number): number {
@@ -196,11 +161,11 @@ function group2Wide(cpu: Cpu, d: number, op: number, lo: number, hi: number, cou
     case Shift.ROR: {
       const c = op === Shift.ROL ? count : 64 - count;
       shl64(lo, hi, c);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       shr64(lo, hi, 64 - c);
-      rLo |= tLo;
-      rHi |= tHi;
+      rLo |= wide.lo;
+      rHi |= wide.hi;
       writeBack(cpu, d, 3, rLo, rHi);
       if (op === Shift.ROL) {
         cf = rLo & 1;
@@ -214,11 +179,11 @@ function group2Wide(cpu: Cpu, d: number, op: number, lo: number, hi: number, cou
     case Shift.RCL: {
       const cin = cpu.fAux >>> 31;
       shl64(lo, hi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       shr64(lo, hi, 65 - count);
-      rLo |= tLo;
-      rHi |= tHi;
+      rLo |= wide.lo;
+      rHi |= wide.hi;
       if (count <= 32) rLo |= cin << (count - 1);
       else rHi |= cin << (count - 33);
       cf = bit64(lo, hi, 64 - count);
@@ -229,11 +194,11 @@ function group2Wide(cpu: Cpu, d: number, op: number, lo: number, hi: number, cou
     case Shift.RCR: {
       const cin = cpu.fAux >>> 31;
       shr64(lo, hi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       shl64(lo, hi, 65 - count);
-      rLo |= tLo;
-      rHi |= tHi;
+      rLo |= wide.lo;
+      rHi |= wide.hi;
       const b = 64 - count;
       if (b < 32) rLo |= cin << b;
       else rHi |= cin << (b - 32);
@@ -245,16 +210,16 @@ function group2Wide(cpu: Cpu, d: number, op: number, lo: number, hi: number, cou
     case Shift.SHL:
     case Shift.SAL:
       shl64(lo, hi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       cf = bit64(lo, hi, 64 - count);
       writeBack(cpu, d, 3, rLo, rHi);
       flagsResult64(cpu, rLo, rHi, cf, (rHi >>> 31) ^ cf, amdAf(cpu));
       return;
     case Shift.SHR:
       shr64(lo, hi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       cf = bit64(lo, hi, count - 1);
       writeBack(cpu, d, 3, rLo, rHi);
       flagsResult64(cpu, rLo, rHi, cf, ((rHi >>> 31) ^ (rHi >>> 30)) & 1, amdAf(cpu));
@@ -316,21 +281,21 @@ function shiftDouble(cpu: Cpu, d: number, left: boolean, useCl: boolean): void {
     let cf: number;
     if (left) {
       shl64(dst, dstHi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       shr64(src, srcHi, 64 - count);
-      rLo |= tLo;
-      rHi |= tHi;
+      rLo |= wide.lo;
+      rHi |= wide.hi;
       cf = bit64(dst, dstHi, 64 - count);
       writeBack(cpu, d, 3, rLo, rHi);
       flagsResult64(cpu, rLo, rHi, cf, (rHi >>> 31) ^ cf, af);
     } else {
       shr64(dst, dstHi, count);
-      rLo = tLo;
-      rHi = tHi;
+      rLo = wide.lo;
+      rHi = wide.hi;
       shl64(src, srcHi, 64 - count);
-      rLo |= tLo;
-      rHi |= tHi;
+      rLo |= wide.lo;
+      rHi |= wide.hi;
       cf = bit64(dst, dstHi, count - 1);
       writeBack(cpu, d, 3, rLo, rHi);
       flagsResult64(cpu, rLo, rHi, cf, ((rHi >>> 31) ^ (rHi >>> 30)) & 1, af);

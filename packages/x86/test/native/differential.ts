@@ -73,6 +73,15 @@ export interface CampaignResult {
   emulatorMs: number;
 }
 
+/** Generates cases `first .. first + n - 1` of `seed` into `batch`, recording each case's form. */
+function fillBatch(gen: CaseGenerator, batch: CaseBatch, formOf: Int32Array, seed: number, first: number, n: number): void {
+  for (let i = 0; i < n; i++) {
+    formOf[i] = gen.generate(seed, first + i);
+    const g = gen.gen;
+    batch.setParts(i, g.code, g.len, g.gpr, g.rflags, g.mem);
+  }
+}
+
 /** Runs `count` cases of campaign `seed` on the host and the emulator and compares them. */
 export function compareCampaign(runner: EmulatorRunner, seed: number, count: number, options: CampaignOptions = {}): CampaignResult {
   const chunk = options.chunk ?? 16_384;
@@ -100,11 +109,7 @@ export function compareCampaign(runner: EmulatorRunner, seed: number, count: num
     const n = Math.min(chunk, count - done);
     if (batch?.count !== n) batch = new CaseBatch(n);
     let t = performance.now();
-    for (let i = 0; i < n; i++) {
-      formOf[i] = gen.generate(seed, start + done + i);
-      const g = gen.gen;
-      batch.setParts(i, g.code, g.len, g.gpr, g.rflags, g.mem);
-    }
+    fillBatch(gen, batch, formOf, seed, start + done, n);
     res.generateMs += performance.now() - t;
     t = performance.now();
     const native = runBatch(batch);
@@ -293,11 +298,7 @@ export function surveyNative(seed: number, count: number, options: { chunk?: num
     const n = Math.min(chunk, count - done);
     if (batch?.count !== n) batch = new CaseBatch(n);
     let t = performance.now();
-    for (let i = 0; i < n; i++) {
-      formOf[i] = gen.generate(seed, start + done + i);
-      const g = gen.gen;
-      batch.setParts(i, g.code, g.len, g.gpr, g.rflags, g.mem);
-    }
+    fillBatch(gen, batch, formOf, seed, start + done, n);
     out.generateMs += performance.now() - t;
     t = performance.now();
     const r = runBatch(batch);
