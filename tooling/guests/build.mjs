@@ -79,6 +79,9 @@ const LD_FLAGS = ['-nostdlib', '-static', '-z', 'max-page-size=0x1000', '-z', 'n
  * @property {string} name
  * @property {32 | 64} bits
  * @property {string[]} qemuArgs extra QEMU arguments the program needs (for example `-cpu max`)
+ * @property {number} smp how many CPUs the program wants (`smp=N`; 1 by default)
+ * @property {string[]} devices extra devices it needs (`devices=pc-testdev,...`), by their QEMU `-device` names
+ * @property {boolean} pc whether it needs the full PC (`machine=pc`: interrupt controllers, timers, PCI, ACPI)
  * @property {number} timeoutMs how long a run may take on QEMU TCG
  * @property {string} description
  * @property {string} source the program's C file
@@ -99,7 +102,9 @@ export function guestNames() {
 
 /**
  * What a program declares about itself in its `@guest` line, for example
- * `// @guest bits=64 cpu=max timeout=30 -- SYSCALL/SYSRET`.
+ * `// @guest bits=64 cpu=max timeout=30 -- SYSCALL/SYSRET`. Keys: `bits`, `cpu`, `timeout`
+ * (seconds on QEMU TCG), `smp` (CPUs), `devices` (comma-separated QEMU `-device` names) and
+ * `machine=pc` (needs the full PC rather than the minimal board).
  * @param {string} name
  * @returns {GuestInfo}
  */
@@ -119,8 +124,14 @@ export function guestInfo(name) {
   }
   const bits = kv['bits'] === '64' ? 64 : 32;
   const qemuArgs = kv['cpu'] ? ['-cpu', kv['cpu']] : [];
+  const smp = Number(kv['smp'] ?? 1);
+  if (!Number.isInteger(smp) || smp < 1 || smp > 255) throw new Error(`guest program "${name}": smp=${kv['smp']} is not a CPU count from 1 to 255`);
+  if (smp > 1) qemuArgs.push('-smp', String(smp));
+  const devices = (kv['devices'] ?? '').split(',').filter(Boolean);
+  for (const d of devices) qemuArgs.push('-device', d);
+  const pc = kv['machine'] === 'pc' || smp > 1 || devices.length > 0;
   const timeoutMs = (Number(kv['timeout']) || 30) * 1000;
-  return { name, bits, qemuArgs, timeoutMs, description, source };
+  return { name, bits, qemuArgs, smp, devices, pc, timeoutMs, description, source };
 }
 
 /** Where built guests are cached: `os.tmpdir()/hvkit-guests`, or `$HVKIT_GUESTS_CACHE`. */

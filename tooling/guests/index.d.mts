@@ -5,6 +5,12 @@ export interface GuestInfo {
   readonly bits: 32 | 64;
   /** Extra QEMU arguments the program needs, for example `['-cpu', 'max']`. */
   readonly qemuArgs: string[];
+  /** How many CPUs the program wants (`smp=N`). */
+  readonly smp: number;
+  /** Extra devices by QEMU `-device` name (`devices=pc-testdev`). */
+  readonly devices: string[];
+  /** Whether it needs the full PC (`machine=pc`, implied by `smp` > 1 or `devices`). */
+  readonly pc: boolean;
   /** How long a run may take on QEMU TCG. */
   readonly timeoutMs: number;
   readonly description: string;

@@ -197,3 +197,35 @@ describe('FwCfg', () => {
     expect(pio.read(0x511, 1)).toBe(0xff);
   });
 });
+
+describe('FwCfg snapshots', () => {
+  it('a fresh device with the same items goes on reading where the snapshot left off', () => {
+    const data = Uint8Array.from({ length: 40 }, (_, i) => i * 3);
+    const a = setup();
+    a.dev.addFile('etc/test', data);
+    a.select(a.dev.fileSelector('etc/test')! | FwCfgKey.WRITE_CHANNEL); // bit 14 is ignored for lookup
+    expect(a.read(10)).toEqual(Array.from(data.subarray(0, 10)));
+    const snap = a.dev.saveState();
+
+    const b = setup();
+    b.dev.addFile('etc/test', data);
+    b.dev.restoreState(snap);
+    expect(b.dev.saveState()).toEqual(snap);
+    expect(b.read(35)).toEqual([...Array.from(data.subarray(10)), 0, 0, 0, 0, 0]);
+    b.dev.reset();
+    expect(String.fromCharCode(...b.read(4))).toBe('QEMU');
+  });
+
+  it('refuses a snapshot of another version or shape and keeps its state', () => {
+    const { dev, select, read } = setup();
+    select(FwCfgKey.SIGNATURE);
+    read(2);
+    const good = dev.saveState();
+    expect(() => dev.restoreState({ version: 0, state: good.state })).toThrow(/version 0/);
+    expect(() => dev.restoreState({ version: 1, state: { key: 0x10000, offset: 0 } })).toThrow(/"key"/);
+    expect(() => dev.restoreState({ version: 1, state: { key: 1, offset: -1 } })).toThrow(/"offset"/);
+    expect(() => dev.restoreState({ version: 1, state: null })).toThrow(/not an object/);
+    expect(dev.saveState()).toEqual(good);
+    expect(String.fromCharCode(...read(2))).toBe('MU');
+  });
+});

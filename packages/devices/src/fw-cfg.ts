@@ -18,7 +18,7 @@
  * move another file's selector; guests look files up by name in the directory at 0x0019).
  * Items are stored as byte arrays, so a data read allocates nothing.
  */
-import { type AccessSize, type Device, type IoRange, type PioDevice, type Port, type Resettable } from '@hvkit/platform';
+import { type AccessSize, type Device, type DeviceSnapshot, type IoRange, type PioDevice, type Port, type Resettable, type Snapshottable } from '@hvkit/platform';
 
 /** fw_cfg item keys (QEMU `include/standard-headers/linux/qemu_fw_cfg.h`). */
 export const FwCfgKey = {
@@ -87,13 +87,14 @@ export interface FwCfgOptions {
 }
 
 const ENTRY_MASK = 0x3fff;
+const SNAPSHOT_VERSION = 1;
 
 interface FwCfgFile {
   readonly name: string;
   readonly data: Uint8Array;
 }
 
-export class FwCfg implements Device, PioDevice, Resettable {
+export class FwCfg implements Device, PioDevice, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   private readonly iobase: number;
@@ -132,6 +133,10 @@ export class FwCfg implements Device, PioDevice, Resettable {
   }
 
   supportsReset(): Resettable {
+    return this;
+  }
+
+  supportsSnapshot(): Snapshottable {
     return this;
   }
 
@@ -198,6 +203,25 @@ export class FwCfg implements Device, PioDevice, Resettable {
 
   reset(): void {
     this.select(0);
+  }
+
+  /**
+   * The selected key and the read offset in it. The items are the host's configuration, which
+   * the guest cannot change: the machine that restores builds its fw_cfg with the same items.
+   */
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: { key: this.key, offset: this.offset } };
+  }
+
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported fw_cfg snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('fw_cfg snapshot state is not an object');
+    const { key, offset } = s as Readonly<Record<string, unknown>>;
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key > 0xffff) throw new Error('fw_cfg snapshot field "key" is not a 16-bit selector');
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new Error('fw_cfg snapshot field "offset" is not a byte offset');
+    this.select(key);
+    this.offset = offset;
   }
 
   private select(key: number): void {

@@ -1,6 +1,9 @@
-import { IrqLevels, type Port } from '@hvkit/platform';
+import { IrqLevels, type Port, type SnapshotValue } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { I8042, I8042Command, I8042Status, type I8042Options } from './i8042.js';
+
+/** structuredClone (Node 17+), typed here: the package compiles without DOM or Node types. */
+const clone = <T>(v: T): T => (globalThis as unknown as { structuredClone: <U>(x: U) => U }).structuredClone(v);
 
 const DATA = 0x60 as Port;
 const CMD = 0x64 as Port;
@@ -405,5 +408,61 @@ describe('I8042 reset', () => {
     k.reset();
     data(0x00); // a keyboard command now (unknown -> FE), not the command byte
     expect(k.commandByte).toBe(0x47);
+  });
+});
+
+describe('I8042 snapshots', () => {
+  /** A controller in a busy state: A20 off, LEDs command awaiting its argument, every queue in use. */
+  function busy() {
+    const s = setup();
+    s.cmd(0xdd); // A20 off
+    for (let i = 0; i < 20; i++) expect(s.k.pressKey([0x1e, 0x9e])).toBe(true);
+    for (let i = 0; i < 30; i++) s.read();
+    for (let i = 0; i < 20; i++) expect(s.k.pressKey([0x10 + i, 0x90 + i])).toBe(true); // the keyboard ring wraps
+    s.k.auxInput([0x08, 0x01, 0x02]);
+    s.cmd(0x20); // a controller reply waits behind the byte in the output buffer
+    s.cmd(0xd3, 0x77); // and one that looks like an auxiliary byte
+    s.data(0xed); // set LEDs: the argument is still to come
+    return s;
+  }
+
+  it('a fresh controller restored from a snapshot answers exactly as the original', () => {
+    const a = busy();
+    const snap = a.k.saveState();
+    const b = setup();
+    b.k.restoreState(clone(snap));
+    expect(b.a20).toEqual([false]);
+    expect(b.k.a20).toBe(false);
+    expect(b.sink.level(1)).toBe(a.sink.level(1));
+    expect(b.sink.level(12)).toBe(a.sink.level(12));
+    expect(b.k.saveState()).toEqual(snap);
+    const run = (s: ReturnType<typeof setup>) => {
+      const out = [s.status(), ...s.drain()];
+      s.data(0x05); // the LED argument
+      s.cmd(0xa8); // enable the auxiliary interface
+      out.push(...s.drain(), s.k.leds, s.status());
+      return out;
+    };
+    const outA = run(a);
+    expect(run(b)).toEqual(outA);
+    expect(outA).toContain(0x77);
+    expect(outA).toContain(0x08);
+    const wrapped = Array.from({ length: 20 }, (_, i) => `${0x10 + i},${0x90 + i}`).join(',');
+    expect(outA.join(',')).toContain(wrapped); // the scan codes queued across the ring's end, in order
+    expect(a.k.leds).toBe(5);
+  });
+
+  it('refuses a snapshot of another version or shape and keeps its state', () => {
+    const { k } = busy();
+    const good = k.saveState();
+    const state = good.state as Record<string, SnapshotValue>;
+    expect(() => k.restoreState({ version: 3, state })).toThrow(/version 3/);
+    expect(() => k.restoreState({ version: 1, state: { ...state, kbdQueue: new Uint8Array(65) } })).toThrow(/"kbdQueue"/);
+    expect(() => k.restoreState({ version: 1, state: { ...state, ctrlAux: new Uint8Array(0) } })).toThrow(/"ctrlAux"/);
+    expect(() => k.restoreState({ version: 1, state: { ...state, pending: 9 } })).toThrow(/"pending"/);
+    expect(() => k.restoreState({ version: 1, state: { ...state, scanSet: 0 } })).toThrow(/"scanSet"/);
+    expect(() => k.restoreState({ version: 1, state: { ...state, obf: 1 } })).toThrow(/"obf"/);
+    expect(() => k.restoreState({ version: 1, state: 'x' })).toThrow(/not an object/);
+    expect(k.saveState()).toEqual(good);
   });
 });

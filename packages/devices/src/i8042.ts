@@ -19,12 +19,14 @@ import {
   InterruptLine,
   type AccessSize,
   type Device,
+  type DeviceSnapshot,
   type IoRange,
   type IrqLine,
   type IrqSink,
   type PioDevice,
   type Port,
   type Resettable,
+  type Snapshottable,
 } from '@hvkit/platform';
 
 /** Status register bits (port 0x64, read). */
@@ -136,9 +138,27 @@ class ByteRing {
     this.head = 0;
     this.count = 0;
   }
+
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** The queued bytes, oldest first (a copy). */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.buf[(this.head + i) % this.buf.length]!;
+    return out;
+  }
+
+  /** Replaces the contents with `bytes` (at most `capacity`). */
+  load(bytes: Uint8Array): void {
+    this.buf.set(bytes);
+    this.head = 0;
+    this.count = bytes.length;
+  }
 }
 
-/** What the next byte written to port 0x60 is for. */
+/** What the next byte written to port 0x60 is for (saved in snapshots by value: append only). */
 const enum Pending {
   None,
   CommandByte,
@@ -151,8 +171,10 @@ const enum Pending {
   KbdTypematic,
 }
 
+const SNAPSHOT_VERSION = 1;
+
 /** An 8042 keyboard controller with an AT/PS/2 keyboard, at ports 0x60 and 0x64. */
-export class I8042 implements Device, PioDevice, Resettable {
+export class I8042 implements Device, PioDevice, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[] = [
     { base: 0x60, length: 1 },
@@ -198,6 +220,10 @@ export class I8042 implements Device, PioDevice, Resettable {
   }
 
   supportsReset(): Resettable {
+    return this;
+  }
+
+  supportsSnapshot(): Snapshottable {
     return this;
   }
 
@@ -272,6 +298,87 @@ export class I8042 implements Device, PioDevice, Resettable {
     this.kbdQueue.clear();
     this.auxQueue.clear();
     this.resetKeyboard();
+    this.updateIrq();
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+
+  /** The controller's registers and queues and the keyboard's state (scan codes still queued included). */
+  saveState(): DeviceSnapshot {
+    return {
+      version: SNAPSHOT_VERSION,
+      state: {
+        command: this.command,
+        outputPort: this.outputPort,
+        lastWasCommand: this.lastWasCommand,
+        pending: this.pending,
+        obf: this.obf,
+        outByte: this.outByte,
+        outAux: this.outAux,
+        ctrlQueue: this.ctrlQueue.toBytes(),
+        ctrlAux: this.ctrlAux.toBytes(),
+        kbdQueue: this.kbdQueue.toBytes(),
+        auxQueue: this.auxQueue.toBytes(),
+        scanning: this.scanning,
+        leds: this.ledState,
+        scanSet: this.scanSet,
+      },
+    };
+  }
+
+  /**
+   * Restores a {@link saveState} snapshot and drives IRQ1/IRQ12 to match it. `onA20` hears of
+   * the A20 gate when it differs from this device's current one; `onReset` is never called.
+   */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported 8042 snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('8042 snapshot state is not an object');
+    const state = s as Readonly<Record<string, unknown>>;
+    const int = (key: string, min: number, max: number): number => {
+      const v = state[key];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`8042 snapshot field "${key}" is not an integer from ${min} to ${max}`);
+      return v;
+    };
+    const bool = (key: string): boolean => {
+      const v = state[key];
+      if (typeof v !== 'boolean') throw new Error(`8042 snapshot field "${key}" is not a boolean`);
+      return v;
+    };
+    const bytes = (key: string, ring: ByteRing): Uint8Array => {
+      const v = state[key];
+      if (!(v instanceof Uint8Array) || v.length > ring.capacity) throw new Error(`8042 snapshot field "${key}" is not at most ${ring.capacity} bytes`);
+      return v;
+    };
+    const command = int('command', 0, 0xff);
+    const outputPort = int('outputPort', 0, 0x0f);
+    const lastWasCommand = bool('lastWasCommand');
+    const pending = int('pending', Pending.None, Pending.KbdTypematic) as Pending;
+    const obf = bool('obf');
+    const outByte = int('outByte', 0, 0xff);
+    const outAux = bool('outAux');
+    const ctrlQueue = bytes('ctrlQueue', this.ctrlQueue);
+    const ctrlAux = bytes('ctrlAux', this.ctrlAux);
+    if (ctrlAux.length !== ctrlQueue.length || ctrlAux.some((b) => b > 1)) throw new Error('8042 snapshot field "ctrlAux" does not match "ctrlQueue"');
+    const kbdQueue = bytes('kbdQueue', this.kbdQueue);
+    const auxQueue = bytes('auxQueue', this.auxQueue);
+    const scanning = bool('scanning');
+    const leds = int('leds', 0, 7);
+    const scanSet = int('scanSet', 1, 3);
+    this.command = command;
+    this.lastWasCommand = lastWasCommand;
+    this.pending = pending;
+    this.obf = obf;
+    this.outByte = outByte;
+    this.outAux = outAux;
+    this.ctrlQueue.load(ctrlQueue);
+    this.ctrlAux.load(ctrlAux);
+    this.kbdQueue.load(kbdQueue);
+    this.auxQueue.load(auxQueue);
+    this.scanning = scanning;
+    this.ledState = leds;
+    this.scanSet = scanSet;
+    this.setOutputPort(outputPort);
     this.updateIrq();
   }
 

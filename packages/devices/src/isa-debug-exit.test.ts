@@ -1,4 +1,4 @@
-import { AddressConflictError, Chipset, PioBus } from '@hvkit/platform';
+import { AddressConflictError, Chipset, PioBus, type Port } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { IsaDebugExit } from './index.js';
 
@@ -58,5 +58,23 @@ describe('IsaDebugExit', () => {
     expect((error as Error).cause).toBeInstanceOf(AddressConflictError);
     // The rejected device left nothing behind: its second port is still free.
     expect(pio.find(0xf6)).toBeUndefined();
+  });
+
+  it('restores the exit status from a snapshot without reporting the exit again', () => {
+    const a = new IsaDebugExit();
+    const fresh = a.saveState();
+    a.pioWrite(0x501 as Port, 4, 0x8000_0000);
+    const snap = a.saveState();
+    const seen: number[] = [];
+    const b = new IsaDebugExit({ onExit: (s) => seen.push(s) });
+    b.restoreState(snap);
+    expect([b.exitStatus, seen]).toEqual([0x1_0000_0001, []]);
+    b.restoreState(fresh);
+    expect(b.exitStatus).toBeNull();
+    expect(() => b.restoreState({ version: 2, state: { exitStatus: null } })).toThrow(/version 2/);
+    expect(() => b.restoreState({ version: 1, state: { exitStatus: 4 } })).toThrow(/"exitStatus"/);
+    expect(() => b.restoreState({ version: 1, state: { exitStatus: 2 ** 33 + 1 } })).toThrow(/"exitStatus"/);
+    expect(() => b.restoreState({ version: 1, state: [] })).toThrow(/not an object/);
+    expect(b.exitStatus).toBeNull();
   });
 });

@@ -7,7 +7,9 @@
  * The device only records the request and reports it to `onExit`; stopping the CPU is the
  * machine's business (devices never import the CPU).
  */
-import { type AccessSize, type Device, type IoRange, type PioDevice, type Port, type Resettable } from '@hvkit/platform';
+import { type AccessSize, type Device, type DeviceSnapshot, type IoRange, type PioDevice, type Port, type Resettable, type Snapshottable } from '@hvkit/platform';
+
+const SNAPSHOT_VERSION = 1;
 
 export interface IsaDebugExitOptions {
   /** First port; QEMU's default is 0x501 and test kernels usually pass `iobase=0xf4`. */
@@ -19,7 +21,7 @@ export interface IsaDebugExitOptions {
   name?: string;
 }
 
-export class IsaDebugExit implements Device, PioDevice, Resettable {
+export class IsaDebugExit implements Device, PioDevice, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   /** The exit status the guest asked for, or `null` while it has not written the port. */
@@ -42,6 +44,10 @@ export class IsaDebugExit implements Device, PioDevice, Resettable {
     return this;
   }
 
+  supportsSnapshot(): Snapshottable {
+    return this;
+  }
+
   pioRead(_port: Port, _size: AccessSize): number {
     return 0;
   }
@@ -55,5 +61,22 @@ export class IsaDebugExit implements Device, PioDevice, Resettable {
 
   reset(): void {
     this.exitStatus = null;
+  }
+
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: { exitStatus: this.exitStatus } };
+  }
+
+  /** Restores {@link saveState}; `onExit` is not called again for an exit already requested. */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported isa-debug-exit snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('isa-debug-exit snapshot state is not an object');
+    const status = (s as Readonly<Record<string, unknown>>)['exitStatus'];
+    // A status is (value << 1) | 1 of a 32-bit value: odd, at most 2^33 - 1.
+    if (status !== null && (typeof status !== 'number' || !Number.isSafeInteger(status) || status < 1 || status > 2 ** 33 - 1 || status % 2 !== 1)) {
+      throw new Error('isa-debug-exit snapshot field "exitStatus" is not null or an exit status');
+    }
+    this.exitStatus = status;
   }
 }

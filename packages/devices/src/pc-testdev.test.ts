@@ -1,4 +1,4 @@
-import { Chipset, IrqLevels, PioBus } from '@hvkit/platform';
+import { Chipset, IrqLevels, PioBus, type SnapshotValue } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { PcTestdev, type PcTestdevOptions } from './index.js';
 
@@ -83,5 +83,45 @@ describe('PcTestdev', () => {
     const bare = setup();
     bare.pio.write(0x2001, 1, 1);
     expect(bare.dev.irqLevel(1)).toBe(false);
+  });
+});
+
+describe('PcTestdev snapshots', () => {
+  it('restores the scratch register, the flush record and the IRQ levels into a fresh device', () => {
+    const a = setup({ irqSink: new IrqLevels() });
+    a.pio.write(0xe0, 4, 0xcafe_f00d);
+    a.pio.write(0xe4, 4, 0x0012_3456);
+    a.pio.write(0x2000 + 5, 1, 1);
+    a.pio.write(0x2000 + 23, 1, 1);
+    const snap = a.dev.saveState();
+
+    const sink = new IrqLevels();
+    const b = setup({ irqSink: sink });
+    b.dev.restoreState(snap);
+    expect(b.dev.saveState()).toEqual(snap);
+    expect(b.pio.read(0xe8, 4)).toBe(0xcafe_f00d);
+    expect([b.dev.flushes, b.dev.lastFlushAddress]).toEqual([1, 0x0012_3000]);
+    expect(sink.changes).toEqual([
+      [5, true],
+      [23, true],
+    ]);
+    b.pio.write(0x2000 + 5, 1, 0);
+    expect(sink.level(5)).toBe(false);
+    b.dev.restoreState(snap); // restoring over a live state changes only what differs
+    expect(sink.changes.at(-1)).toEqual([5, true]);
+    expect(sink.changes).toHaveLength(4);
+  });
+
+  it('refuses a snapshot of another version or shape and keeps its state', () => {
+    const { dev, pio } = setup({ irqSink: new IrqLevels() });
+    pio.write(0xe0, 4, 7);
+    const good = dev.saveState();
+    const state = good.state as Record<string, SnapshotValue>;
+    expect(() => dev.restoreState({ version: 2, state })).toThrow(/version 2/);
+    expect(() => dev.restoreState({ version: 1, state: { ...state, ioportData: -1 } })).toThrow(/"ioportData"/);
+    expect(() => dev.restoreState({ version: 1, state: { ...state, lastFlushAddress: 0x1234 } })).toThrow(/"lastFlushAddress"/);
+    expect(() => dev.restoreState({ version: 1, state: { ...state, irqs: 1 << 24 } })).toThrow(/"irqs"/);
+    expect(() => dev.restoreState({ version: 1, state: { ...state, flushes: 0.5 } })).toThrow(/"flushes"/);
+    expect(dev.saveState()).toEqual(good);
   });
 });

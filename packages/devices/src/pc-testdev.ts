@@ -19,13 +19,14 @@
  * reset: the scratch value and the IRQ levels persist. A scratch access that would run past
  * 0xE3 (or 0xEB) keeps only the lanes inside the register.
  */
-import { InterruptLine, type AccessSize, type Device, type IoRange, type IrqSink, type PioDevice, type Port } from '@hvkit/platform';
+import { InterruptLine, type AccessSize, type Device, type DeviceSnapshot, type IoRange, type IrqSink, type PioDevice, type Port, type Snapshottable } from '@hvkit/platform';
 
 export const PC_TESTDEV_IOPORT = 0xe0;
 export const PC_TESTDEV_FLUSH = 0xe4;
 export const PC_TESTDEV_IOPORT_BYTE = 0xe8;
 export const PC_TESTDEV_IRQ_BASE = 0x2000;
 export const PC_TESTDEV_IRQ_LINES = 24;
+const SNAPSHOT_VERSION = 1;
 
 export interface PcTestdevOptions {
   /** Receives ISA IRQ n when the guest writes 0x2000 + n; without it those writes are dropped. */
@@ -33,7 +34,7 @@ export interface PcTestdevOptions {
   name?: string;
 }
 
-export class PcTestdev implements Device, PioDevice {
+export class PcTestdev implements Device, PioDevice, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   /** The 32-bit scratch register behind 0xE0 and 0xE8. */
@@ -57,9 +58,39 @@ export class PcTestdev implements Device, PioDevice {
     return this;
   }
 
+  supportsSnapshot(): Snapshottable {
+    return this;
+  }
+
   /** The level the guest last wrote for IRQ `n`. */
   irqLevel(n: number): boolean {
     return this.lines[n]?.level ?? false;
+  }
+
+  /** The scratch register, the flush-page record and the IRQ levels (bit n = IRQ n). */
+  saveState(): DeviceSnapshot {
+    let irqs = 0;
+    for (let n = 0; n < this.lines.length; n++) if (this.lines[n]!.level) irqs |= 1 << n;
+    return { version: SNAPSHOT_VERSION, state: { ioportData: this.ioportData, flushes: this.flushes, lastFlushAddress: this.lastFlushAddress, irqs } };
+  }
+
+  /** Restores {@link saveState}, driving each IRQ line to its saved level. */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported pc-testdev snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('pc-testdev snapshot state is not an object');
+    const { ioportData, flushes, lastFlushAddress, irqs } = s as Readonly<Record<string, unknown>>;
+    const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
+    if (!u32(ioportData)) throw new Error('pc-testdev snapshot field "ioportData" is not a 32-bit value');
+    if (typeof flushes !== 'number' || !Number.isSafeInteger(flushes) || flushes < 0) throw new Error('pc-testdev snapshot field "flushes" is not a count');
+    if (lastFlushAddress !== null && !(u32(lastFlushAddress) && (lastFlushAddress & 0xfff) === 0)) {
+      throw new Error('pc-testdev snapshot field "lastFlushAddress" is not null or a page address');
+    }
+    if (!u32(irqs) || irqs >= 2 ** PC_TESTDEV_IRQ_LINES) throw new Error('pc-testdev snapshot field "irqs" is not a mask of 24 lines');
+    this.ioportData = ioportData;
+    this.flushes = flushes;
+    this.lastFlushAddress = lastFlushAddress;
+    for (let n = 0; n < this.lines.length; n++) this.lines[n]!.set(((irqs >>> n) & 1) !== 0);
   }
 
   pioRead(port: Port, size: AccessSize): number {

@@ -1,4 +1,4 @@
-import { Chipset, IrqLevels, PioBus, type AccessSize, type Device, type PciAddress, type PciDevice } from '@hvkit/platform';
+import { Chipset, IrqLevels, PioBus, type AccessSize, type Device, type PciAddress, type PciDevice, type SnapshotValue } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { I440fxHostBridge, PciCommand, PciConfigSpace, PciStatus, PIRQ_DISABLED, pirqOf } from './index.js';
 
@@ -306,5 +306,56 @@ describe('PIIX INTx routing', () => {
     expect(levels.level(9)).toBe(false);
     expect(() => host.setPirqRoute(0, 16)).toThrow(RangeError);
     expect(() => host.intx({ bus: 0, device: 1, function: 0 }, 0)).toThrow(RangeError);
+  });
+});
+
+describe('I440fxHostBridge snapshots', () => {
+  it('a fresh bridge restored from a snapshot keeps CONFIG_ADDRESS, its configuration space and the PIRQ routes', () => {
+    const a = setup();
+    write(a.pio, 0, 0, 0, 0x0d, 1, 0x40); // latency timer
+    write(a.pio, 0, 0, 0, 0x3c, 1, 0x0b); // interrupt line
+    a.host.setPirqRoute(0, 5);
+    a.host.setPirqRoute(3, PIRQ_DISABLED);
+    a.pio.write(0xcf8, 4, cfgAddr(0, 0, 0, 0x0c)); // left selected
+    const snap = a.host.saveState();
+
+    const levels = new IrqLevels();
+    const b = setup(levels);
+    b.host.restoreState(snap);
+    expect(b.host.saveState()).toEqual(snap);
+    expect(b.pio.read(0xcf8, 4)).toBe(cfgAddr(0, 0, 0, 0x0c));
+    expect(b.pio.read(0xcfd, 1)).toBe(0x40); // CONFIG_DATA reaches the selected register without a new CONFIG_ADDRESS
+    expect(read(b.pio, 0, 0, 0, 0x3c, 1)).toBe(0x0b);
+    expect([0, 1, 2, 3].map((p) => b.host.pirqRoute(p))).toEqual([5, 10, 11, PIRQ_DISABLED]);
+    b.host.intx({ bus: 0, device: 1, function: 0 }, 1).raise(); // PIRQA
+    expect(levels.changes).toEqual([[5, true]]);
+  });
+
+  it('ISA IRQ levels follow the restored routes for INTx lines already asserted', () => {
+    const levels = new IrqLevels();
+    const { host } = setup(levels);
+    const snap = host.saveState(); // default routes: PIRQA -> 10
+    host.setPirqRoute(0, 7);
+    host.intx({ bus: 0, device: 1, function: 0 }, 1).raise();
+    expect(levels.level(7)).toBe(true);
+    host.restoreState(snap);
+    expect(levels.level(7)).toBe(false);
+    expect(levels.level(10)).toBe(true);
+  });
+
+  it('refuses a snapshot of another version, shape or function and keeps its state', () => {
+    const { host } = setup();
+    host.setPirqRoute(1, 3);
+    const good = host.saveState();
+    const state = good.state as Record<string, SnapshotValue>;
+    const config = state['config'] as { version: number; state: Record<string, SnapshotValue> };
+    expect(() => host.restoreState({ version: 2, state })).toThrow(/version 2/);
+    expect(() => host.restoreState({ version: 1, state: { ...state, configAddress: 0x4000_0000 } })).toThrow(/"configAddress"/);
+    expect(() => host.restoreState({ version: 1, state: { ...state, routes: [10, 10, 11, 16] } })).toThrow(/"routes"/);
+    expect(() => host.restoreState({ version: 1, state: { ...state, config: null } })).toThrow(/"config"/);
+    expect(() => host.restoreState({ version: 1, state: { ...state, config: { ...config, state: { bytes: new Uint8Array(255) } } } })).toThrow(/256 bytes/);
+    const other = new PciConfigSpace({ vendorId: 0x1af4, deviceId: 0x1000, classCode: 0x02_00_00 }).saveState();
+    expect(() => host.restoreState({ version: 1, state: { ...state, config: { version: other.version, state: other.state } } })).toThrow(/another function/);
+    expect(host.saveState()).toEqual(good);
   });
 });

@@ -23,6 +23,7 @@ import {
   Wire,
   type AccessSize,
   type Device,
+  type DeviceSnapshot,
   type IoRange,
   type IrqLine,
   type IrqSink,
@@ -32,6 +33,7 @@ import {
   type PioDevice,
   type Port,
   type Resettable,
+  type Snapshottable,
 } from '@hvkit/platform';
 
 /** Configuration header offsets (PCI Local Bus spec 3.0 §6.1). */
@@ -74,6 +76,10 @@ export const PciStatus = {
   DetectedParityError: 1 << 15,
 } as const;
 
+const SNAPSHOT_VERSION = 1;
+/** Read-only identity bytes: vendor/device ID, revision/class, header type, subsystem IDs, interrupt pin. */
+const IDENTITY_OFFSETS = [0x00, 0x01, 0x02, 0x03, 0x08, 0x09, 0x0a, 0x0b, 0x0e, 0x2c, 0x2d, 0x2e, 0x2f, 0x3d];
+
 const COMMAND_WRITABLE =
   PciCommand.Io | PciCommand.Memory | PciCommand.BusMaster | PciCommand.ParityErrorResponse | PciCommand.Serr | PciCommand.InterruptDisable;
 const STATUS_W1C = 0xf900;
@@ -112,7 +118,7 @@ export interface PciConfigSpaceOptions {
  * Offsets 0x40-0xFF are device-specific and read-only unless the device opens them with
  * {@link PciConfigSpace.setWritable}.
  */
-export class PciConfigSpace implements PciDevice {
+export class PciConfigSpace implements PciDevice, Snapshottable {
   readonly bytes = new Uint8Array(256);
   private readonly writeMask = new Uint8Array(256);
   private readonly w1cMask = new Uint8Array(256);
@@ -252,6 +258,25 @@ export class PciConfigSpace implements PciDevice {
   reset(): void {
     this.bytes.set(this.initial);
   }
+
+  /** The 256 bytes, for the snapshot of the device that owns this header. */
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: { bytes: this.bytes.slice() } };
+  }
+
+  /** Restores {@link saveState}'s bytes; refuses those of a function with another identity (vendor, device, class…). */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported PCI configuration space snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    const bytes = typeof s === 'object' && s !== null && !Array.isArray(s) && !(s instanceof Uint8Array) ? (s as Readonly<Record<string, unknown>>)['bytes'] : undefined;
+    if (!(bytes instanceof Uint8Array) || bytes.length !== 256) throw new Error('PCI configuration space snapshot field "bytes" is not 256 bytes');
+    for (const at of IDENTITY_OFFSETS) {
+      if (bytes[at] !== this.initial[at]) {
+        throw new Error(`PCI configuration space snapshot is of another function (byte 0x${at.toString(16)} is 0x${bytes[at]!.toString(16)}, not 0x${this.initial[at]!.toString(16)})`);
+      }
+    }
+    this.bytes.set(bytes);
+  }
 }
 
 /** i440FX PMC identity, as QEMU's `i440FX` host bridge presents it. */
@@ -276,7 +301,7 @@ export function pirqOf(device: number, pin: number): number {
 }
 
 /** An i440FX-like PCI host bridge: configuration mechanism 1 and PIIX INTx routing. */
-export class I440fxHostBridge implements Device, PioDevice, PciHost, Resettable {
+export class I440fxHostBridge implements Device, PioDevice, PciHost, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[] = [
     { base: CONFIG_ADDRESS_PORT, length: 1, name: 'pci-config-address' },
@@ -314,6 +339,10 @@ export class I440fxHostBridge implements Device, PioDevice, PciHost, Resettable 
   }
 
   supportsReset(): Resettable {
+    return this;
+  }
+
+  supportsSnapshot(): Snapshottable {
     return this;
   }
 
@@ -412,6 +441,37 @@ export class I440fxHostBridge implements Device, PioDevice, PciHost, Resettable 
     this.configAddress = 0;
     this.config.reset();
     for (let p = 0; p < 4; p++) this.setPirqRoute(p, this.defaultRoutes[p]!);
+  }
+
+  /**
+   * CONFIG_ADDRESS, the bridge's own configuration space and the PIRQ routes. The INTx levels
+   * are not bridge state: they are the attached devices' wires, which those devices drive again
+   * when they restore (and the functions' configuration spaces are theirs to save).
+   */
+  saveState(): DeviceSnapshot {
+    const config = this.config.saveState();
+    return { version: SNAPSHOT_VERSION, state: { configAddress: this.configAddress, routes: [...this.routes], config: { version: config.version, state: config.state } } };
+  }
+
+  /** Restores {@link saveState}; ISA IRQ levels follow the restored routes at once. */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported PCI host bridge snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('PCI host bridge snapshot state is not an object');
+    const state = s as Readonly<Record<string, unknown>>;
+    const address = state['configAddress'];
+    if (typeof address !== 'number' || !Number.isInteger(address) || address < 0 || address > 0xffff_ffff || (address & ~0x80ff_fffc) !== 0) {
+      throw new Error('PCI host bridge snapshot field "configAddress" is not a CONFIG_ADDRESS value');
+    }
+    const routes = state['routes'];
+    if (!Array.isArray(routes) || routes.length !== 4 || !routes.every((r) => typeof r === 'number' && (r === PIRQ_DISABLED || isIntIn(r, 15)))) {
+      throw new Error('PCI host bridge snapshot field "routes" is not four ISA IRQs or PIRQ_DISABLED');
+    }
+    const config = state['config'];
+    if (typeof config !== 'object' || config === null || Array.isArray(config) || config instanceof Uint8Array) throw new Error('PCI host bridge snapshot field "config" is not a snapshot');
+    this.config.restoreState(config as unknown as DeviceSnapshot);
+    this.configAddress = address >>> 0;
+    (routes as number[]).forEach((irq, p) => this.setPirqRoute(p, irq));
   }
 }
 

@@ -506,3 +506,43 @@ describe('Pit8254 reset and snapshot', () => {
     expect(s.inb(0x40)).toBe(0x80 | 0x40 | 0x30);
   });
 });
+
+describe('PIT count read right after a count is written', () => {
+  it('reads the new count before the CLK pulse that loads it (modes 0 and 2, LSB/MSB and MSB-only)', () => {
+    const s = setup();
+    s.at(100);
+    s.out(0x43, 0x34); // counter 0, LSB then MSB, mode 2
+    s.out(0x40, 0xff);
+    s.out(0x40, 0xff);
+    s.out(0x43, 0x00); // latch at once, still before the next pulse
+    expect(s.read16(0x40)).toBe(0xffff);
+    s.at(102);
+    s.out(0x43, 0x00);
+    expect(s.read16(0x40)).toBe(0xfffe); // loaded at 101, one pulse counted
+    s.out(0x43, 0x20); // counter 0, MSB only, mode 0
+    s.out(0x40, 0x80);
+    s.out(0x43, 0x00);
+    expect(s.inb(0x40)).toBe(0x80); // MSB of 0x8000, not of the previous count
+  });
+});
+
+describe('PIT GATE rising edge in mode 2', () => {
+  it('shows the reloaded count immediately, then counts down from it', () => {
+    const s = setup();
+    s.w61(0x01); // GATE2 high
+    s.out(0x43, 0xb4); // counter 2, LSB/MSB, mode 2
+    s.out(0x42, 0xff);
+    s.out(0x42, 0xff);
+    s.at(30000);
+    s.out(0x43, 0x80);
+    const before = s.read16(0x42);
+    expect(before).toBeLessThan(0xffff - 20000);
+    s.w61(0x00); // GATE low: counting stops
+    s.w61(0x01); // rising edge: reload
+    s.out(0x43, 0x80);
+    expect(s.read16(0x42)).toBe(0xffff);
+    s.at(30010);
+    s.out(0x43, 0x80);
+    expect(s.read16(0x42)).toBe(0xffff - 9);
+  });
+});

@@ -21,7 +21,11 @@
  * Departures from the chip, all in states the datasheet leaves undefined or calls illegal:
  * after power-on and reset every counter is in mode 0, LSB-then-MSB, binary, with OUT high
  * and no count; a count of 1 in mode 2 keeps OUT high (no pulse); in mode 3 the count read
- * during the extra CLK pulse of the high half of an odd count is 0.
+ * during the extra CLK pulse of the high half of an odd count is 0; and a count read after a
+ * new count was written but before the CLK pulse that loads it returns the new count (on the
+ * chip the counting element still holds its old contents for that fraction of a microsecond,
+ * but an ISA I/O cycle lasts longer than a CLK period, so software never sees them; here
+ * back-to-back port accesses are nanoseconds apart, so the window would be visible).
  */
 import {
   type AccessSize,
@@ -198,6 +202,11 @@ class Counter {
     }
   }
 
+  /** The count a counter in the current mode reads at the pulse that loads `n`. */
+  private firstCount(n: number): number {
+    return this.wrap(this.mode === 3 && n & 1 ? n - 1 : n);
+  }
+
   private applyPending(): void {
     const r = this.pendingTick;
     this.pendingTick = NONE;
@@ -315,7 +324,7 @@ class Counter {
     switch (this.mode) {
       case 0:
       case 4:
-        this.frozen = this.cnt;
+        this.frozen = n % this.modulus; // see the class comment: the new count reads at once
         this.tcDone = false;
         this.idleOut = this.mode === 4;
         this.nullUntil = t + 1;
@@ -346,7 +355,7 @@ class Counter {
           }
           this.nullUntil = this.pendingTick;
         } else if (this.gate) {
-          if (!this.counting) this.frozen = this.cnt;
+          if (!this.counting) this.frozen = this.firstCount(n);
           this.start = n;
           this.base = t + 1;
           this.counting = true;
@@ -390,6 +399,8 @@ class Counter {
           this.counting = false;
           this.pendingTick = NONE;
         } else if (this.hasCount) {
+          // Reloaded on the next CLK pulse; reads show the reloaded count at once (class comment).
+          this.frozen = this.firstCount(this.cr);
           this.start = this.cr;
           this.base = t + 1;
           this.counting = true;
@@ -398,8 +409,8 @@ class Counter {
         return;
       default:
         if (level && this.hasCount) {
-          // Rising edge: trigger. The count is loaded on the next CLK pulse; until then nothing changes.
-          this.frozen = this.cnt;
+          // Rising edge: trigger. The count is loaded on the next CLK pulse; reads show it at once.
+          this.frozen = this.firstCount(this.cr);
           this.idleOut = this.out;
           this.start = this.cr;
           this.base = t + 1;

@@ -1,8 +1,11 @@
-import { Chipset, IrqLevels, PioBus, VirtualClock } from '@hvkit/platform';
+import { Chipset, IrqLevels, PioBus, VirtualClock, type SnapshotValue } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
-import { RegB, RtcCmos } from './index.js';
+import { RegB, RegC, RtcCmos } from './index.js';
 
 const S = 1_000_000_000;
+
+/** structuredClone (Node 17+), typed here: the package compiles without DOM or Node types. */
+const clone = <T>(v: T): T => (globalThis as unknown as { structuredClone: <U>(x: U) => U }).structuredClone(v);
 
 function setup(baseDate?: string, onNmiMask?: (m: boolean) => void) {
   const clock = new VirtualClock();
@@ -330,5 +333,86 @@ describe('RtcCmos ports and RAM', () => {
     // (2 TiB - 2 GiB) / 64 KiB = 0x1FF_8000
     expect(bytes(0x34, 0x35, 0x5b, 0x5c, 0x5d)).toEqual([0x00, 0x7f, 0x00, 0x80, 0xff]);
     expect(() => rtc.setMemorySize(-1)).toThrow(RangeError);
+  });
+});
+
+describe('RtcCmos snapshots', () => {
+  /** An RTC whose IRQ changes are logged with the guest time they happen at. */
+  function rig(baseDate: string) {
+    const clock = new VirtualClock();
+    const pio = new PioBus();
+    const log: [number, boolean][] = [];
+    const nmi: boolean[] = [];
+    const rtc = new Chipset({ pio }).add(
+      new RtcCmos({ clock, baseDate: new Date(baseDate), irqSink: { setIrq: (_line, level) => void log.push([clock.nowNs, level]) }, onNmiMask: (m) => nmi.push(m) }),
+    );
+    const rd = (i: number): number => {
+      pio.write(0x70, 1, 0x80 | i); // keeps the NMI masked
+      return pio.read(0x71, 1);
+    };
+    const wr = (i: number, v: number): void => {
+      pio.write(0x70, 1, 0x80 | i);
+      pio.write(0x71, 1, v);
+    };
+    /** Steps guest time by 1 ms to `end`; whenever IRQ is up, reads C and the time registers. */
+    const trace = (end: number): number[][] => {
+      const out: number[][] = [];
+      for (let t = clock.nowNs; t <= end; t += 1_000_000) {
+        clock.advanceTo(t);
+        if (log.length > 0 && log[log.length - 1]![1]) out.push([t, rd(0x0c), ...[0x32, 9, 8, 7, 6, 4, 2, 0].map(rd)]);
+      }
+      return out;
+    };
+    return { clock, rtc, log, nmi, rd, wr, trace };
+  }
+
+  it('a fresh RTC restored mid-period interrupts at the same guest times and shows the same time', () => {
+    // Saved with IRQ up (timer idle until C is read) and with C just read (timer armed).
+    for (const readC of [false, true]) {
+      const a = rig('2024-02-28T23:59:57Z');
+      a.wr(0x0a, 0x2f); // 32.768 kHz, rate 15: 2 Hz periodic interrupt
+      a.wr(0x05, 0x00); // alarm 00:00:02
+      a.wr(0x03, 0x00);
+      a.wr(0x01, 0x02);
+      a.wr(0x0b, RegB.HOUR_24 | RegB.PIE | RegB.UIE | RegB.AIE);
+      a.wr(0x40, 0x5a);
+      a.clock.advanceTo(1.3 * S);
+      a.rd(0x0c);
+      a.clock.advanceTo(1.7 * S); // a periodic flag is pending and IRQ is up
+      if (readC) expect(a.rd(0x0c)).toBe(RegC.IRQF | RegC.PF);
+      expect(a.clock.nextDeadlineNs()).toBe(readC ? 2 * S : Infinity);
+      const snap = a.rtc.saveState();
+
+      const b = rig('1999-01-01T00:00:00Z'); // another base date: the snapshot carries the time
+      b.clock.advanceTo(a.clock.nowNs);
+      b.rtc.restoreState(clone(snap));
+      expect(b.nmi).toEqual([true]);
+      expect(b.log).toEqual(readC ? [] : [[a.clock.nowNs, true]]);
+      expect(b.clock.nextDeadlineNs()).toBe(a.clock.nextDeadlineNs());
+      expect(b.rtc.saveState()).toEqual(snap);
+      const ta = a.trace(7 * S);
+      const tb = b.trace(7 * S);
+      expect(tb).toEqual(ta);
+      expect(ta[0]![0]).toBe(readC ? 2 * S : 1.7 * S);
+      // Periodic, update-ended and the alarm at 00:00:02 on 2024-02-29 (a leap day) all came.
+      expect(ta.some((r) => r[1]! & RegC.UF)).toBe(true);
+      expect(ta.some((r) => r[1]! & RegC.AF && r[5] === 0x29 && r[7] === 0x00 && r[8] === 0x00 && r[9] === 0x02)).toBe(true);
+      expect(b.rd(0x40)).toBe(0x5a);
+    }
+  });
+
+  it('refuses a snapshot of another version or shape and keeps its state', () => {
+    const { rtc, clock } = rig('2000-01-01T00:00:00Z');
+    clock.advanceTo(S);
+    const good = rtc.saveState();
+    const state = good.state as Record<string, SnapshotValue>;
+    expect(() => rtc.restoreState({ version: 2, state })).toThrow(/version 2/);
+    expect(() => rtc.restoreState({ version: 1, state: { ...state, ram: new Uint8Array(64) } })).toThrow(/"ram"/);
+    expect(() => rtc.restoreState({ version: 1, state: { ...state, index: 128 } })).toThrow(/"index"/);
+    expect(() => rtc.restoreState({ version: 1, state: { ...state, flags: 0x80 } })).toThrow(/"flags"/);
+    expect(() => rtc.restoreState({ version: 1, state: { ...state, timerNs: -5 } })).toThrow(/"timerNs"/);
+    expect(() => rtc.restoreState({ version: 1, state: { ...state, chainNs: 0.5 } })).toThrow(/"chainNs"/);
+    expect(() => rtc.restoreState({ version: 1, state: [] })).toThrow(/not an object/);
+    expect(rtc.saveState()).toEqual(good);
   });
 });

@@ -26,12 +26,14 @@ import {
   InterruptLine,
   type AccessSize,
   type Device,
+  type DeviceSnapshot,
   type IoRange,
   type IrqLine,
   type IrqSink,
   type PioDevice,
   type Port,
   type Resettable,
+  type Snapshottable,
   type Timer,
   type VirtualClock,
 } from '@hvkit/platform';
@@ -200,10 +202,12 @@ function nextMatchInDay(tod: number, hs: number, ms: number, ss: number): number
   return -1;
 }
 
+const SNAPSHOT_VERSION = 1;
+
 /**
  * The MC146818A RTC with 128 bytes of CMOS RAM behind ports 0x70/0x71, interrupt on IRQ 8.
  */
-export class RtcCmos implements Device, PioDevice, Resettable {
+export class RtcCmos implements Device, PioDevice, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   readonly irqNumber: number;
@@ -253,6 +257,10 @@ export class RtcCmos implements Device, PioDevice, Resettable {
   }
 
   supportsReset(): Resettable {
+    return this;
+  }
+
+  supportsSnapshot(): Snapshottable {
     return this;
   }
 
@@ -344,6 +352,74 @@ export class RtcCmos implements Device, PioDevice, Resettable {
     this.flags = 0;
     this.irq?.lower();
     this.schedule();
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+
+  /**
+   * The RAM, the index and NMI-mask latch, the divider-chain phase and epoch, the register C
+   * flags with the time they were worked out to, and the timer's deadline. Times are guest ns
+   * of the machine's clock, which the machine restores with the devices.
+   */
+  saveState(): DeviceSnapshot {
+    return {
+      version: SNAPSHOT_VERSION,
+      state: {
+        ram: this.ram.slice(),
+        index: this.index,
+        nmi: this.nmi,
+        chainNs: this.chainNs,
+        epochSec: this.epochSec,
+        flags: this.flags,
+        syncedNs: this.syncedNs,
+        timerNs: this.timer.armed ? this.timer.deadlineNs : null,
+      },
+    };
+  }
+
+  /**
+   * Restores a {@link saveState} snapshot. The timer is re-armed for the saved deadline, so the
+   * next interrupt comes at the same guest time; IRQ is driven to what the restored flags say;
+   * `onNmiMask` hears of the NMI mask when it differs from this device's current one.
+   */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported RTC snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('RTC snapshot state is not an object');
+    const state = s as Readonly<Record<string, unknown>>;
+    const time = (key: string): number => {
+      const v = state[key];
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new Error(`RTC snapshot field "${key}" is not an integer`);
+      return v;
+    };
+    const ram = state['ram'];
+    if (!(ram instanceof Uint8Array) || ram.length !== this.ram.length) throw new Error('RTC snapshot field "ram" is not 128 bytes');
+    const index = time('index');
+    if (index < 0 || index > 0x7f) throw new Error('RTC snapshot field "index" is not 0-127');
+    const nmi = state['nmi'];
+    if (typeof nmi !== 'boolean') throw new Error('RTC snapshot field "nmi" is not a boolean');
+    const flags = time('flags');
+    if ((flags & ~(RegC.PF | RegC.AF | RegC.UF)) !== 0) throw new Error('RTC snapshot field "flags" has bits other than PF, AF and UF');
+    const chainNs = time('chainNs');
+    const epochSec = time('epochSec');
+    const syncedNs = time('syncedNs');
+    const timerNs = state['timerNs'];
+    if (timerNs !== null && (typeof timerNs !== 'number' || !Number.isSafeInteger(timerNs) || timerNs < 0)) {
+      throw new Error('RTC snapshot field "timerNs" is not null or a guest time');
+    }
+    this.ram.set(ram);
+    this.index = index;
+    this.chainNs = chainNs;
+    this.epochSec = epochSec;
+    this.flags = flags;
+    this.syncedNs = syncedNs;
+    if (timerNs === null) this.timer.cancel();
+    else this.timer.armAt(timerNs);
+    this.irq?.set(this.irqf());
+    if (nmi !== this.nmi) {
+      this.nmi = nmi;
+      this.onNmiMask?.(nmi);
+    }
   }
 
   // ---- registers -------------------------------------------------------------------------

@@ -5,7 +5,9 @@
  *
  * The device only reports changes (`onA20`, `onReset`); the board connects them to the CPU.
  */
-import type { AccessSize, Device, IoRange, PioDevice, Port, Resettable } from '@hvkit/platform';
+import type { AccessSize, Device, DeviceSnapshot, IoRange, PioDevice, Port, Resettable, Snapshottable } from '@hvkit/platform';
+
+const SNAPSHOT_VERSION = 1;
 
 export interface SystemControlPortOptions {
   /** Called when the A20 gate opens (true) or closes (false). */
@@ -16,7 +18,7 @@ export interface SystemControlPortOptions {
   a20?: boolean;
 }
 
-export class SystemControlPort implements Device, PioDevice, Resettable {
+export class SystemControlPort implements Device, PioDevice, Resettable, Snapshottable {
   readonly name = 'port92';
   readonly pioRanges: readonly IoRange[] = [{ base: 0x92, length: 1 }];
   private value: number;
@@ -39,6 +41,10 @@ export class SystemControlPort implements Device, PioDevice, Resettable {
     return this;
   }
 
+  supportsSnapshot(): Snapshottable {
+    return this;
+  }
+
   pioRead(_port: Port, _size: AccessSize): number {
     return this.value & 0xfe;
   }
@@ -53,6 +59,27 @@ export class SystemControlPort implements Device, PioDevice, Resettable {
   reset(): void {
     const before = this.a20;
     this.value = this.initial;
+    if (this.a20 !== before) this.options.onA20?.(this.a20);
+  }
+
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: { value: this.value } };
+  }
+
+  /**
+   * Restores {@link saveState}. `onA20` hears of the A20 gate when it differs from this
+   * device's current one; `onReset` is never called (bit 0 is not stored).
+   */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported port 0x92 snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('port 0x92 snapshot state is not an object');
+    const value = (s as Readonly<Record<string, unknown>>)['value'];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xfe || (value & 1) !== 0) {
+      throw new Error('port 0x92 snapshot field "value" is not a byte with bit 0 clear');
+    }
+    const before = this.a20;
+    this.value = value;
     if (this.a20 !== before) this.options.onA20?.(this.a20);
   }
 }

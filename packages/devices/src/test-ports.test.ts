@@ -1,4 +1,4 @@
-import { Chipset, PioBus } from '@hvkit/platform';
+import { Chipset, PioBus, type Port } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { BochsShutdownPort, DebugCon } from './index.js';
 
@@ -75,5 +75,42 @@ describe('BochsShutdownPort', () => {
     dev.reset();
     writeString(pio, 0x8900, 'down');
     expect(calls()).toBe(0);
+  });
+});
+
+describe('test port snapshots', () => {
+  it('a restored Bochs shutdown port finishes a "Shutdown" begun before the snapshot', () => {
+    const pioA = new PioBus();
+    const a = new Chipset({ pio: pioA }).add(new BochsShutdownPort());
+    writeString(pioA, 0x8900, 'Shut');
+    const snap = a.saveState();
+
+    const pio = new PioBus();
+    let calls = 0;
+    const b = new Chipset({ pio }).add(new BochsShutdownPort({ onShutdown: () => calls++ }));
+    b.restoreState(snap);
+    expect(b.saveState()).toEqual(snap);
+    writeString(pio, 0x8900, 'down');
+    expect([calls, b.shutdownRequested]).toEqual([1, true]);
+
+    const done = b.saveState();
+    const c = new BochsShutdownPort({ onShutdown: () => calls++ });
+    c.restoreState(done);
+    expect([calls, c.shutdownRequested]).toEqual([1, true]); // the request is not made again
+  });
+
+  it('refuses bad snapshots and keeps its state', () => {
+    const port = new BochsShutdownPort();
+    port.pioWrite(0x8900 as Port, 1, 0x53); // 'S'
+    const good = port.saveState();
+    expect(() => port.restoreState({ version: 2, state: good.state })).toThrow(/version 2/);
+    expect(() => port.restoreState({ version: 1, state: { matched: 8, shutdownRequested: false } })).toThrow(/"matched"/);
+    expect(() => port.restoreState({ version: 1, state: { matched: 1, shutdownRequested: 'no' } })).toThrow(/"shutdownRequested"/);
+    expect(port.saveState()).toEqual(good);
+    const con = new DebugCon();
+    expect(con.saveState()).toEqual({ version: 1, state: {} });
+    expect(() => con.restoreState({ version: 1, state: {} })).not.toThrow();
+    expect(() => con.restoreState({ version: 9, state: {} })).toThrow(/debugcon snapshot version 9/);
+    expect(() => con.restoreState({ version: 1, state: 5 })).toThrow(/not an object/);
   });
 });

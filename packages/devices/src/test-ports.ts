@@ -9,7 +9,17 @@
  *
  * The devices only report what the guest asked for; ending the run is the machine's business.
  */
-import { type AccessSize, type Device, type IoRange, type PioDevice, type Port, type Resettable } from '@hvkit/platform';
+import { type AccessSize, type Device, type DeviceSnapshot, type IoRange, type PioDevice, type Port, type Resettable, type Snapshottable } from '@hvkit/platform';
+
+const SNAPSHOT_VERSION = 1;
+
+/** The state object of a snapshot of `device`, or an error naming it. */
+function snapshotState(snapshot: DeviceSnapshot, device: string): Readonly<Record<string, unknown>> {
+  if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported ${device} snapshot version ${snapshot.version}`);
+  const s = snapshot.state;
+  if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error(`${device} snapshot state is not an object`);
+  return s as Readonly<Record<string, unknown>>;
+}
 
 export interface DebugConOptions {
   /** The port; 0xE9 by default (QEMU's `iobase`). */
@@ -21,7 +31,7 @@ export interface DebugConOptions {
   name?: string;
 }
 
-export class DebugCon implements Device, PioDevice {
+export class DebugCon implements Device, PioDevice, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   readonly readback: number;
@@ -39,8 +49,21 @@ export class DebugCon implements Device, PioDevice {
     return this;
   }
 
+  supportsSnapshot(): Snapshottable {
+    return this;
+  }
+
   pioRead(_port: Port, _size: AccessSize): number {
     return this.readback;
+  }
+
+  /** The port keeps no state (the readback value is configuration); the snapshot says so. */
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: {} };
+  }
+
+  restoreState(snapshot: DeviceSnapshot): void {
+    snapshotState(snapshot, 'debugcon');
   }
 
   /** As QEMU's debugcon, a wider OUT sends its low byte only. */
@@ -59,7 +82,7 @@ export interface BochsShutdownPortOptions {
 
 const SHUTDOWN = Array.from('Shutdown', (c) => c.charCodeAt(0));
 
-export class BochsShutdownPort implements Device, PioDevice, Resettable {
+export class BochsShutdownPort implements Device, PioDevice, Resettable, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
   /** Whether the guest has asked to shut down since the last reset. */
@@ -80,6 +103,10 @@ export class BochsShutdownPort implements Device, PioDevice, Resettable {
   }
 
   supportsReset(): Resettable {
+    return this;
+  }
+
+  supportsSnapshot(): Snapshottable {
     return this;
   }
 
@@ -106,5 +133,21 @@ export class BochsShutdownPort implements Device, PioDevice, Resettable {
   reset(): void {
     this.matched = 0;
     this.shutdownRequested = false;
+  }
+
+  /** How much of `"Shutdown"` has been matched, and whether it was requested. */
+  saveState(): DeviceSnapshot {
+    return { version: SNAPSHOT_VERSION, state: { matched: this.matched, shutdownRequested: this.shutdownRequested } };
+  }
+
+  /** Restores {@link saveState}; `onShutdown` is not called again for a request already made. */
+  restoreState(snapshot: DeviceSnapshot): void {
+    const { matched, shutdownRequested } = snapshotState(snapshot, 'Bochs shutdown port');
+    if (typeof matched !== 'number' || !Number.isInteger(matched) || matched < 0 || matched >= SHUTDOWN.length) {
+      throw new Error(`Bochs shutdown port snapshot field "matched" is not 0-${SHUTDOWN.length - 1}`);
+    }
+    if (typeof shutdownRequested !== 'boolean') throw new Error('Bochs shutdown port snapshot field "shutdownRequested" is not a boolean');
+    this.matched = matched;
+    this.shutdownRequested = shutdownRequested;
   }
 }

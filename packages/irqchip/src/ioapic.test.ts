@@ -1,4 +1,4 @@
-import { type Hpa } from '@hvkit/platform';
+import { type Hpa, type SnapshotValue } from '@hvkit/platform';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryMode, IoApic, Redir, type ApicBus } from './ioapic.js';
 
@@ -216,5 +216,73 @@ describe('IoApic delivery', () => {
     ioapic.setIrq(24, true);
     ioapic.setIrq(-1, true);
     expect(bus.messages).toEqual([]);
+  });
+});
+
+describe('IoApic snapshots', () => {
+  /** A chip with an interrupt in service, a refused one, a masked asserted pin and an edge pin. */
+  function busy(): { chip: IoApic; bus: RecordingBus } {
+    bus = new RecordingBus();
+    ioapic = new IoApic({ bus });
+    write(0x00, 0x0500_0000); // IOAPICID 5
+    write(0x10 + 2 * 3, LEVEL | 0x33);
+    write(0x11 + 2 * 3, 0x0100_0000);
+    ioapic.setIrq(3, true); // delivered: Remote IRR
+    write(0x10 + 2 * 7, LEVEL | 0x37);
+    bus.accept = false;
+    ioapic.setIrq(7, true); // refused: Delivery Status
+    bus.accept = true;
+    write(0x10 + 2 * 9, LEVEL | ACTIVE_LOW | Redir.MASK | 0x39);
+    ioapic.setIrq(9, false); // asserted (active low) while masked
+    write(0x10 + 2 * 5, (DeliveryMode.LowestPriority << Redir.DELIVERY_MODE_SHIFT) | Redir.DEST_MODE | 0x35);
+    select(0x13);
+    return { chip: ioapic, bus };
+  }
+
+  /** What happens next: an EOI, an unmask, a repeated input and an edge. */
+  function after(chip: IoApic, b: RecordingBus): Message[] {
+    bus = b;
+    ioapic = chip;
+    b.messages.length = 0;
+    const window = chip.mmioRead(at(0x10), 4); // IOREGSEL was restored too
+    chip.eoi(0x33);
+    write(0x10 + 2 * 9, LEVEL | ACTIVE_LOW | 0x39);
+    chip.setIrq(7, true);
+    chip.setIrq(5, true);
+    return [...b.messages, { dest: window, destMode: read(0), deliveryMode: read(2), vector: read(0x10 + 2 * 3), level: true, trigger: read(0x10 + 2 * 7) }];
+  }
+
+  it('a fresh I/O APIC restored from a snapshot delivers nothing on restore, then exactly as the original', () => {
+    const a = busy();
+    expect(read(0x10 + 2 * 3) & Redir.REMOTE_IRR).not.toBe(0);
+    expect(read(0x10 + 2 * 7) & Redir.DELIVERY_STATUS).not.toBe(0);
+    select(0x13);
+    const snap = a.chip.saveState();
+
+    const busB = new RecordingBus();
+    const chipB = new IoApic({ bus: busB, id: 2 });
+    chipB.restoreState(snap);
+    expect(busB.messages).toEqual([]);
+    expect(chipB.saveState()).toEqual(snap);
+    const seenA = after(a.chip, a.bus);
+    const seenB = after(chipB, busB);
+    expect(seenB).toEqual(seenA);
+    expect(seenA.map((m) => m.vector).slice(0, 4)).toEqual([0x33, 0x39, 0x37, 0x35]);
+  });
+
+  it('refuses a snapshot of another version or shape and keeps its state', () => {
+    const { chip } = busy();
+    const good = chip.saveState();
+    const state = good.state as Record<string, SnapshotValue>;
+    const low = state['low'] as number[];
+    expect(() => chip.restoreState({ version: 2, state })).toThrow(/version 2/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, regsel: 0x100 } })).toThrow(/"regsel"/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, id: 0x1000_0000 } })).toThrow(/"id"/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, low: low.slice(1) } })).toThrow(/"low"/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, low: [0x2_0000, ...low.slice(1)] } })).toThrow(/"low"/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, high: low } })).toThrow(/"high"/);
+    expect(() => chip.restoreState({ version: 1, state: { ...state, wire: new Uint8Array(24).fill(2) } })).toThrow(/"wire"/);
+    expect(() => chip.restoreState({ version: 1, state: 0 })).toThrow(/not an object/);
+    expect(chip.saveState()).toEqual(good);
   });
 });

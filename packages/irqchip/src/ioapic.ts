@@ -26,11 +26,13 @@
 import {
   type AccessSize,
   type Device,
+  type DeviceSnapshot,
   type Hpa,
   type IoRange,
   type IrqSink,
   type MmioDevice,
   type Resettable,
+  type Snapshottable,
 } from '@hvkit/platform';
 
 /** The default physical base of the I/O APIC window. */
@@ -132,8 +134,11 @@ const LOW_WRITABLE =
   Redir.VECTOR | Redir.DELIVERY_MODE | Redir.DEST_MODE | Redir.POLARITY | Redir.TRIGGER | Redir.MASK;
 const HIGH_WRITABLE = 0xff00_0000;
 const WINDOW_SIZE = 0x1000;
+/** Bits of the low dword an entry can hold: the writable ones plus DELIVS and Remote IRR. */
+const LOW_STATE = LOW_WRITABLE | Redir.DELIVERY_STATUS | Redir.REMOTE_IRR;
+const SNAPSHOT_VERSION = 1;
 
-export class IoApic implements Device, MmioDevice, Resettable, IrqSink {
+export class IoApic implements Device, MmioDevice, Resettable, Snapshottable, IrqSink {
   readonly name: string;
   readonly base: number;
   readonly mmioRanges: readonly IoRange[];
@@ -165,6 +170,10 @@ export class IoApic implements Device, MmioDevice, Resettable, IrqSink {
     return this;
   }
 
+  supportsSnapshot(): Snapshottable {
+    return this;
+  }
+
   /** Power-on state: every entry masked, edge, active high, vector 0; IOREGSEL 0. */
   reset(): void {
     this.regsel = 0;
@@ -172,6 +181,54 @@ export class IoApic implements Device, MmioDevice, Resettable, IrqSink {
     this.arb = this.resetId;
     this.low.fill(Redir.MASK);
     this.high.fill(0);
+  }
+
+  /**
+   * IOREGSEL, the ID and arbitration ID, the 24 redirection entries (Remote IRR and Delivery
+   * Status included) and the input wire levels.
+   */
+  saveState(): DeviceSnapshot {
+    return {
+      version: SNAPSHOT_VERSION,
+      state: { regsel: this.regsel, id: this.id, arb: this.arb, low: Array.from(this.low), high: Array.from(this.high), wire: this.wire.slice() },
+    };
+  }
+
+  /**
+   * Restores {@link saveState}. Nothing is delivered: an interrupt in flight when the state was
+   * saved (Remote IRR set) awaits its EOI, and a refused one (Delivery Status set) is retried on
+   * the next event, as before.
+   */
+  restoreState(snapshot: DeviceSnapshot): void {
+    if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported I/O APIC snapshot version ${snapshot.version}`);
+    const s = snapshot.state;
+    if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('I/O APIC snapshot state is not an object');
+    const state = s as Readonly<Record<string, unknown>>;
+    const reg = (key: string, mask: number): number => {
+      const v = state[key];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff || (v & ~mask) !== 0) throw new Error(`I/O APIC snapshot field "${key}" is not a valid value`);
+      return v;
+    };
+    const entries = (key: string, mask: number): number[] => {
+      const v = state[key];
+      if (!Array.isArray(v) || v.length !== IOAPIC_PINS || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff && (x & ~mask) === 0)) {
+        throw new Error(`I/O APIC snapshot field "${key}" is not ${IOAPIC_PINS} valid redirection-entry dwords`);
+      }
+      return v as number[];
+    };
+    const regsel = reg('regsel', 0xff);
+    const id = reg('id', ID_MASK);
+    const arb = reg('arb', ID_MASK);
+    const low = entries('low', LOW_STATE);
+    const high = entries('high', HIGH_WRITABLE);
+    const wire = state['wire'];
+    if (!(wire instanceof Uint8Array) || wire.length !== IOAPIC_PINS || wire.some((w) => w > 1)) throw new Error(`I/O APIC snapshot field "wire" is not ${IOAPIC_PINS} levels`);
+    this.regsel = regsel;
+    this.id = id;
+    this.arb = arb;
+    this.low.set(low);
+    this.high.set(high);
+    this.wire.set(wire);
   }
 
   mmioRead(addr: Hpa, size: AccessSize): number {

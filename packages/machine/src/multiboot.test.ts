@@ -1,17 +1,30 @@
-import { PhysicalMemory, type Hpa } from '@hvkit/platform';
+import { PhysicalMemory, RegionKind, type Hpa } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
-import { loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, MultibootError, type MultibootOptions } from './index.js';
+import { ElfError, KernelImageError, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, MultibootError, type MultibootOptions } from './index.js';
 
 const MiB = 0x10_0000;
 
 /** A PC-like map: 640 KiB low RAM, a BIOS ROM at 0xF0000, RAM from 1 MiB to 4 MiB. */
 function pcMemory(fill = 0xaa): PhysicalMemory {
   const memory = new PhysicalMemory({ ramSize: 4 * MiB });
-  memory.ram.fill(fill);
   memory.mapRam(0, 0xa0000, 0, 'low');
   memory.mapRom(0xf0000, new Uint8Array(0x10000).fill(0xc3), 'bios');
   memory.mapRam(MiB, 3 * MiB, MiB, 'high');
+  memory.fill(0 as Hpa, 0xa0000, fill);
+  memory.fill(MiB as Hpa, 3 * MiB, fill);
   return memory;
+}
+
+/** Every mapped RAM byte, region after region (to compare before and after a load). */
+function ramContents(m: PhysicalMemory): Uint8Array {
+  const ram = m.memoryRegions().filter((r) => r.kind === RegionKind.Ram);
+  const out = new Uint8Array(ram.reduce((n, r) => n + r.end - r.base, 0));
+  let at = 0;
+  for (const r of ram) {
+    m.read(r.base as Hpa, out.subarray(at, at + r.end - r.base));
+    at += r.end - r.base;
+  }
+  return out;
 }
 
 interface AddressFields {
@@ -188,6 +201,39 @@ describe('loadMultiboot: loading the kernel', () => {
     expect(loadMultiboot(pcMemory(), withHeaderAt(8188)).header).toEqual({ offset: 8188, flags: 3 });
     expectError(() => loadMultiboot(pcMemory(), withHeaderAt(8192)), /no Multiboot header \(magic 0x1badb002\) in the first 8192 bytes/);
     expectError(() => loadMultiboot(pcMemory(), withHeaderAt(0x402)), /no Multiboot header/);
+  });
+});
+
+describe('loadMultiboot: flags = 0 and 64-bit code in ELF32', () => {
+  it('loads a kernel whose header has flags = 0 from its ELF program headers', () => {
+    const m = pcMemory();
+    const image = elf({ entry: MiB + 0x20, segments: [{ paddr: MiB, data: bytes(0x180, 6), memsz: 0x400 }], header: mbHeader(0) });
+    const boot = loadMultiboot(m, image);
+    expect(boot.header.flags).toBe(0);
+    expect(boot.entry).toBe(MiB + 0x20);
+    expect(boot.kernel).toEqual([{ start: MiB, end: MiB + 0x400 }]);
+    expect(read(m, MiB, 0x180)).toEqual(bytes(0x180, 6));
+    expect(read(m, MiB + 0x180, 0x280)).toEqual(new Uint8Array(0x280));
+    expect(boot.eax).toBe(0x2badb002);
+    expect(u32(m, boot.ebx)).toBe(0x24d); // the information structure is filled all the same
+  });
+
+  it('loads an ELF32 i386 file that carries 64-bit code (objcopy -O elf32-i386) byte for byte', () => {
+    // mov rax, 0x1122334455667788; mov ecx, 0xC0000080; rdmsr; bts eax, 8; wrmsr; hlt
+    const code = Uint8Array.from([0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xb9, 0x80, 0, 0, 0xc0, 0x0f, 0x32, 0x0f, 0xba, 0xe8, 0x08, 0x0f, 0x30, 0xf4]);
+    const m = pcMemory();
+    const image = elf({
+      entry: 0x8010_0000,
+      header: mbHeader(0),
+      segments: [
+        { paddr: MiB, vaddr: 0x8010_0000, data: code },
+        { paddr: 0x20_0000, vaddr: 0x8020_0000, data: bytes(0x40), memsz: 0x1000 },
+      ],
+    });
+    const boot = loadMultiboot(m, image);
+    expect(boot.entry).toBe(MiB);
+    expect(read(m, MiB, code.length)).toEqual(code);
+    expect(read(m, 0x20_0040, 0xfc0)).toEqual(new Uint8Array(0xfc0));
   });
 });
 
@@ -376,9 +422,9 @@ describe('loadMultiboot: modules', () => {
 
   it('rejects modules that do not fit in RAM, before writing anything', () => {
     const m = pcMemory();
-    const before = m.ram.slice();
+    const before = ramContents(m);
     expectError(() => loadMultiboot(m, simpleKernel(), { modules: [{ data: new Uint8Array(3 * MiB) }] }), /module 0 \(3145728 bytes at 0x102000\) is not wholly in RAM/);
-    expect(firstDifference(m.ram, before)).toBe(-1);
+    expect(firstDifference(ramContents(m), before)).toBe(-1);
   });
 });
 
@@ -457,15 +503,44 @@ describe('loadMultiboot: malformed images', () => {
     expectError(() => loadMultiboot(pcMemory(), at(0xffff_ff00, 0x200)), /ELF segment 1 at 0xffffff00 extends past 4 GiB/);
   });
 
+  it('rejects overlapping segments', () => {
+    const image = kernel({ segments: [{ paddr: MiB, data: bytes(0x100) }, { paddr: MiB + 0x80, data: bytes(0x10) }] });
+    expectError(() => loadMultiboot(pcMemory(), image), /ELF segments 0 \(0x100000-0x100100\) and 1 \(0x100080-0x100090\) overlap/);
+  });
+
+  it('rejects malformed ELF header fields, naming them', () => {
+    const identVersion = kernel();
+    identVersion[6] = 0;
+    expectError(() => loadMultiboot(pcMemory(), identVersion), /EI_VERSION 0, not 1 \(EV_CURRENT\)/);
+    const version = kernel();
+    new DataView(version.buffer).setUint32(20, 7, true);
+    expectError(() => loadMultiboot(pcMemory(), version), /e_version 7, not 1/);
+    const phentsize = kernel();
+    new DataView(phentsize.buffer).setUint16(42, 16, true);
+    expectError(() => loadMultiboot(pcMemory(), phentsize), /e_phentsize 16 is smaller than 32/);
+  });
+
+  it('reports ELF problems as MultibootErrors (KernelImageErrors) with the ELF error as cause', () => {
+    let error: unknown;
+    try {
+      loadMultiboot(pcMemory(), kernel({ data: 2 }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(MultibootError);
+    expect(error).toBeInstanceOf(KernelImageError);
+    expect((error as Error).cause).toBeInstanceOf(ElfError);
+  });
+
   it('rejects an entry point outside RAM', () => {
     expectError(() => loadMultiboot(pcMemory(), kernel({ entry: 0xf0000 })), /entry point 0xf0000 is not in RAM/);
   });
 
   it('leaves memory untouched when it rejects an image', () => {
     const m = pcMemory();
-    const before = m.ram.slice();
+    const before = ramContents(m);
     const image = kernel({ segments: [{ paddr: MiB, data: bytes(0x100) }, { paddr: 0xa0000, data: bytes(0x10) }] });
     expect(() => loadMultiboot(m, image)).toThrow(MultibootError);
-    expect(firstDifference(m.ram, before)).toBe(-1);
+    expect(firstDifference(ramContents(m), before)).toBe(-1);
   });
 });

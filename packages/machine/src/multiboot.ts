@@ -14,7 +14,23 @@
  * untouched. The loader writes only to RAM it has checked, so a hostile image cannot reach
  * ROM, MMIO or addresses past the end of memory.
  */
-import { hex, PAGE_SIZE, RegionKind, type Hpa, type MemoryRegion, type PhysicalMemory } from '@hvkit/platform';
+import { hex, PAGE_SIZE, RegionKind, type Hpa } from '@hvkit/platform';
+import { ElfError, ElfMachine, ElfType, parseElf, placeSegments, type PlacedSegment } from './elf.js';
+import {
+  alignUp,
+  cString as encodeCString,
+  describeRanges,
+  intersectRanges as intersect,
+  KernelImageError,
+  mergeRanges,
+  ramRanges,
+  rangeInside,
+  setUint64,
+  type LoaderMemory,
+  type PhysicalRange,
+} from './loader-error.js';
+
+export type { PhysicalRange } from './loader-error.js';
 
 /** §3.1.2 "The magic fields of Multiboot header": the header's `magic`. */
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
@@ -80,15 +96,7 @@ export interface MultibootOptions {
 }
 
 /** What the loader needs of physical memory: a `PhysicalMemory` is one. */
-export type MultibootMemory = Pick<PhysicalMemory, 'write' | 'fill'> & {
-  memoryRegions(): readonly Pick<MemoryRegion, 'kind' | 'base' | 'end'>[];
-};
-
-/** A half-open range [start, end) of physical addresses. */
-export interface PhysicalRange {
-  readonly start: number;
-  readonly end: number;
-}
+export type MultibootMemory = LoaderMemory;
 
 /** The result: the CPU state §3.2 asks for, and where everything went. */
 export interface MultibootBoot {
@@ -109,21 +117,13 @@ export interface MultibootBoot {
 }
 
 /** An image this loader cannot boot; the message says why. */
-export class MultibootError extends Error {
+export class MultibootError extends KernelImageError {
   override readonly name = 'MultibootError';
 }
 
-/** ELF constants (System V ABI, "ELF Header" and "Program Header"). */
+/** ELF constants (System V ABI, "ELF Identification"). */
 const ELF_MAGIC = 0x464c457f;
-const ELFCLASS32 = 1;
 const ELFCLASS64 = 2;
-const ELFDATA2LSB = 1;
-const ET_EXEC = 2;
-const EM_386 = 3;
-const EM_X86_64 = 62;
-const PT_LOAD = 1;
-const ELF32_EHDR_SIZE = 52;
-const ELF32_PHDR_SIZE = 32;
 
 /** Size of the information structure in 0.6.96 (up to the framebuffer fields). */
 const MBI_SIZE = 116;
@@ -327,92 +327,43 @@ function addressFieldSegments(image: Uint8Array, header: Header): { segments: Se
   return { segments: [{ addr: loadAddr, src: image.subarray(fileStart, fileStart + size), memEnd }], entry };
 }
 
-/** An ELF32 executable for i386: its PT_LOAD segments at their physical addresses (`p_paddr`). */
+/**
+ * An ELF32 executable for i386: its PT_LOAD segments at their physical addresses (`p_paddr`),
+ * parsed and validated by {@link parseElf} (segments that overlap are refused). The file may
+ * carry 64-bit code (`objcopy -O elf32-i386` of an x86-64 kernel): the loader looks at the
+ * headers, not the code. ELF64 files and ELF32 files marked EM_X86_64 are refused, as QEMU's
+ * Multiboot loader refuses them.
+ */
 function elfSegments(image: Uint8Array): { segments: Segment[]; entry: number } {
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (image.length < 16 || view.getUint32(0, true) !== ELF_MAGIC) {
     throw new MultibootError('the image is not ELF and its Multiboot header has no address fields (flags bit 16)');
   }
-  const cls = image[4];
-  if (cls === ELFCLASS64) {
+  if (image[4] === ELFCLASS64) {
     throw new MultibootError('the image is a 64-bit ELF file; Multiboot 1 loads ELF32 (wrap 64-bit code with objcopy -O elf32-i386, or use the address fields)');
   }
-  if (cls !== ELFCLASS32) throw new MultibootError(`the ELF file has an unknown class ${cls}`);
-  if (image[5] !== ELFDATA2LSB) throw new MultibootError('the ELF file is not little-endian');
-  if (image.length < ELF32_EHDR_SIZE) throw new MultibootError(`the ELF header is truncated (${image.length} of ${ELF32_EHDR_SIZE} bytes)`);
-  const type = view.getUint16(16, true);
-  const machine = view.getUint16(18, true);
-  if (machine === EM_X86_64) throw new MultibootError('the ELF file is for x86-64 (EM_X86_64); Multiboot 1 loads i386 (EM_386) images');
-  if (machine !== EM_386) throw new MultibootError(`the ELF file is for machine ${machine}, not i386 (EM_386)`);
-  if (type !== ET_EXEC) throw new MultibootError(`the ELF file is not an executable (e_type ${type})`);
-  const entry = view.getUint32(24, true);
-  const phoff = view.getUint32(28, true);
-  const phentsize = view.getUint16(42, true);
-  const phnum = view.getUint16(44, true);
-  if (phnum === 0) throw new MultibootError('the ELF file has no program headers');
-  if (phentsize < ELF32_PHDR_SIZE) throw new MultibootError(`the ELF program header size ${phentsize} is smaller than ${ELF32_PHDR_SIZE}`);
-  if (phoff + phnum * phentsize > image.length) {
-    throw new MultibootError(`the ELF program headers (${phnum} at offset ${hex(phoff)}) extend past the end of the ${image.length}-byte file`);
+  let placed: PlacedSegment[];
+  let entry: bigint;
+  try {
+    const elf = parseElf(image, { types: [ElfType.EXEC] });
+    if (elf.machine === ElfMachine.X86_64) throw new MultibootError('the ELF file is for x86-64 (EM_X86_64); Multiboot 1 loads i386 (EM_386) images');
+    placed = placeSegments(elf, false);
+    entry = elf.entry;
+  } catch (e) {
+    if (e instanceof ElfError) throw new MultibootError(e.message, { cause: e });
+    throw e;
   }
-  const segments: Segment[] = [];
-  let physEntry = entry;
-  for (let i = 0; i < phnum; i++) {
-    const p = phoff + i * phentsize;
-    if (view.getUint32(p, true) !== PT_LOAD) continue;
-    const offset = view.getUint32(p + 4, true);
-    const vaddr = view.getUint32(p + 8, true);
-    const paddr = view.getUint32(p + 12, true);
-    const filesz = view.getUint32(p + 16, true);
-    const memsz = view.getUint32(p + 20, true);
-    if (memsz === 0) continue;
-    if (filesz > memsz) throw new MultibootError(`ELF segment ${i}: p_filesz ${hex(filesz)} is larger than p_memsz ${hex(memsz)}`);
-    if (offset + filesz > image.length) {
-      throw new MultibootError(`ELF segment ${i} is truncated: ${filesz} bytes at file offset ${hex(offset)}, the file has ${image.length}`);
-    }
-    if (paddr + memsz > FOUR_GIB) throw new MultibootError(`ELF segment ${i} at ${hex(paddr)} extends past 4 GiB`);
-    // A kernel linked at a virtual address other than its load address enters through the
-    // segment holding e_entry (as GRUB translates it; paging is off at entry).
-    if (vaddr !== paddr && entry >= vaddr && entry < vaddr + memsz) physEntry = entry - vaddr + paddr;
-    segments.push({ addr: paddr, src: image.subarray(offset, offset + filesz), memEnd: paddr + memsz });
+  // A kernel linked at a virtual address other than its load address enters through the
+  // segment holding e_entry (as GRUB translates it; paging is off at entry).
+  let physEntry = Number(entry);
+  for (const { segment: s, start } of placed) {
+    if (s.vaddr !== s.paddr && entry >= s.vaddr && entry < s.vaddr + BigInt(s.memsz)) physEntry = start + Number(entry - s.vaddr);
   }
-  if (segments.length === 0) throw new MultibootError('the ELF file has no loadable (PT_LOAD) segments');
-  return { segments, entry: physEntry };
-}
-
-/** The machine's RAM as sorted, merged ranges. */
-function ramRanges(memory: MultibootMemory): PhysicalRange[] {
-  return mergeRanges(memory.memoryRegions().filter((r) => r.kind === RegionKind.Ram).map((r) => ({ start: r.base, end: r.end })));
-}
-
-function mergeRanges(ranges: PhysicalRange[]): PhysicalRange[] {
-  const sorted = [...ranges].sort((a, b) => a.start - b.start);
-  const out: { start: number; end: number }[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
-    else out.push({ start: r.start, end: r.end });
-  }
-  return out;
-}
-
-/** The parts of sorted, merged `a` that are also in sorted, merged `b`. */
-function intersect(a: readonly PhysicalRange[], b: readonly PhysicalRange[]): PhysicalRange[] {
-  const out: PhysicalRange[] = [];
-  for (const x of a) {
-    for (const y of b) {
-      const start = Math.max(x.start, y.start);
-      const end = Math.min(x.end, y.end);
-      if (end > start) out.push({ start, end });
-    }
-  }
-  return out;
+  return { segments: placed.map((p) => ({ addr: p.start, src: p.segment.data, memEnd: p.end })), entry: physEntry };
 }
 
 function requireRam(ram: readonly PhysicalRange[], range: PhysicalRange, what: string): void {
-  if (range.end === range.start) return;
-  if (!ram.some((r) => range.start >= r.start && range.end <= r.end)) {
-    throw new MultibootError(`${what} is not wholly in RAM (RAM: ${ram.map((r) => `${hex(r.start)}-${hex(r.end)}`).join(', ') || 'none'})`);
-  }
+  if (!rangeInside(ram, range)) throw new MultibootError(`${what} is not wholly in RAM (RAM: ${describeRanges(ram)})`);
 }
 
 /** RAM as type 1 and ROM as type 2, adjacent regions of one kind merged. */
@@ -474,26 +425,7 @@ class BlockLayout {
   }
 }
 
-function alignUp(value: number, align: number): number {
-  return Math.ceil(value / align) * align;
-}
-
 /** `text` as a NUL-terminated UTF-8 string; `what` names it in the error for an embedded NUL. */
 function cString(text: string, what: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c === 0) throw new MultibootError(`the ${what} contains a NUL character`);
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-  }
-  out.push(0);
-  return Uint8Array.from(out);
-}
-
-function setUint64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value % FOUR_GIB, true);
-  view.setUint32(offset + 4, Math.floor(value / FOUR_GIB), true);
+  return encodeCString(text, what, (message) => new MultibootError(message));
 }

@@ -121,6 +121,30 @@ export class VirtualClock implements Clock {
     return this.retiredCount;
   }
 
+  /**
+   * The clock's own state for a snapshot: the time, the fraction of a nanosecond carried, and
+   * the instruction count. Timers belong to their devices, which save and re-arm them.
+   */
+  saveState(): { readonly nowNs: number; readonly rem: number; readonly retired: number } {
+    return { nowNs: this.now, rem: this.rem, retired: this.retiredCount };
+  }
+
+  /**
+   * Puts the clock back to a {@link saveState} value and disarms every timer; restoring the
+   * devices then re-arms theirs. Throws for values that are not a valid state.
+   */
+  restoreState(state: { readonly nowNs: number; readonly rem: number; readonly retired: number }): void {
+    const { nowNs, rem, retired } = state;
+    if (!Number.isSafeInteger(nowNs) || nowNs < 0 || !Number.isSafeInteger(rem) || rem < 0 || rem >= this.den || !Number.isSafeInteger(retired) || retired < 0) {
+      throw new RangeError(`not a clock state this clock can take: ${JSON.stringify(state)}`);
+    }
+    this.now = nowNs;
+    this.rem = rem;
+    this.retiredCount = retired;
+    for (const t of this.timers) t.deadline = Infinity;
+    this.next = null;
+  }
+
   /** A new, disarmed timer. */
   createTimer(name: string, callback: TimerCallback): Timer {
     const timer = new Timer(this, name, callback, this.timers.length);

@@ -2,9 +2,9 @@
  * `@hvkit/platform`: the contracts every other hvkit package builds on, as working code.
  *
  * - addresses: branded `Gpa`, `Hpa`, `Iova` and `Port` numbers;
- * - physical memory: RAM in one `ArrayBuffer`, ROM and MMIO regions, a fast path for RAM;
+ * - physical memory: RAM allocated chunk by chunk on first touch, ROM and MMIO regions, a fast path for RAM;
  * - buses: port I/O and MMIO, both rejecting overlapping registrations;
- * - interrupt lines and MSI delivery;
+ * - interrupt lines and MSI delivery, and the contract between a core and its local APIC;
  * - DMA: the address space a device reads and writes through, so an IOMMU can sit in between;
  * - a deterministic virtual clock with timers;
  * - the `Device` interface with capability queries, and the `Chipset` that wires devices up.
@@ -46,12 +46,16 @@ export {
   PAGE_SHIFT,
   PAGE_SIZE,
   PhysicalMemory,
+  RAM_CHUNK_SIZE,
   RegionKind,
   type MemoryAccess,
+  type MemoryRange,
   type PhysicalMemoryOptions,
+  type RamSnapshot,
   type WriteObserver,
 } from './memory.js';
 export { InterruptLine, IrqLevels, SharedInterruptLine, Wire, type IrqLine, type IrqSink, type MsiSink } from './irq.js';
+export { type CpuLocalApic, type CpuPins, type TscSource } from './apic.js';
 export { DirectDma, DmaStatus, isMsiAddress, MSI_WINDOW_BASE, MSI_WINDOW_END, type DmaSpace } from './dma.js';
 export { Timer, VirtualClock, type Clock, type TimerCallback, type VirtualClockOptions } from './clock.js';
 export {

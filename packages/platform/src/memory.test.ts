@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressConflictError, MmioBus, PhysicalMemory, RegionKind, type AccessSize, type Hpa, type MmioHandler } from './index.js';
+import { AddressConflictError, MmioBus, PhysicalMemory, RAM_CHUNK_SIZE, RegionKind, type AccessSize, type Hpa, type MmioHandler } from './index.js';
 
 const a = (n: number) => n as Hpa;
 
@@ -13,6 +13,12 @@ class Regs implements MmioHandler {
   }
 }
 
+/** The RAM byte behind physical address `phys`, read straight from its chunk. */
+function ramByte(mem: PhysicalMemory, phys: number): number {
+  const r = mem.regionAt(phys)!;
+  return r.bytes[phys + r.delta]!;
+}
+
 /** A PC-like layout: 640 KiB low RAM, a VGA hole, ROM at 0xF0000, RAM from 1 MiB. */
 function pc(ramSize = 4 << 20) {
   const mem = new PhysicalMemory({ ramSize });
@@ -22,24 +28,24 @@ function pc(ramSize = 4 << 20) {
 }
 
 describe('PhysicalMemory', () => {
-  it('reads back little-endian values written to RAM, through the shared buffer', () => {
+  it('reads back little-endian values written to RAM, through the chunk that backs it', () => {
     const mem = pc();
     mem.write32(a(0x1000), 0xdeadbeef);
     expect(mem.read8(a(0x1000))).toBe(0xef);
     expect(mem.read16(a(0x1002))).toBe(0xdead);
     expect(mem.read32(a(0x1000))).toBe(0xdeadbeef);
-    expect(mem.ram[0x1003]).toBe(0xde);
+    expect(ramByte(mem, 0x1003)).toBe(0xde);
     mem.write16(a(0x20_0001), 0x1234);
-    expect(mem.ram[0x20_0001]).toBe(0x34);
+    expect(ramByte(mem, 0x20_0001)).toBe(0x34);
     expect(mem.read32(a(0x20_0000))).toBe(0x0012_3400);
   });
 
-  it('maps a slice of the buffer at another address (RAM above 4 GiB)', () => {
+  it('maps a slice of RAM at another address (RAM above 4 GiB)', () => {
     const mem = new PhysicalMemory({ ramSize: 0x2000 });
     mem.mapRam(0x1_0000_0000, 0x1000, 0x1000, 'above-4g');
     mem.write32(a(0x1_0000_0ffc), 0x11223344);
     expect(mem.ramOffset(a(0x1_0000_0ffc))).toBe(0x1ffc);
-    expect(mem.ram[0x1ffc]).toBe(0x44);
+    expect(ramByte(mem, 0x1_0000_0ffc)).toBe(0x44);
     expect(mem.ramOffset(a(0x1_0000_1000))).toBe(-1);
   });
 
@@ -48,8 +54,11 @@ describe('PhysicalMemory', () => {
     const r = mem.regionAt(0x10_0123)!;
     expect(r.kind).toBe(RegionKind.Ram);
     expect(r.name).toBe('high');
-    expect(r.bytes).toBe(mem.ram);
-    expect(0x10_0123 + r.delta).toBe(0x10_0123);
+    // 1 MiB chunks: physical 0x100000 is RAM offset 0x100000, the start of chunk 1.
+    expect(r.base).toBe(0x10_0000);
+    expect(r.end).toBe(0x20_0000);
+    expect(r.bytes.length).toBe(RAM_CHUNK_SIZE);
+    expect(0x10_0123 + r.delta).toBe(0x123);
     expect(mem.regionAt(0xa0000)).toBeNull();
   });
 
@@ -87,12 +96,12 @@ describe('PhysicalMemory', () => {
     const mem = pc();
     const regs = new Regs();
     mem.mapMmio(0xa0000, 0x100, regs, 'regs');
-    mem.ram[0x9fffe] = 0x11;
-    mem.ram[0x9ffff] = 0x22;
+    mem.write8(a(0x9fffe), 0x11);
+    mem.write8(a(0x9ffff), 0x22);
     // Bytes: RAM 0x11, RAM 0x22, MMIO(0xa0000)=0x00, MMIO(0xa0001)=0x01
     expect(mem.read32(a(0x9fffe))).toBe(0x0100_2211);
     mem.write32(a(0x9ffff), 0xaabbccdd);
-    expect(mem.ram[0x9ffff]).toBe(0xdd);
+    expect(ramByte(mem, 0x9ffff)).toBe(0xdd);
     expect(regs.writes).toEqual([
       [0xa0000, 1, 0xcc],
       [0xa0001, 1, 0xbb],
@@ -155,10 +164,10 @@ describe('PhysicalMemory', () => {
       ['a RAM size that is not a page multiple', () => new PhysicalMemory({ ramSize: 1000 }), /RAM size 1000 is not a positive multiple of 4 KiB/],
       ['a zero RAM size', () => new PhysicalMemory({ ramSize: 0 }), /RAM size 0/],
       ['an unaligned RAM base', () => new PhysicalMemory({ ramSize: 0x2000 }).mapRam(0x800, 0x1000), /not 4 KiB aligned/],
-      ['a RAM slice past the buffer', () => new PhysicalMemory({ ramSize: 0x2000 }).mapRam(0, 0x2000, 0x1000, 'x'), /buffer range 0x1000\+0x2000 is not a 4 KiB-aligned slice of the 0x2000-byte RAM/],
+      ['a RAM slice past the buffer', () => new PhysicalMemory({ ramSize: 0x2000 }).mapRam(0, 0x2000, 0x1000, 'x'), /RAM range 0x1000\+0x2000 is not a 4 KiB-aligned slice of the 0x2000-byte RAM/],
       ['a region past 2^52', () => new PhysicalMemory({ ramSize: 0x1000 }).mapRam(2 ** 52 - 0x1000 + 0x1000, 0x1000), /past the 52-bit physical address space/],
       ['an empty ROM', () => new PhysicalMemory({ ramSize: 0x1000 }).mapRom(0xf0000, new Uint8Array(0), 'bios'), /ROM "bios" is empty/],
-      ['a host that cannot allocate the RAM', () => new PhysicalMemory({ ramSize: 2 ** 52 }), /cannot allocate 4503599627370496 bytes of guest RAM on this host/],
+      ['RAM larger than the physical address space', () => new PhysicalMemory({ ramSize: 2 ** 53 }), /RAM size 9007199254740992 is larger than the 52-bit physical address space/],
     ])('%s', (_name, make, message) => {
       expect(make).toThrow(RangeError);
       expect(make).toThrow(message);
@@ -176,5 +185,82 @@ describe('PhysicalMemory', () => {
     expect(mem.unmap(rom)).toBe(true);
     expect(mem.read8(a(0xf0000))).toBe(0xff);
     expect(mem.memoryRegions().map((r) => r.name)).toEqual(['low', 'high']);
+  });
+
+  describe('RAM allocated by chunk', () => {
+    it('allocates a chunk only when it is touched, so a 4 GiB guest using a few pages costs a few MiB', () => {
+      const mem = new PhysicalMemory({ ramSize: 4 * 2 ** 30 });
+      mem.mapRam(0, 3 * 2 ** 30, 0, 'low');
+      mem.mapRam(2 ** 32, 2 ** 30, 3 * 2 ** 30, 'high');
+      expect(mem.allocatedRamBytes).toBe(0);
+      mem.write32(a(0x1000), 1);
+      mem.write32(a(0x1ff0), 2); // same chunk
+      mem.write32(a(2 ** 32 + 0x3000_0000), 3);
+      expect(mem.read32(a(2 ** 32 + 0x3000_0000))).toBe(3);
+      expect(mem.allocatedChunks).toBe(2);
+      expect(mem.allocatedRamBytes).toBe(2 * RAM_CHUNK_SIZE);
+    });
+
+    it('holds more than the 4 GiB one JavaScript buffer can', () => {
+      const mem = new PhysicalMemory({ ramSize: 8 * 2 ** 30 });
+      mem.mapRam(0, 8 * 2 ** 30);
+      mem.write32(a(7 * 2 ** 30 + 0x10), 0xcafef00d);
+      mem.write32(a(0x10), 0x1234);
+      expect(mem.read32(a(7 * 2 ** 30 + 0x10))).toBe(0xcafef00d);
+      expect(mem.read32(a(0x10))).toBe(0x1234);
+      expect(mem.ramOffset(a(7 * 2 ** 30 + 0x10))).toBe(7 * 2 ** 30 + 0x10);
+    });
+
+    it('splits accesses and bulk copies across chunk boundaries', () => {
+      const mem = new PhysicalMemory({ ramSize: 0x40_0000, chunkSize: 0x1_0000 });
+      mem.mapRam(0, 0x40_0000);
+      mem.write32(a(0xfffe), 0x44332211);
+      expect(mem.read8(a(0xffff))).toBe(0x22);
+      expect(mem.read8(a(0x10000))).toBe(0x33);
+      expect(mem.read32(a(0xfffe))).toBe(0x44332211);
+      const src = new Uint8Array(0x2_0010).map((_, i) => i & 0xff);
+      mem.write(a(0xfff8), src);
+      const dst = new Uint8Array(src.length);
+      mem.read(a(0xfff8), dst);
+      expect(dst).toEqual(src);
+      expect(mem.regionAt(0xffff)!.bytes).not.toBe(mem.regionAt(0x10000)!.bytes);
+    });
+
+    it('aliases: two mappings of the same RAM see the same bytes', () => {
+      const mem = new PhysicalMemory({ ramSize: 0x20_0000 });
+      mem.mapRam(0, 0x20_0000, 0, 'ram');
+      mem.mapRam(0x1_0000_0000, 0x1000, 0x1_5000, 'alias');
+      mem.write8(a(0x1_5007), 0x5a);
+      expect(mem.read8(a(0x1_0000_0007))).toBe(0x5a);
+      mem.write8(a(0x1_0000_0008), 0xa5);
+      expect(mem.read8(a(0x1_5008))).toBe(0xa5);
+    });
+
+    it('saves only touched, non-zero chunks and restores into the same arrays', () => {
+      const mem = new PhysicalMemory({ ramSize: 0x100_0000, chunkSize: 0x1_0000 });
+      mem.mapRam(0, 0x100_0000);
+      mem.write32(a(0x2_0004), 0x11111111);
+      mem.write32(a(0x9_0000), 0); // touched but zero: left out
+      mem.write32(a(0xf_fffc), 0x22222222);
+      const saved = mem.saveRam();
+      const snap = { ...saved, chunks: saved.chunks.map(([i, b]) => [i, b.slice()] as const) };
+      expect(snap.chunks.map(([i]) => i)).toEqual([2, 15]);
+      expect(saved.chunks[0]![1]).not.toBe(mem.regionAt(0x2_0000)!.bytes);
+      const backing = mem.regionAt(0x2_0000)!.bytes;
+      mem.write32(a(0x2_0004), 0x33333333);
+      mem.write32(a(0x50_0000), 0x44444444);
+      mem.restoreRam(snap);
+      expect(mem.regionAt(0x2_0000)!.bytes).toBe(backing);
+      expect(mem.read32(a(0x2_0004))).toBe(0x11111111);
+      expect(mem.read32(a(0xf_fffc))).toBe(0x22222222);
+      expect(mem.read32(a(0x50_0000))).toBe(0);
+      const other = new PhysicalMemory({ ramSize: 0x100_0000 });
+      expect(() => other.restoreRam(snap)).toThrow(/0x10000|65536-byte chunks/);
+      expect(() => mem.restoreRam({ ...snap, chunks: [[999, new Uint8Array(0x1_0000)]] })).toThrow(/bad chunk 999/);
+    });
+
+    it('rejects a chunk size that is not a power of two in range', () => {
+      expect(() => new PhysicalMemory({ ramSize: 0x10000, chunkSize: 0x3000 })).toThrow(/power of two/);
+    });
   });
 });

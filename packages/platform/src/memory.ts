@@ -1,19 +1,21 @@
 /**
  * Physical memory: the machine's physical address space.
  *
- * - **RAM** is one `ArrayBuffer` (`PhysicalMemory.ram`). Slices of it are mapped at physical
+ * - **RAM** is `ramSize` bytes of guest RAM, addressed by *RAM offset* and backed by chunks
+ *   ({@link RAM_CHUNK_SIZE} by default) that are allocated on first touch, so a 4 GiB guest that
+ *   uses 20 MiB costs about 20 MiB of host memory. Slices of RAM are mapped at physical
  *   addresses with {@link PhysicalMemory.mapRam}, so a PC's low RAM, the hole below 4 GiB and
- *   RAM above 4 GiB share one buffer. The buffer is zero-filled by the host lazily: pages the
- *   guest never touches are never committed.
+ *   RAM above 4 GiB share one RAM. RAM may exceed the 4 GiB a single JavaScript buffer can hold.
  * - **ROM** regions hold their own bytes; writes to them are dropped.
  * - **MMIO** regions live on the {@link MmioBus}; they may not overlap RAM or ROM.
  * - Unmapped addresses read as all ones; writes to them are dropped.
  *
  * The fast path: RAM and ROM must be 4 KiB aligned, so a page is wholly RAM, ROM, MMIO or
- * unmapped. The MMU resolves a page once with {@link PhysicalMemory.regionAt} and caches the
- * region's backing array and delta in its TLB; a TLB hit then costs typed-array reads only.
- * The `read*`/`write*` methods here are for everything else (devices, loaders, page-walk
- * reads, slow paths) and take one cached range lookup.
+ * unmapped, and lies within one chunk. The MMU resolves a page once with
+ * {@link PhysicalMemory.regionAt}, which returns the {@link MemoryRegion} (one chunk's bytes
+ * and an index delta) holding it, and caches that in its TLB; a TLB hit then costs typed-array
+ * reads only. The `read*`/`write*` methods here are for everything else (devices, loaders,
+ * page-walk reads, slow paths) and take one cached range lookup.
  *
  * Multi-byte values are little-endian. An access that straddles two regions is split into
  * bytes, each routed on its own.
@@ -35,7 +37,8 @@ export const RegionKind = {
 export type RegionKind = (typeof RegionKind)[keyof typeof RegionKind];
 
 /**
- * A RAM or ROM region. The byte at physical address `a` in the region is
+ * A run of RAM or ROM bytes in one backing array: a ROM image, or the part of one RAM chunk
+ * that a RAM mapping covers. The byte at physical address `a` in the region is
  * `bytes[a + delta]`. Every region has this one shape, so code that reads through one stays
  * monomorphic.
  */
@@ -47,7 +50,7 @@ export class MemoryRegion {
     readonly base: number,
     readonly end: number,
     readonly name: string,
-    /** Backing bytes: the shared RAM buffer, or the ROM's own copy. */
+    /** Backing bytes: one RAM chunk, or the ROM's own copy. */
     readonly bytes: Uint8Array,
     /** A DataView over the same bytes. */
     readonly view: DataView,
@@ -60,6 +63,43 @@ export class MemoryRegion {
   get writable(): boolean {
     return this.kind === RegionKind.Ram;
   }
+}
+
+/** A mapped range of the physical address space, as {@link PhysicalMemory.memoryRegions} lists it. */
+export interface MemoryRange {
+  readonly kind: RegionKind;
+  readonly base: number;
+  readonly end: number;
+  readonly name: string;
+}
+
+/** Default RAM chunk size: the unit in which guest RAM is allocated on first touch. */
+export const RAM_CHUNK_SIZE = 1 << 20;
+
+/** One entry of the memory map: a ROM (with its region) or a slice of RAM (with regions per chunk). */
+class Mapping implements MemoryRange {
+  /** RAM: the regions of the chunks touched so far, by chunk index - firstChunk. */
+  readonly chunks: (MemoryRegion | undefined)[] = [];
+  constructor(
+    readonly kind: RegionKind,
+    readonly base: number,
+    readonly end: number,
+    readonly name: string,
+    /** RAM: the RAM offset of `base`. */
+    readonly ramOffset: number,
+    /** ROM: its region. */
+    readonly rom: MemoryRegion | null,
+    /** RAM: index of the chunk holding `base`. */
+    readonly firstChunk: number,
+  ) {}
+}
+
+/** Guest RAM contents for a snapshot: the chunks that were touched, by index. */
+export interface RamSnapshot {
+  readonly ramSize: number;
+  readonly chunkSize: number;
+  /** [chunk index, bytes]; chunks not listed are zero. */
+  readonly chunks: readonly (readonly [number, Uint8Array])[];
 }
 
 /**
@@ -90,18 +130,23 @@ export interface WriteObserver {
 }
 
 export interface PhysicalMemoryOptions {
-  /** Bytes of RAM in the backing buffer: a positive multiple of 4 KiB. */
+  /** Bytes of guest RAM: a positive multiple of 4 KiB (allocated chunk by chunk on first touch). */
   ramSize: number;
+  /** Chunk size: a power of two from 64 KiB to 1 GiB; {@link RAM_CHUNK_SIZE} by default. */
+  chunkSize?: number;
   /** The MMIO bus to route non-memory accesses to; a new one by default. */
   mmio?: MmioBus;
 }
 
 export class PhysicalMemory implements MemoryAccess<Hpa> {
-  /** The whole RAM backing store. */
-  readonly ram: Uint8Array;
-  readonly ramView: DataView;
+  readonly ramSize: number;
+  readonly chunkSize: number;
   readonly mmio: MmioBus;
-  private readonly regions = new RangeMap<MemoryRegion>('physical memory', PHYS_ADDR_LIMIT);
+  private readonly chunkShift: number;
+  /** RAM chunks by index; undefined until first touched. */
+  private readonly chunkBytes: (Uint8Array | undefined)[] = [];
+  private chunkCount = 0;
+  private readonly regions = new RangeMap<Mapping>('physical memory', PHYS_ADDR_LIMIT);
   private readonly observers: WriteObserver[] = [];
 
   constructor(options: PhysicalMemoryOptions) {
@@ -109,14 +154,14 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
     if (!Number.isInteger(ramSize) || ramSize <= 0 || ramSize % PAGE_SIZE !== 0) {
       throw new RangeError(`RAM size ${ramSize} is not a positive multiple of 4 KiB`);
     }
-    let buffer: ArrayBuffer;
-    try {
-      buffer = new ArrayBuffer(ramSize);
-    } catch (cause) {
-      throw new RangeError(`cannot allocate ${ramSize} bytes of guest RAM on this host`, { cause });
+    if (ramSize > PHYS_ADDR_LIMIT) throw new RangeError(`RAM size ${ramSize} is larger than the 52-bit physical address space`);
+    const chunkSize = options.chunkSize ?? RAM_CHUNK_SIZE;
+    if (!Number.isInteger(chunkSize) || chunkSize < 0x1_0000 || chunkSize > 0x4000_0000 || (chunkSize & (chunkSize - 1)) !== 0) {
+      throw new RangeError(`RAM chunk size ${chunkSize} is not a power of two from 64 KiB to 1 GiB`);
     }
-    this.ram = new Uint8Array(buffer);
-    this.ramView = new DataView(buffer);
+    this.ramSize = ramSize;
+    this.chunkSize = chunkSize;
+    this.chunkShift = Math.log2(chunkSize);
     this.mmio = options.mmio ?? new MmioBus();
     this.mmio.setGuard((base, size, name) => {
       const clash = this.regions.findOverlap(base, size);
@@ -124,22 +169,42 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
     });
   }
 
-  get ramSize(): number {
-    return this.ram.length;
+  /** Host bytes allocated for guest RAM so far (touched chunks). */
+  get allocatedRamBytes(): number {
+    let total = 0;
+    for (let i = 0; i < this.chunkBytes.length; i++) if (this.chunkBytes[i] !== undefined) total += this.chunkBytes[i]!.length;
+    return total;
   }
 
   /**
-   * Maps `size` bytes of the RAM buffer, starting at buffer offset `ramOffset`, at physical
-   * address `base`. `base`, `size` and `ramOffset` must be 4 KiB aligned.
+   * The bytes of RAM chunk `index` (RAM offsets [index * chunkSize, ...)), allocated if it was
+   * never touched. Writing them directly bypasses write observers: for test rigs and tools
+   * that manage code caches themselves (a whole small RAM is one chunk when `chunkSize` >= `ramSize`).
    */
-  mapRam(base: number, size: number, ramOffset = 0, name = 'ram'): MemoryRegion {
+  ramChunk(index: number): Uint8Array {
+    if (!Number.isInteger(index) || index < 0 || index * this.chunkSize >= this.ramSize) {
+      throw new RangeError(`RAM chunk ${index} is outside the ${this.ramSize}-byte RAM`);
+    }
+    return this.chunk(index);
+  }
+
+  /** How many RAM chunks have been allocated. */
+  get allocatedChunks(): number {
+    return this.chunkCount;
+  }
+
+  /**
+   * Maps `size` bytes of RAM, starting at RAM offset `ramOffset`, at physical address `base`.
+   * `base`, `size` and `ramOffset` must be 4 KiB aligned. Nothing is allocated until touched.
+   */
+  mapRam(base: number, size: number, ramOffset = 0, name = 'ram'): MemoryRange {
     this.checkAligned(base, size, name);
-    if (!Number.isInteger(ramOffset) || ramOffset < 0 || ramOffset % PAGE_SIZE !== 0 || ramOffset + size > this.ram.length) {
+    if (!Number.isInteger(ramOffset) || ramOffset < 0 || ramOffset % PAGE_SIZE !== 0 || ramOffset + size > this.ramSize) {
       throw new RangeError(
-        `RAM region "${name}": buffer range ${hex(ramOffset)}+${hex(size)} is not a 4 KiB-aligned slice of the ${hex(this.ram.length)}-byte RAM`,
+        `RAM region "${name}": RAM range ${hex(ramOffset)}+${hex(size)} is not a 4 KiB-aligned slice of the ${hex(this.ramSize)}-byte RAM`,
       );
     }
-    return this.insert(new MemoryRegion(RegionKind.Ram, base, base + size, name, this.ram, this.ramView, ramOffset));
+    return this.insert(new Mapping(RegionKind.Ram, base, base + size, name, ramOffset, null, Math.floor(ramOffset / this.chunkSize)));
   }
 
   /**
@@ -152,7 +217,9 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
     this.checkAligned(base, size, name);
     const bytes = new Uint8Array(size).fill(0xff);
     bytes.set(image);
-    return this.insert(new MemoryRegion(RegionKind.Rom, base, base + size, name, bytes, new DataView(bytes.buffer), 0));
+    const region = new MemoryRegion(RegionKind.Rom, base, base + size, name, bytes, new DataView(bytes.buffer), 0);
+    this.insert(new Mapping(RegionKind.Rom, base, base + size, name, -1, region, 0));
+    return region;
   }
 
   /** Registers an MMIO region; rejects overlaps with RAM, ROM and other MMIO regions. */
@@ -160,28 +227,73 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
     return this.mmio.register(base, size, handler, name);
   }
 
-  /** Removes a RAM or ROM region. */
-  unmap(region: MemoryRegion): boolean {
-    const entry = this.regions.entries().find((e) => e.value === region);
+  /** Removes a RAM mapping or a ROM region (the object `mapRam` / `mapRom` returned). */
+  unmap(range: MemoryRange): boolean {
+    const entry = this.regions.entries().find((e) => e.value === range || e.value.rom === range);
     return entry !== undefined && this.regions.remove(entry);
   }
 
-  /** The RAM or ROM region containing `addr`, or `null` (MMIO or unmapped). */
+  /**
+   * The RAM or ROM region containing `addr`, or `null` (MMIO or unmapped). For RAM this is
+   * the part of one chunk the mapping covers; the chunk is allocated if it was never touched.
+   */
   regionAt(addr: number): MemoryRegion | null {
     // RangeMap.find keeps the last-hit cache, so repeated accesses to a region stay cheap.
     const e = this.regions.find(addr);
-    return e === undefined ? null : e.value;
+    if (e === undefined) return null;
+    const m = e.value;
+    if (m.rom !== null) return m.rom;
+    const c = Math.floor((addr - m.base + m.ramOffset) / this.chunkSize);
+    return m.chunks[c - m.firstChunk] ?? this.chunkRegion(m, c);
   }
 
-  /** Index into `ram` of the byte at `addr` when it is RAM, else -1. */
+  /** The RAM offset of the byte at `addr` when it is RAM, else -1. */
   ramOffset(addr: Hpa): number {
-    const r = this.regionAt(addr);
-    return r !== null && r.kind === RegionKind.Ram ? addr + r.delta : -1;
+    const e = this.regions.find(addr);
+    return e !== undefined && e.value.kind === RegionKind.Ram ? addr - e.value.base + e.value.ramOffset : -1;
   }
 
-  /** Every RAM and ROM region, sorted by address. */
-  memoryRegions(): MemoryRegion[] {
+  /** Every RAM mapping and ROM region, sorted by address. */
+  memoryRegions(): MemoryRange[] {
     return this.regions.entries().map((e) => e.value);
+  }
+
+  /** The touched RAM chunks, copied (for snapshots). All-zero chunks are left out. */
+  saveRam(): RamSnapshot {
+    const chunks: [number, Uint8Array][] = [];
+    for (let i = 0; i < this.chunkBytes.length; i++) {
+      const b = this.chunkBytes[i];
+      if (b === undefined || isZero(b)) continue;
+      chunks.push([i, b.slice()]);
+    }
+    return { ramSize: this.ramSize, chunkSize: this.chunkSize, chunks };
+  }
+
+  /**
+   * Puts RAM back as {@link saveRam} saw it. Chunks already allocated keep their arrays (MMU
+   * caches stay valid); chunks the snapshot lacks become zero. Observers hear of every byte.
+   */
+  restoreRam(snapshot: RamSnapshot): void {
+    if (snapshot.ramSize !== this.ramSize || snapshot.chunkSize !== this.chunkSize) {
+      throw new RangeError(
+        `the RAM snapshot is of ${snapshot.ramSize} bytes in ${snapshot.chunkSize}-byte chunks; this memory has ${this.ramSize} in ${this.chunkSize}-byte chunks`,
+      );
+    }
+    const seen = new Set<number>();
+    for (const [i, bytes] of snapshot.chunks) {
+      if (!Number.isInteger(i) || i < 0 || i * this.chunkSize >= this.ramSize || bytes.length !== this.chunkLength(i) || seen.has(i)) {
+        throw new RangeError(`the RAM snapshot has a bad chunk ${i} of ${bytes.length} bytes`);
+      }
+      seen.add(i);
+    }
+    for (let i = 0; i < this.chunkBytes.length; i++) {
+      const b = this.chunkBytes[i];
+      if (b !== undefined && !seen.has(i)) b.fill(0);
+    }
+    for (const [i, bytes] of snapshot.chunks) this.chunk(i).set(bytes);
+    if (this.observers.length !== 0) {
+      for (const e of this.regions.entries()) if (e.value.kind === RegionKind.Ram) this.notify(e.base, e.end - e.base);
+    }
   }
 
   addWriteObserver(observer: WriteObserver): void {
@@ -324,10 +436,41 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
     for (const o of this.observers) o.physicalWrite(addr as Hpa, length);
   }
 
-  private insert(region: MemoryRegion): MemoryRegion {
-    const clash = this.mmio.findOverlap(region.base, region.end - region.base);
-    if (clash) throw new AddressConflictError('physical memory', region, clash);
-    this.regions.insert(region.base, region.end - region.base, region.name, region);
+  private insert(m: Mapping): Mapping {
+    const clash = this.mmio.findOverlap(m.base, m.end - m.base);
+    if (clash) throw new AddressConflictError('physical memory', m, clash);
+    this.regions.insert(m.base, m.end - m.base, m.name, m);
+    return m;
+  }
+
+  private chunkLength(i: number): number {
+    return Math.min(this.chunkSize, this.ramSize - i * this.chunkSize);
+  }
+
+  /** RAM chunk `i`, allocated (zero) on first use. */
+  private chunk(i: number): Uint8Array {
+    let b = this.chunkBytes[i];
+    if (b === undefined) {
+      try {
+        b = new Uint8Array(this.chunkLength(i));
+      } catch (cause) {
+        throw new RangeError(`cannot allocate ${this.chunkLength(i)} more bytes of guest RAM on this host`, { cause });
+      }
+      this.chunkBytes[i] = b;
+      this.chunkCount++;
+    }
+    return b;
+  }
+
+  /** The region for the part of chunk `c` that mapping `m` covers (created on first use). */
+  private chunkRegion(m: Mapping, c: number): MemoryRegion {
+    const bytes = this.chunk(c);
+    // Physical address of the chunk's first byte under this mapping.
+    const chunkPhys = m.base - m.ramOffset + c * this.chunkSize;
+    const base = Math.max(m.base, chunkPhys);
+    const end = Math.min(m.end, chunkPhys + bytes.length);
+    const region = new MemoryRegion(RegionKind.Ram, base, end, m.name, bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.length), base - chunkPhys);
+    m.chunks[c - m.firstChunk] = region;
     return region;
   }
 
@@ -339,4 +482,14 @@ export class PhysicalMemory implements MemoryAccess<Hpa> {
       throw new RangeError(`region "${name}" at ${hex(base)} of ${hex(size)} bytes extends past the 52-bit physical address space`);
     }
   }
+}
+
+function isZero(b: Uint8Array): boolean {
+  const words = b.length % 4 === 0 ? new Int32Array(b.buffer, b.byteOffset, b.length / 4) : null;
+  if (words !== null) {
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }

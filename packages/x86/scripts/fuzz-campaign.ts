@@ -181,7 +181,8 @@ export class Rig {
   /** Events delivered during the current `run` call (a run that only delivers events is stopped). */
   runEvents = 0;
   constructor(readonly vendor: Vendor) {
-    this.memory = new PhysicalMemory({ ramSize: RAM_SIZE });
+    // One chunk holds the whole RAM, so the rig can fill it directly.
+    this.memory = new PhysicalMemory({ ramSize: RAM_SIZE, chunkSize: RAM_SIZE });
     this.memory.mapRam(0, RAM_SIZE);
     this.rebuild();
   }
@@ -442,7 +443,7 @@ const FLAT = SegAttr.DB | SegAttr.G;
  * RAM outside the structures is left as it is.
  */
 export function softReset(cpu: Cpu, mode: FuzzMode, rng: FuzzRng): void {
-  const ram = cpu.memory.ram;
+  const ram = cpu.memory.ramChunk(0);
   cpu.reset();
   randomRegs(cpu, rng, mode === 'long64' || mode === 'compat');
   const user = (mode === 'pm32' || mode === 'pm32-paged' || mode === 'compat' || mode === 'long64') && rng.chance(30);
@@ -654,8 +655,8 @@ export function runEpisode(rig: Rig, mode: FuzzMode, seed: number, budget: numbe
   rig.mode = mode;
   // A fresh CPU: MSRs and caches from earlier episodes would make the episode unreplayable.
   rig.rebuild();
-  fillRandom(rig.memory.ram, rng);
-  if (rng.chance(60)) fillStructured(rig.memory.ram, rng, mode === 'long64' ? CodeMode.Bits64 : mode === 'pm32' || mode === 'pm32-paged' || mode === 'compat' ? CodeMode.Bits32 : CodeMode.Bits16);
+  fillRandom(rig.memory.ramChunk(0), rng);
+  if (rng.chance(60)) fillStructured(rig.memory.ramChunk(0), rng, mode === 'long64' ? CodeMode.Bits64 : mode === 'pm32' || mode === 'pm32-paged' || mode === 'compat' ? CodeMode.Bits32 : CodeMode.Bits16);
   let cpu = rig.cpu;
   softReset(cpu, mode, rng);
   const start = cpu.icount;

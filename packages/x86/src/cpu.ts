@@ -14,7 +14,7 @@
  *    drops the page's blocks before writing, so self-modifying code re-decodes.
  */
 import { PagingMode, PageAccess, PageWalker, pagingModeOf, walkControlOf, isCanonical, isAccessPermitted, WalkControl } from '@hvkit/mmu';
-import type { PhysicalMemory, PioBus, VirtualClock, Hpa, Port } from '@hvkit/platform';
+import type { CpuLocalApic, CpuPins, PhysicalMemory, PioBus, VirtualClock, Hpa, Port } from '@hvkit/platform';
 import * as decoded from './decoded.js';
 import { Decoder, NEED_MORE_BYTES } from './decoder.js';
 import type { VirtualizationExtension } from './extension.js';
@@ -53,7 +53,13 @@ export interface InterruptController {
 export interface CpuOptions {
   memory: PhysicalMemory;
   io: PioBus;
+  /** The maskable-interrupt source on a board without a local APIC (a PIC). */
   interrupts?: InterruptController;
+  /**
+   * The core's local APIC (SDM Vol. 3 ch. 11): the interrupt source, IA32_APIC_BASE, the xAPIC
+   * page, x2APIC MSRs, CR8 and IA32_TSC_DEADLINE go to it. Takes precedence over `interrupts`.
+   */
+  apic?: CpuLocalApic;
   model?: CpuModel;
   clock?: VirtualClock;
   /** Initial value of IA32_APIC_BASE's BSP bit and APIC ID. */
@@ -79,6 +85,8 @@ const TLB_SETS = 3; // supervisor, user, always-miss (alignment checking)
 const TLB_SIZE = 1024;
 const TLB_MASK = TLB_SIZE - 1;
 const TLB_INVALID = 1;
+/** The TLB's backing view for entries that are not RAM (never read: their tags do not match). */
+const NO_PAGE = new DataView(new ArrayBuffer(8));
 const TLB_USER = TLB_SIZE;
 const TLB_NOFAST = 2 * TLB_SIZE;
 
@@ -182,6 +190,8 @@ export class Cpu {
   apicId = 0;
   /** Called after WRMSR changes IA32_APIC_BASE (the interrupt controller follows the base and enable bit). */
   onApicBaseWrite: ((lo: number, hi: number) => void) | null = null;
+  /** The local APIC, when the board has one (see {@link CpuOptions.apic}). */
+  readonly apic: CpuLocalApic | null;
   /** Performance-monitoring MSRs: event selects 0-3 at [2i, 2i+1], counters 0-3 at [8+2i, 9+2i] (lo, hi). */
   readonly perfMsrs = new Int32Array(16);
   /** Variable and fixed MTRRs, by MSR number: [lo, hi]. */
@@ -194,6 +204,10 @@ export class Cpu {
   halted = false;
   /** Instructions retired since construction (updated when a block ends: see {@link retired}). */
   icount = 0;
+  /** Statistics: TLB fills (translations that missed the TLB). */
+  tlbFills = 0;
+  /** Statistics: accesses that left the core for a device model (port I/O, MMIO, the local APIC page). */
+  deviceExits = 0;
   /** Record index of the first instruction of the block being executed. */
   blockStart = 0;
   /** Set to make the run loop leave the current block after this instruction. */
@@ -221,6 +235,11 @@ export class Cpu {
   /** NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1). */
   nmiBlocked = false;
   nmiPending = false;
+  /**
+   * Wait-for-SIPI (SDM Vol. 3 §10.4.2, §11.6.1): an application processor after INIT ignores
+   * everything but INIT and a start-up IPI.
+   */
+  waitForSipi = false;
   stopRequested = false;
   shutdown = false;
 
@@ -270,8 +289,12 @@ export class Cpu {
   private readonly tlbTagW = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
   private readonly tlbTagX = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
   private readonly tlbHi = new Int32Array(TLB_SETS * TLB_SIZE);
-  /** Index in `ram` of the page's first byte. */
-  private readonly tlbHost = new Float64Array(TLB_SETS * TLB_SIZE);
+  /**
+   * The RAM chunk holding the page (guest RAM is allocated in chunks: see `PhysicalMemory`), and
+   * the index in it of the page's first byte.
+   */
+  private readonly tlbView: DataView[] = new Array<DataView>(TLB_SETS * TLB_SIZE).fill(NO_PAGE);
+  private readonly tlbHost = new Int32Array(TLB_SETS * TLB_SIZE);
   /** Physical page address. */
   private readonly tlbPhys = new Float64Array(TLB_SETS * TLB_SIZE);
   private readonly tlbGlobal = new Uint8Array(TLB_SETS * TLB_SIZE);
@@ -280,8 +303,6 @@ export class Cpu {
   /** Paging mode and walk control, recomputed when CR0/CR4/EFER/CPL/AC change. */
   pagingMode: PagingMode = PagingMode.None;
   private walkCtl = 0;
-  private readonly ram: Uint8Array;
-  private readonly ramView: DataView;
 
   /** Effective-address / linear-address scratch, written by `ea` and `linear`. */
   eaLo = 0;
@@ -332,9 +353,8 @@ export class Cpu {
     this.model = options.model ?? INTEL_CORE;
     this.isAmd = this.model.vendor === 'amd';
     this.clock = options.clock ?? null;
-    this.interrupts = options.interrupts ?? null;
-    this.ram = this.memory.ram;
-    this.ramView = this.memory.ramView;
+    this.apic = options.apic ?? null;
+    this.interrupts = options.apic ?? options.interrupts ?? null;
     this.decoder.amd = this.model.vendor === 'amd';
     this.walker = new PageWalker(
       {
@@ -382,10 +402,78 @@ export class Cpu {
     this.dbExec = this.dbData = this.dbIo = 0;
     this.nmiBlocked = false;
     this.nmiPending = false;
+    this.waitForSipi = false;
     this.excVector = -1;
     this.deliveringVector = -1;
     this.updateMode();
     this.flushTlb(true);
+  }
+
+  // ---- the pins the local APIC drives (CpuPins) ----------------------------------------------
+
+  /**
+   * INIT (SDM Vol. 3 §10.4.2 and Table 10-1): the core returns to its reset state, except that
+   * INIT leaves the MSRs (MTRRs, PAT, SYSENTER, STAR…, IA32_APIC_BASE, the TSC) unchanged; EFER
+   * is cleared so the core restarts in real mode. The BSP then fetches from the reset vector;
+   * an application processor waits for a start-up IPI (§10.4.3).
+   */
+  init(): void {
+    const keep = [
+      this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
+      this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,
+      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
+      this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
+    ] as const;
+    const a20 = this.a20;
+    this.reset();
+    [
+      this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
+      this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,
+      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
+      this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
+    ] = keep;
+    this.a20 = a20;
+    const bsp = this.apic !== null ? (this.apic.baseLo & 0x100) !== 0 : (this.apicBaseLo & 0x100) !== 0;
+    this.waitForSipi = !bsp;
+    this.exitBlock = true;
+  }
+
+  /**
+   * Start-up IPI (SDM Vol. 3 §10.4.4.1, §11.6.1): a core waiting for SIPI starts in real mode at
+   * `vector` << 12 (CS = vector << 8, IP = 0). A SIPI reaching a core that is not waiting is ignored.
+   */
+  startup(vector: number): void {
+    if (!this.waitForSipi) return;
+    this.waitForSipi = false;
+    this.halted = false;
+    const v = vector & 0xff;
+    this.setSegmentRaw(Seg.CS, v << 8, v << 12, 0xffff, SegAttr.P | SegAttr.S | SegAttr.Code | SegAttr.RW | SegAttr.Accessed);
+    this.ripLo = 0;
+    this.ripHi = 0;
+    this.updateMode();
+    this.codeGen = (this.codeGen + 1) | 0;
+  }
+
+  /** The NMI pin (edge): delivered at the next instruction boundary unless NMIs are blocked (§6.7.1). */
+  nmi(): void {
+    if (this.waitForSipi) return;
+    this.nmiPending = true;
+    this.exitBlock = true;
+  }
+
+  /** SMI: this core has no SMM, so an SMI is dropped. */
+  smi(): void {
+    // No System Management Mode: nothing to enter.
+  }
+
+  /** The maskable-interrupt state changed: leave the current block so the run loop looks. */
+  kick(): void {
+    this.exitBlock = true;
+  }
+
+  /** This core as the {@link CpuPins} its local APIC drives. */
+  get pins(): CpuPins {
+    return this;
   }
 
   // ---- mode bookkeeping -------------------------------------------------------------------
@@ -570,6 +658,7 @@ export class Cpu {
     // The A20 gate masks physical address bit 20 (SDM Vol. 3 §21.33.1 "A20M#").
     if (!this.a20) phys = phys - (Math.floor(phys / 0x100000) % 2) * 0x100000;
     if (implicit) return phys;
+    this.tlbFills++;
     // Fill the TLB for the current set, with the rights this walk proved.
     const set = this.tlbSet;
     // Pages holding a data breakpoint stay out of the TLB so their accesses take the slow path.
@@ -577,18 +666,21 @@ export class Cpu {
     const physPage = phys - (phys % 4096);
     const i = ((lo >>> 12) & TLB_MASK) + set;
     const page = lo & -4096;
-    const region = this.memory.regionAt(physPage);
-    const isRam = region !== null && region.bytes === this.ram && region.writable;
+    // The local APIC's xAPIC page hides whatever is beneath it, for this core only (SDM Vol. 3
+    // §11.4.1): it never goes in the TLB, so every access reaches physReadN / writeSlow.
+    const region = this.apic !== null && physPage === this.apic.mmioPage ? null : this.memory.regionAt(physPage);
+    const isRam = region !== null && region.writable;
     const isRom = region !== null && !region.writable;
-    if (this.tlbHi[i] !== hi || (this.tlbTagR[i]! & -4096) !== page) {
-      this.tlbTagR[i] = TLB_INVALID;
-      this.tlbTagW[i] = TLB_INVALID;
-      this.tlbTagX[i] = TLB_INVALID;
-    }
+    // A fill replaces the whole entry: the page may now map elsewhere (a stale entry for the same
+    // linear page, or RAM that became MMIO), so no right of the old mapping survives.
+    this.tlbTagR[i] = TLB_INVALID;
+    this.tlbTagW[i] = TLB_INVALID;
+    this.tlbTagX[i] = TLB_INVALID;
     this.tlbHi[i] = hi;
     this.tlbPhys[i] = physPage;
     this.tlbGlobal[i] = global ? 1 : 0;
     this.tlbHost[i] = isRam ? physPage + region.delta : 0;
+    this.tlbView[i] = isRam ? region.view : NO_PAGE;
     // Install each kind of access the cached rights allow under the current CPL and control
     // bits; writes only once D is set, so the first write still walks and sets it (SDM §4.8).
     const ctl = this.walkCtl;
@@ -607,20 +699,20 @@ export class Cpu {
 
   rd8(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
-    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.ram[this.tlbHost[i]! + (lo & 0xfff)]!;
+    if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.tlbView[i]!.getUint8(this.tlbHost[i]! + (lo & 0xfff));
     return this.readSlow(lo, hi, 1, access.read);
   }
   rd16(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
-      return this.ramView.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
+      return this.tlbView[i]!.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
     }
     return this.readSlow(lo, hi, 2, access.read);
   }
   rd32(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
-      return this.ramView.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
+      return this.tlbView[i]!.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
     }
     return this.readSlow(lo, hi, 4, access.read) | 0;
   }
@@ -629,28 +721,28 @@ export class Cpu {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagR[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
       const h = this.tlbHost[i]! + (lo & 0xfff);
-      this.hi = this.ramView.getInt32(h + 4, true);
-      return this.ramView.getInt32(h, true);
+      this.hi = this.tlbView[i]!.getInt32(h + 4, true);
+      return this.tlbView[i]!.getInt32(h, true);
     }
     return this.read64Slow(lo, hi, access.read);
   }
   /** Reads for a read-modify-write: requires write rights up front (the #PF error code says W). */
   rdw8(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
-    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.ram[this.tlbHost[i]! + (lo & 0xfff)]!;
+    if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.tlbView[i]!.getUint8(this.tlbHost[i]! + (lo & 0xfff));
     return this.readSlow(lo, hi, 1, access.write);
   }
   rdw16(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
-      return this.ramView.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
+      return this.tlbView[i]!.getUint16(this.tlbHost[i]! + (lo & 0xfff), true);
     }
     return this.readSlow(lo, hi, 2, access.write);
   }
   rdw32(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
-      return this.ramView.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
+      return this.tlbView[i]!.getInt32(this.tlbHost[i]! + (lo & 0xfff), true);
     }
     return this.readSlow(lo, hi, 4, access.write) | 0;
   }
@@ -658,15 +750,15 @@ export class Cpu {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
       const h = this.tlbHost[i]! + (lo & 0xfff);
-      this.hi = this.ramView.getInt32(h + 4, true);
-      return this.ramView.getInt32(h, true);
+      this.hi = this.tlbView[i]!.getInt32(h + 4, true);
+      return this.tlbView[i]!.getInt32(h, true);
     }
     return this.read64Slow(lo, hi, access.write);
   }
   wr8(lo: number, hi: number, v: number): void {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi) {
-      this.ram[this.tlbHost[i]! + (lo & 0xfff)] = v;
+      this.tlbView[i]!.setUint8(this.tlbHost[i]! + (lo & 0xfff), v);
       return;
     }
     this.writeSlow(lo, hi, 1, v, 0);
@@ -674,7 +766,7 @@ export class Cpu {
   wr16(lo: number, hi: number, v: number): void {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xfff) {
-      this.ramView.setUint16(this.tlbHost[i]! + (lo & 0xfff), v, true);
+      this.tlbView[i]!.setUint16(this.tlbHost[i]! + (lo & 0xfff), v, true);
       return;
     }
     this.writeSlow(lo, hi, 2, v, 0);
@@ -682,7 +774,7 @@ export class Cpu {
   wr32(lo: number, hi: number, v: number): void {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xffd) {
-      this.ramView.setInt32(this.tlbHost[i]! + (lo & 0xfff), v, true);
+      this.tlbView[i]!.setInt32(this.tlbHost[i]! + (lo & 0xfff), v, true);
       return;
     }
     this.writeSlow(lo, hi, 4, v, 0);
@@ -691,8 +783,8 @@ export class Cpu {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
     if (this.tlbTagW[i] === (lo & -4096) && this.tlbHi[i] === hi && (lo & 0xfff) < 0xff9) {
       const h = this.tlbHost[i]! + (lo & 0xfff);
-      this.ramView.setInt32(h, vLo, true);
-      this.ramView.setInt32(h + 4, vHi, true);
+      this.tlbView[i]!.setInt32(h, vLo, true);
+      this.tlbView[i]!.setInt32(h + 4, vHi, true);
       return;
     }
     this.writeSlow(lo, hi, 8, vLo, vHi);
@@ -748,8 +840,17 @@ export class Cpu {
   }
 
   private physReadN(phys: number, size: number): number {
+    const apic = this.apic;
+    if (apic !== null && phys - (phys % 4096) === apic.mmioPage) {
+      this.exitBlock = true;
+      this.deviceExits++;
+      return apic.mmioRead(phys % 4096, size as 1 | 2 | 4);
+    }
     // MMIO may change device and interrupt state: let the run loop look after this instruction.
-    if (this.memory.regionAt(phys) === null) this.exitBlock = true;
+    if (this.memory.regionAt(phys) === null) {
+      this.exitBlock = true;
+      this.deviceExits++;
+    }
     if (size === 1) return this.memory.read8(phys as Hpa);
     if (size === 2) return this.memory.read16(phys as Hpa);
     return this.memory.read32(phys as Hpa);
@@ -761,7 +862,22 @@ export class Cpu {
     const off = lo & 0xfff;
     if (off + size <= 4096) {
       const phys = this.translate(lo, hi, access.write);
-      if (this.memory.regionAt(phys) === null) this.exitBlock = true; // MMIO: see physReadN
+      const apic = this.apic;
+      if (apic !== null && phys - (phys % 4096) === apic.mmioPage) {
+        this.exitBlock = true;
+        this.deviceExits++;
+        if (size === 8) {
+          apic.mmioWrite(phys % 4096, 4, v);
+          apic.mmioWrite((phys % 4096) + 4, 4, vHi);
+        } else {
+          apic.mmioWrite(phys % 4096, size as 1 | 2 | 4, size === 4 ? v >>> 0 : v & ((1 << (8 * size)) - 1));
+        }
+        return;
+      }
+      if (this.memory.regionAt(phys) === null) {
+        this.exitBlock = true; // MMIO: see physReadN
+        this.deviceExits++;
+      }
       this.invalidateCodeRange(phys, size);
       if (size === 1) this.memory.write8(phys as Hpa, v & 0xff);
       else if (size === 2) this.memory.write16(phys as Hpa, v & 0xffff);
@@ -827,12 +943,14 @@ export class Cpu {
   ioRead(port: number, size: 1 | 2 | 4): number {
     if (this.dbIo !== 0) this.checkIoBp(port, size);
     this.exitBlock = true;
+    this.deviceExits++;
     return this.io.read(port as Port, size);
   }
   /** Port write; the run loop re-checks interrupts afterwards. */
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void {
     if (this.dbIo !== 0) this.checkIoBp(port, size);
     this.exitBlock = true;
+    this.deviceExits++;
     this.io.write(port as Port, size, value);
   }
 
@@ -1121,6 +1239,7 @@ export class Cpu {
     while (this.icount < limit) {
       if (this.shutdown) return StopReason.Shutdown;
       if (this.stopRequested) return StopReason.Stopped;
+      if (this.waitForSipi) return StopReason.Halt;
       // Pending events: interrupts, NMIs, traps.
       if (this.serviceEvents()) continue;
       if (this.halted) {

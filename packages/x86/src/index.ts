@@ -10,3 +10,13 @@ export { AMD_ZEN, INTEL_CORE, signature, type CpuModel, type Vendor } from './mo
 export { Intercept, VirtInstruction, type VirtualizationExtension } from './extension.js';
 export { CPU_FAULT, CPU_SHUTDOWN, CPU_VMEXIT, CpuConfigurationError } from './fault.js';
 export { arithFlags, condition } from './flags.js';
+export {
+  CPU_SNAPSHOT_VERSION,
+  CpuSnapshotError,
+  restoreCpuState,
+  saveCpuState,
+  type CpuSegmentState,
+  type CpuSnapshot,
+  type CpuSnapshotState,
+  type CpuTableRegisterState,
+} from './snapshot.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { Session } from 'node:inspector';
 import { createRequire, findSourceMap } from 'node:module';
 import path from 'node:path';
-import { memSample, residentBytes, type MemSample } from './memory.js';
+import { memSample, type MemSample, type Resident } from './memory.js';
 
 export type EngineName = 'hvkit' | 'v86' | 'v86-jit' | 'qemu';
 
@@ -49,8 +49,7 @@ const INSTRUCTION_BUDGET = 1e12;
 
 const cpuSeconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
-function memory(start: MemSample, loaded: MemSample, machine: MemSample, end: MemSample, ramSize: number, ram: Uint8Array | null): EngineMemory {
-  const resident = ram ? residentBytes(ram) : null;
+function memory(start: MemSample, loaded: MemSample, machine: MemSample, end: MemSample, ramSize: number, resident: Resident | null): EngineMemory {
   return {
     start,
     loaded,
@@ -94,7 +93,8 @@ export async function runHvkit(elfPath: string, memoryMiB: number, profileFile?:
     cpuSeconds: cpuSeconds(c1),
     serial: board.serialOutput,
     exit,
-    memory: memory(m0, m1, m2, m3, memoryMiB << 20, board.memory.ram),
+    // hvkit allocates guest RAM by chunk on first touch: what it allocated is what the guest costs.
+    memory: memory(m0, m1, m2, m3, memoryMiB << 20, { bytes: board.memory.allocatedRamBytes, method: 'chunks' }),
   };
 }
 

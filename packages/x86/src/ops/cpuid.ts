@@ -80,8 +80,18 @@ function basicLeaf(cpu: Cpu, leaf: number, sub: number, out: Int32Array): void {
       let ecx = m.leaf1Ecx;
       if ((ecx & Cpuid1Ecx.XSAVE) !== 0 && (cpu.cr4 & Cr4.OSXSAVE) !== 0) ecx |= Cpuid1Ecx.OSXSAVE;
       if (intel && (cpu.miscEnableLo & MiscEnable.Monitor) === 0) ecx &= ~Cpuid1Ecx.MONITOR;
+      let edx = m.leaf1Edx;
+      // The APIC bits follow the board's local APIC, not the model: APIC while IA32_APIC_BASE.EN
+      // = 1 (SDM Vol. 3 §11.4.3), x2APIC whenever there is one (§11.12.1), TSC-deadline on Intel
+      // (§11.5.4.1).
+      const apic = cpu.apic;
+      if (apic !== null) {
+        if ((apic.baseLo & 0x800) !== 0) edx |= Cpuid1Edx.APIC;
+        ecx |= Cpuid1Ecx.X2APIC;
+        if (intel) ecx |= Cpuid1Ecx.TSC_DEADLINE;
+      }
       out[ECX] = ecx;
-      out[EDX] = m.leaf1Edx;
+      out[EDX] = edx;
       return;
     }
     case 2:

@@ -43,6 +43,7 @@ export const Msr = {
   MTRR_FIX4K_C0000: 0x268,
   MTRR_FIX4K_F8000: 0x26f,
   PAT: 0x277,
+  TSC_DEADLINE: 0x6e0,
   MTRR_DEF_TYPE: 0x2ff,
   EFER: 0xc0000080,
   STAR: 0xc0000081,
@@ -158,7 +159,14 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
     case Msr.PLATFORM_ID:
       return intel && setResult(cpu, 0, 0);
     case Msr.APIC_BASE:
+      if (cpu.apic !== null) return setResult(cpu, cpu.apic.baseLo, cpu.apic.baseHi);
       return setResult(cpu, cpu.apicBaseLo, cpu.apicBaseHi);
+    case Msr.TSC_DEADLINE: {
+      if (!hasTscDeadline(cpu)) return false;
+      const t = cpu.apic!.readTscDeadline();
+      const hi = Math.floor(t / 4294967296);
+      return setResult(cpu, t - hi * 4294967296, hi);
+    }
     case Msr.FEATURE_CONTROL:
       return intel && setResult(cpu, cpu.featureControlLo, 0);
     case Msr.BIOS_SIGN_ID:
@@ -202,6 +210,11 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
     default:
       break;
   }
+  if (msr >= X2APIC_FIRST && msr <= X2APIC_LAST) {
+    // x2APIC registers (SDM Vol. 3 §11.12.1): the APIC raises #GP unless it is in x2APIC mode.
+    const apic = cpu.apic;
+    return apic !== null && apic.readMsr(msr) && setResult(cpu, apic.msrLo, apic.msrHi);
+  }
   if (isMtrr(msr)) {
     const v = cpu.mtrrs.get(msr);
     return v === undefined ? setResult(cpu, 0, 0) : setResult(cpu, v[0], v[1]);
@@ -222,6 +235,18 @@ function perfSlot(cpu: Cpu, msr: number): number {
     if (msr >= Msr.AMD_PERF_CTR0 && msr < Msr.AMD_PERF_CTR0 + n) return 8 + 2 * (msr - Msr.AMD_PERF_CTR0);
   }
   return -1;
+}
+
+/** The x2APIC MSR range (SDM Vol. 3 §11.12.1.2, Table 11-6). */
+const X2APIC_FIRST = 0x800;
+const X2APIC_LAST = 0x8ff;
+
+/**
+ * IA32_TSC_DEADLINE exists when CPUID.01H:ECX.TSC_Deadline[24] is reported (SDM Vol. 3
+ * §11.5.4.1): on Intel models with a local APIC (see `ops/cpuid.ts`).
+ */
+export function hasTscDeadline(cpu: Cpu): boolean {
+  return cpu.apic !== null && !cpu.isAmd;
 }
 
 function hasTscAux(cpu: Cpu): boolean {
@@ -257,6 +282,16 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
       cpu.tscOffset = (hi >>> 0) * 4294967296 + (lo >>> 0) - retired;
       return true;
     case Msr.APIC_BASE: {
+      const apic = cpu.apic;
+      if (apic !== null) {
+        // The APIC checks reserved bits and mode transitions (SDM Vol. 3 §11.4.4, §11.12.5).
+        if (!apic.writeBase(lo, hi)) return false;
+        cpu.apicBaseLo = apic.baseLo;
+        cpu.apicBaseHi = apic.baseHi;
+        cpu.flushTlb(true); // the xAPIC page moved, appeared or went away
+        if (cpu.onApicBaseWrite !== null) cpu.onApicBaseWrite(cpu.apicBaseLo, cpu.apicBaseHi);
+        return true;
+      }
       // Bits 7:0, 9 and 10 (x2APIC, not advertised) and the address bits above MAXPHYADDR are
       // reserved; BSP (bit 8) is read-only (SDM Vol. 3 §11.4.4, Figure 11-5).
       if ((lo & 0x6ff) !== 0 || (hi & ~physHiMask(cpu)) !== 0) return false;
@@ -265,6 +300,11 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
       if (cpu.onApicBaseWrite !== null) cpu.onApicBaseWrite(cpu.apicBaseLo, cpu.apicBaseHi);
       return true;
     }
+    case Msr.TSC_DEADLINE:
+      // SDM Vol. 3 §11.5.4.1: writes arm (non-zero) or disarm (zero) the timer in TSC-deadline mode.
+      if (!hasTscDeadline(cpu)) return false;
+      cpu.apic!.writeTscDeadline((hi >>> 0) * 4294967296 + (lo >>> 0));
+      return true;
     case Msr.FEATURE_CONTROL: {
       // Lock (bit 0) makes the MSR read-only until reset; bit 2 enables VMXON outside SMX and
       // exists only with VMX (SDM Vol. 3 §24.7).
@@ -356,6 +396,7 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
     default:
       break;
   }
+  if (msr >= X2APIC_FIRST && msr <= X2APIC_LAST) return cpu.apic !== null && cpu.apic.writeMsr(msr, lo, hi);
   if (isMtrr(msr)) return writeMtrr(cpu, msr, lo, hi);
   const slot = perfSlot(cpu, msr);
   if (slot >= 0) {

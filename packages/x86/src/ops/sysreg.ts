@@ -189,6 +189,8 @@ export function writeCr4(cpu: Cpu, lo: number, hi: number): void {
 export function writeCr8(cpu: Cpu, lo: number, hi: number): void {
   if (hi !== 0 || (lo & ~0xf) !== 0) cpu.gp(0);
   cpu.cr8 = lo;
+  // CR8 is an alias of TPR[7:4] in the local APIC (SDM Vol. 3 §11.8.6.5).
+  if (cpu.apic !== null) cpu.apic.writeCr8(lo);
   cpu.exitBlock = true;
 }
 
@@ -221,7 +223,7 @@ function movFromCr(cpu: Cpu, d: number): void {
       lo = cpu.cr4;
       break;
     default:
-      lo = cpu.cr8;
+      lo = cpu.apic !== null ? cpu.apic.readCr8() & 0xf : cpu.cr8;
       break;
   }
   const r = cpu.rec[d + R_RM]!;

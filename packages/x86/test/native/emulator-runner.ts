@@ -51,6 +51,7 @@ const GDT_PHYS = 0x9000;
 const DATA_PHYS = 0x10000;
 const CODE_PHYS = 0x11000;
 const RAM_SIZE = 0x20000;
+const RAM_CHUNK = 0x20000;
 /** Linear address of the GDT: in the kernel half, like Linux's (a snippet touching it faults as natively). */
 const GDT_LIN_LO = 0xff00_0000 | 0;
 const GDT_LIN_HI = -1;
@@ -110,11 +111,12 @@ export class SnippetRunner {
 
   constructor(options: EmulatorRunnerOptions = {}) {
     this.budget = options.budget ?? 200_000;
-    const memory = new PhysicalMemory({ ramSize: RAM_SIZE });
+    // One chunk holds the whole RAM, so the rig can fill it directly.
+    const memory = new PhysicalMemory({ ramSize: RAM_SIZE, chunkSize: RAM_CHUNK });
     memory.mapRam(0, RAM_SIZE);
     this.memory = memory;
-    this.ram = memory.ram;
-    this.view = memory.ramView;
+    this.ram = memory.ramChunk(0);
+    this.view = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
     // The oracle host has SSE4.2's integer CRC32; the stock models do not advertise SSE4.2.
     const cpu = new Cpu({ memory, io: new PioBus(), model: options.model ?? { ...AMD_ZEN, leaf1Ecx: AMD_ZEN.leaf1Ecx | (1 << 20) } });
     this.cpu = cpu;
