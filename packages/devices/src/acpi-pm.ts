@@ -45,6 +45,8 @@
 import {
   DeviceConfigurationError,
   InterruptLine,
+  tickTimeNs,
+  ticksAt,
   type AccessSize,
   type Device,
   type DeviceSnapshot,
@@ -61,27 +63,15 @@ import {
 
 /** The ACPI PM timer's frequency (ACPI 6.4 §4.8.3, "Power Management Timer"). */
 export const PM_TIMER_HZ = 3_579_545;
-const NS_PER_SECOND = 1_000_000_000;
 
-/**
- * PM timer ticks (not wrapped) that have happened by guest time `ns`: floor(ns * 3579545 / 1e9),
- * exact for every `ns` the platform clock can hold (the product is split so that no
- * intermediate exceeds 2^53).
- */
+/** PM timer ticks (not wrapped) that have happened by guest time `ns`: floor(ns * 3579545 / 1e9), exactly. */
 export function pmTimerTicksAt(ns: number): number {
-  const q = Math.floor(ns / NS_PER_SECOND);
-  const r = ns - q * NS_PER_SECOND;
-  const x = r * PM_TIMER_HZ; // < 3.6e15: exact
-  return q * PM_TIMER_HZ + (x - (x % NS_PER_SECOND)) / NS_PER_SECOND;
+  return ticksAt(ns, PM_TIMER_HZ);
 }
 
 /** The first guest nanosecond at which tick `tick` has happened (the inverse of {@link pmTimerTicksAt}). */
 export function pmTimerTickTimeNs(tick: number): number {
-  const q = Math.floor(tick / PM_TIMER_HZ);
-  const r = tick - q * PM_TIMER_HZ;
-  const x = r * NS_PER_SECOND; // < 3.6e15: exact
-  const rem = x % PM_TIMER_HZ;
-  return q * NS_PER_SECOND + (x - rem) / PM_TIMER_HZ + (rem === 0 ? 0 : 1);
+  return tickTimeNs(tick, PM_TIMER_HZ);
 }
 
 /** PM1_STS bits (ACPI 6.4 §4.8.4.1.1, "PM1 Status Registers"). Write 1 to clear. */

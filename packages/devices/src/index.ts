@@ -16,6 +16,8 @@ export {
   UartRegister,
   type ModemInputs,
   type Uart16550Options,
+  BufferSerial,
+  type SerialBackend,
 } from './uart-16550.js';
 export { SystemControlPort, type SystemControlPortOptions } from './system-control-port.js';
 export { RegA, RegB, RegC, RegD, RtcCmos, RtcRegister, type RtcCmosOptions } from './rtc-cmos.js';

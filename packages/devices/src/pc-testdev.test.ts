@@ -1,11 +1,12 @@
-import { Chipset, IrqLevels, PioBus, type SnapshotValue } from '@hvkit/platform';
+import { Chipset, IrqLevels, PhysicalMemory, PioBus, type Hpa, type SnapshotValue } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { PcTestdev, type PcTestdevOptions } from './index.js';
 
 function setup(options: PcTestdevOptions = {}) {
   const pio = new PioBus();
-  const dev = new Chipset({ pio }).add(new PcTestdev(options));
-  return { pio, dev };
+  const memory = new PhysicalMemory({ ramSize: 0x1000 });
+  const dev = new Chipset({ pio, memory }).add(new PcTestdev(options));
+  return { pio, dev, memory };
 }
 
 describe('PcTestdev', () => {
@@ -83,6 +84,33 @@ describe('PcTestdev', () => {
     const bare = setup();
     bare.pio.write(0x2001, 1, 1);
     expect(bare.dev.irqLevel(1)).toBe(false);
+  });
+});
+
+describe('PcTestdev iomem (64 KiB at 0xFF000000)', () => {
+  it('reads back what was written, little-endian, at any width, up to the last byte', () => {
+    const { memory } = setup();
+    const at = (a: number) => a as Hpa;
+    memory.write32(at(0xff00_0000), 0x1122_3344);
+    expect(memory.read32(at(0xff00_0000))).toBe(0x1122_3344);
+    expect(memory.read8(at(0xff00_0001))).toBe(0x33);
+    memory.write8(at(0xff00_0002), 0x77);
+    expect(memory.read32(at(0xff00_0000))).toBe(0x1177_3344);
+    memory.write32(at(0xff00_fffc), 0xa5a5_a5a5);
+    expect(memory.read32(at(0xff00_fffc))).toBe(0xa5a5_a5a5);
+    expect(memory.read16(at(0xff00_fffe))).toBe(0xa5a5);
+    // Outside the window: nothing there.
+    expect(memory.read8(at(0xff01_0000))).toBe(0xff);
+    expect(memory.read8(at(0xfeff_ffff))).toBe(0xff);
+  });
+
+  it('keeps the iomem contents across a snapshot', () => {
+    const a = setup();
+    a.memory.write32(0xff00_1000 as Hpa, 0xfeed_beef);
+    const b = setup();
+    b.dev.restoreState(a.dev.saveState());
+    expect(b.memory.read32(0xff00_1000 as Hpa)).toBe(0xfeed_beef);
+    expect(() => b.dev.restoreState({ version: 1, state: { ...(a.dev.saveState().state as Record<string, SnapshotValue>), iomem: new Uint8Array(4) } })).toThrow(/"iomem"/);
   });
 });
 

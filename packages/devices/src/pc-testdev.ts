@@ -15,17 +15,33 @@
  *   `v !== 0` through `irqSink`; only level changes are forwarded. Wider writes are ignored
  *   (QEMU accepts only 1 byte) and reads return 0.
  *
- * The 64 KiB MMIO scratch at 0xFF00_0000 is not modelled. Like QEMU's, the device has no
+ * - 0xFF00_0000-0xFF00_FFFF "iomem": 64 KiB of MMIO scratch memory; accesses of any width read
+ *   and write its bytes little-endian (an access running past the end keeps the bytes inside).
+ *
+ * Like QEMU's, the device has no
  * reset: the scratch value and the IRQ levels persist. A scratch access that would run past
  * 0xE3 (or 0xEB) keeps only the lanes inside the register.
  */
-import { InterruptLine, type AccessSize, type Device, type DeviceSnapshot, type IoRange, type IrqSink, type PioDevice, type Port, type Snapshottable } from '@hvkit/platform';
+import {
+  InterruptLine,
+  type AccessSize,
+  type Device,
+  type DeviceSnapshot,
+  type IoRange,
+  type IrqSink,
+  type MmioDevice,
+  type PioDevice,
+  type Port,
+  type Snapshottable,
+} from '@hvkit/platform';
 
 export const PC_TESTDEV_IOPORT = 0xe0;
 export const PC_TESTDEV_FLUSH = 0xe4;
 export const PC_TESTDEV_IOPORT_BYTE = 0xe8;
 export const PC_TESTDEV_IRQ_BASE = 0x2000;
 export const PC_TESTDEV_IRQ_LINES = 24;
+export const PC_TESTDEV_IOMEM = 0xff00_0000;
+export const PC_TESTDEV_IOMEM_SIZE = 0x1_0000;
 const SNAPSHOT_VERSION = 1;
 
 export interface PcTestdevOptions {
@@ -34,9 +50,12 @@ export interface PcTestdevOptions {
   name?: string;
 }
 
-export class PcTestdev implements Device, PioDevice, Snapshottable {
+export class PcTestdev implements Device, PioDevice, MmioDevice, Snapshottable {
   readonly name: string;
   readonly pioRanges: readonly IoRange[];
+  readonly mmioRanges: readonly IoRange[];
+  /** The 64 KiB behind 0xFF00_0000. */
+  readonly iomem = new Uint8Array(PC_TESTDEV_IOMEM_SIZE);
   /** The 32-bit scratch register behind 0xE0 and 0xE8. */
   ioportData = 0;
   /** Flush-page writes seen. */
@@ -50,12 +69,30 @@ export class PcTestdev implements Device, PioDevice, Snapshottable {
       { base: PC_TESTDEV_IOPORT, length: 12, name: `${this.name}.ioport` },
       { base: PC_TESTDEV_IRQ_BASE, length: PC_TESTDEV_IRQ_LINES, name: `${this.name}.irq` },
     ];
+    this.mmioRanges = [{ base: PC_TESTDEV_IOMEM, length: PC_TESTDEV_IOMEM_SIZE, name: `${this.name}.iomem` }];
     const sink = options.irqSink;
     this.lines = sink ? Array.from({ length: PC_TESTDEV_IRQ_LINES }, (_, n) => new InterruptLine(sink, n, `${this.name}.irq${n}`)) : [];
   }
 
   supportsPio(): PioDevice {
     return this;
+  }
+
+  supportsMmio(): MmioDevice {
+    return this;
+  }
+
+  mmioRead(addr: number, size: AccessSize): number {
+    const off = addr - PC_TESTDEV_IOMEM;
+    let v = 0;
+    for (let i = Math.min(size, PC_TESTDEV_IOMEM_SIZE - off) - 1; i >= 0; i--) v = v * 256 + this.iomem[off + i]!;
+    return v;
+  }
+
+  mmioWrite(addr: number, size: AccessSize, value: number): void {
+    const off = addr - PC_TESTDEV_IOMEM;
+    const n = Math.min(size, PC_TESTDEV_IOMEM_SIZE - off);
+    for (let i = 0; i < n; i++) this.iomem[off + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
   }
 
   supportsSnapshot(): Snapshottable {
@@ -71,7 +108,7 @@ export class PcTestdev implements Device, PioDevice, Snapshottable {
   saveState(): DeviceSnapshot {
     let irqs = 0;
     for (let n = 0; n < this.lines.length; n++) if (this.lines[n]!.level) irqs |= 1 << n;
-    return { version: SNAPSHOT_VERSION, state: { ioportData: this.ioportData, flushes: this.flushes, lastFlushAddress: this.lastFlushAddress, irqs } };
+    return { version: SNAPSHOT_VERSION, state: { ioportData: this.ioportData, flushes: this.flushes, lastFlushAddress: this.lastFlushAddress, irqs, iomem: this.iomem.slice() } };
   }
 
   /** Restores {@link saveState}, driving each IRQ line to its saved level. */
@@ -79,7 +116,8 @@ export class PcTestdev implements Device, PioDevice, Snapshottable {
     if (snapshot.version !== SNAPSHOT_VERSION) throw new Error(`unsupported pc-testdev snapshot version ${snapshot.version}`);
     const s = snapshot.state;
     if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) throw new Error('pc-testdev snapshot state is not an object');
-    const { ioportData, flushes, lastFlushAddress, irqs } = s as Readonly<Record<string, unknown>>;
+    const { ioportData, flushes, lastFlushAddress, irqs, iomem } = s as Readonly<Record<string, unknown>>;
+    if (!(iomem instanceof Uint8Array) || iomem.length !== PC_TESTDEV_IOMEM_SIZE) throw new Error('pc-testdev snapshot field "iomem" is not 64 KiB of bytes');
     const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff;
     if (!u32(ioportData)) throw new Error('pc-testdev snapshot field "ioportData" is not a 32-bit value');
     if (typeof flushes !== 'number' || !Number.isSafeInteger(flushes) || flushes < 0) throw new Error('pc-testdev snapshot field "flushes" is not a count');
@@ -88,6 +126,7 @@ export class PcTestdev implements Device, PioDevice, Snapshottable {
     }
     if (!u32(irqs) || irqs >= 2 ** PC_TESTDEV_IRQ_LINES) throw new Error('pc-testdev snapshot field "irqs" is not a mask of 24 lines');
     this.ioportData = ioportData;
+    this.iomem.set(iomem);
     this.flushes = flushes;
     this.lastFlushAddress = lastFlushAddress;
     for (let n = 0; n < this.lines.length; n++) this.lines[n]!.set(((irqs >>> n) & 1) !== 0);

@@ -28,6 +28,8 @@
  * back-to-back port accesses are nanoseconds apart, so the window would be visible).
  */
 import {
+  tickTimeNs,
+  ticksAt,
   type AccessSize,
   type Device,
   type DeviceSnapshot,
@@ -43,23 +45,15 @@ import {
 
 /** The PIT's input clock on a PC, in Hz. */
 export const PIT_CLOCK_HZ = 1_193_182;
-const NS_PER_SECOND = 1_000_000_000;
 
 /** The CLK pulse most recently at or before guest time `ns` (pulse 0 is at time 0). */
 export function pitTickAt(ns: number): number {
-  const q = Math.floor(ns / NS_PER_SECOND);
-  const r = ns - q * NS_PER_SECOND;
-  const x = r * PIT_CLOCK_HZ; // < 1.2e15: exact
-  return q * PIT_CLOCK_HZ + (x - (x % NS_PER_SECOND)) / NS_PER_SECOND;
+  return ticksAt(ns, PIT_CLOCK_HZ);
 }
 
 /** The guest time in ns of CLK pulse `tick`: the first nanosecond at which it has happened. */
 export function pitTickTimeNs(tick: number): number {
-  const q = Math.floor(tick / PIT_CLOCK_HZ);
-  const r = tick - q * PIT_CLOCK_HZ;
-  const x = r * NS_PER_SECOND; // < 1.2e15: exact
-  const rem = x % PIT_CLOCK_HZ;
-  return q * NS_PER_SECOND + (x - rem) / PIT_CLOCK_HZ + (rem === 0 ? 0 : 1);
+  return tickTimeNs(tick, PIT_CLOCK_HZ);
 }
 
 /** Control word fields (datasheet, "Control Word Format"). */

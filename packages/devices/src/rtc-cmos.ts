@@ -24,6 +24,8 @@
  */
 import {
   InterruptLine,
+  tickTimeNs,
+  ticksAt,
   type AccessSize,
   type Device,
   type DeviceSnapshot,
@@ -168,17 +170,12 @@ function periodTicks(rs: number): number {
 
 /** Ticks of the time base in `d` ns (d >= 0), exactly. */
 function ticksIn(d: number): number {
-  const s = Math.floor(d / NS_PER_SECOND);
-  const r = d - s * NS_PER_SECOND;
-  return s * TICKS_PER_SECOND + Math.floor((r * TICKS_PER_SECOND) / NS_PER_SECOND);
+  return ticksAt(d, TICKS_PER_SECOND);
 }
 
 /** The first whole nanosecond at or after tick `t`. */
 function nsOfTick(t: number): number {
-  const s = Math.floor(t / TICKS_PER_SECOND);
-  const r = t - s * TICKS_PER_SECOND;
-  // 1e9 / 32768 = 1953125 / 64.
-  return s * NS_PER_SECOND + Math.ceil((r * 1_953_125) / 64);
+  return tickTimeNs(t, TICKS_PER_SECOND);
 }
 
 /** The smallest value >= lo of an alarm field (ANY, NEVER or a value), or -1. */

@@ -518,3 +518,23 @@ describe('Uart16550 reset and snapshots', () => {
     expect(() => b.uart.restoreState({ ...snap, state: { ...(snap.state as object), ier: 'x' } })).toThrow(/"ier"/);
   });
 });
+
+describe('Uart16550 serial backends', () => {
+  it('sends transmitted characters to the backend and the backend\'s input to the guest', async () => {
+    const { BufferSerial } = await import('./uart-16550.js');
+    const { PioBus } = await import('@hvkit/platform');
+    const backend = new BufferSerial();
+    const seen: number[] = [];
+    const uart = new Uart16550({ backend, onOutput: (b) => seen.push(b) });
+    const pio = new PioBus();
+    pio.register(0x3f8, 8, uart, 'com1');
+    pio.write(0x3fb as never, 1, 0x03); // 8N1
+    for (const c of 'hi') pio.write(0x3f8 as never, 1, c.charCodeAt(0));
+    expect(backend.text).toBe('hi');
+    expect(seen).toEqual([0x68, 0x69]);
+    backend.send('ok');
+    expect(pio.read(0x3fd as never, 1) & 1).toBe(1); // LSR.DR
+    expect(String.fromCharCode(pio.read(0x3f8 as never, 1), pio.read(0x3f8 as never, 1))).toBe('ok');
+    expect(() => new BufferSerial().send('x')).toThrow(/not attached/);
+  });
+});

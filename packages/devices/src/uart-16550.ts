@@ -177,6 +177,50 @@ export interface ModemInputs {
   dcd?: boolean;
 }
 
+/**
+ * The host end of a serial port: where the guest's characters go and where the host's come
+ * from. The UART calls `attach` once with a function that queues host input for the guest;
+ * `transmit` receives each character the guest sends. Implementations: {@link BufferSerial}
+ * here (tests, snapshots, the browser lab's terminal buffer); the CLI's Node stdio backend
+ * lives in `apps/cli` because devices stay free of Node.
+ */
+export interface SerialBackend {
+  /** A character the guest transmitted. */
+  transmit(byte: number): void;
+  /** Called once by the UART: `receive` queues host characters (bytes, or text sent as UTF-8). */
+  attach?(receive: (bytes: ArrayLike<number> | string) => void): void;
+}
+
+/** A serial backend that keeps everything the guest sends and lets the host type. */
+export class BufferSerial implements SerialBackend {
+  private readonly out: number[] = [];
+  private receive: ((bytes: ArrayLike<number> | string) => void) | null = null;
+
+  transmit(byte: number): void {
+    this.out.push(byte & 0xff);
+  }
+
+  attach(receive: (bytes: ArrayLike<number> | string) => void): void {
+    this.receive = receive;
+  }
+
+  /** Everything transmitted so far. */
+  get bytes(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+
+  /** Everything transmitted so far, as Latin-1 text. */
+  get text(): string {
+    return String.fromCharCode(...this.out);
+  }
+
+  /** Sends host input to the guest (throws until a UART attached this backend). */
+  send(input: ArrayLike<number> | string): void {
+    if (this.receive === null) throw new Error('this serial backend is not attached to a UART');
+    this.receive(input);
+  }
+}
+
 export interface Uart16550Options {
   /** First of the 8 ports; COM1 (0x3F8) by default. */
   base?: number;
@@ -188,6 +232,8 @@ export interface Uart16550Options {
   irqNumber?: number;
   /** Called with each character the guest transmits (outside loopback mode). */
   onOutput?: (byte: number) => void;
+  /** The host end: gets each transmitted character (after `onOutput`) and supplies input. */
+  backend?: SerialBackend;
   /**
    * Whether the interrupt reaches `irq` only while the `OUT2` pin is active, as on every PC
    * serial port (see the module comment). Default true.
@@ -257,7 +303,18 @@ export class Uart16550 implements Device, PioDevice, Resettable, Snapshottable {
     this.pioRanges = [{ base: this.base, length: 8 }];
     this.irqNumber = options.irqNumber ?? Uart16550.COM1.irqNumber;
     this.irq = options.irq ?? (options.irqSink ? new InterruptLine(options.irqSink, this.irqNumber, this.name) : undefined);
-    this.onOutput = options.onOutput;
+    const backend = options.backend;
+    const onOutput = options.onOutput;
+    this.onOutput =
+      backend === undefined
+        ? onOutput
+        : onOutput === undefined
+          ? (b) => backend.transmit(b)
+          : (b) => {
+              onOutput(b);
+              backend.transmit(b);
+            };
+    backend?.attach?.((bytes) => this.enqueueInput(bytes));
     this.out2GatesIrq = options.out2GatesIrq ?? true;
     this.powerOnModem = modemBits(options.modemInputs ?? { cts: true, dsr: true, dcd: true });
     this.externalModem = this.powerOnModem;

@@ -1,3 +1,5 @@
+/// <reference types="node" />
+import { existsSync, readFileSync } from 'node:fs';
 import { type Hpa } from '@hvkit/platform';
 import { describe, expect, it } from 'vitest';
 import { createPc, PcConfigurationError } from './pc.js';
@@ -144,5 +146,42 @@ describe('createPc: SMP', () => {
     expect(pc.cpus.map((c) => c.waitForSipi)).toEqual([false, true, true, true]);
     expect(pc.lapics.map((l) => l.apicId)).toEqual([0, 1, 2, 3]);
     expect(pc.lapics.map((l) => (l.baseLo & 0x100) !== 0)).toEqual([true, false, false, false]);
+  });
+});
+
+/** Debian's SeaBIOS, when installed (`apt-get install seabios`): a real BIOS as an oracle for the board. */
+const SEABIOS = '/usr/share/seabios/bios.bin';
+
+describe.skipIf(!existsSync(SEABIOS))('createPc with SeaBIOS', () => {
+  it('POSTs: finds fw_cfg, the i440FX, all 4 CPUs (INIT/SIPI), COM1 and the keyboard, then looks for a boot device', () => {
+    let log = '';
+    const pc = createPc({
+      memoryMiB: 64,
+      cpus: 4,
+      bios: new Uint8Array(readFileSync(SEABIOS)),
+      devices: [{ type: 'debugcon', iobase: 0x402 }],
+      onDebugCon: (b) => {
+        log += String.fromCharCode(b);
+      },
+    });
+    pc.run(300_000_000);
+    expect(log).toMatch(/^SeaBIOS \(version /);
+    expect(log).toContain('Found QEMU fw_cfg');
+    expect(log).toContain('PCI: init bdf=00:00.0 id=8086:1237');
+    expect(log).toContain('Found 4 cpu(s) max supported 4 cpu(s)');
+    expect(log).toContain('Found 1 serial ports');
+    expect(log).toContain('PS2 keyboard initialized');
+    expect(log).toContain('No bootable device.');
+  });
+});
+
+describe('createPc: COM1 backend', () => {
+  it('hands the guest\'s COM1 output to a serial backend', async () => {
+    const { BufferSerial } = await import('@hvkit/devices');
+    const serial = new BufferSerial();
+    const pc = createPc({ serial, devices: debugExit });
+    pc.bootFlat(toucher(0x20_0000, 0x20_1000, 0x1000), 0x10_0000);
+    expect(pc.run(1000)).toMatchObject({ reason: 'exit', status: 1 });
+    expect(serial.text).toBe('K');
   });
 });

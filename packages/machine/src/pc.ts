@@ -45,6 +45,7 @@ import {
   SystemControlPort,
   SystemControlPortB,
   Uart16550,
+  type SerialBackend,
 } from '@hvkit/devices';
 import { ApicBusHub, IoApic, LocalApic, Pic8259Pair } from '@hvkit/irqchip';
 import {
@@ -57,6 +58,7 @@ import {
   type CpuPins,
   type Device,
   type DeviceSnapshot,
+  type Hpa,
   type IrqSink,
   type Port,
   type RamSnapshot,
@@ -98,6 +100,8 @@ export interface PcOptions {
   devices?: readonly PcDeviceSpec[];
   /** Called with each byte the guest writes to COM1. */
   onSerial?: (byte: number) => void;
+  /** COM1's host end (a `BufferSerial`, the CLI's stdio backend, a browser terminal). */
+  serial?: SerialBackend;
   /** Called with each byte written to debugcon (when attached). */
   onDebugCon?: (byte: number) => void;
   /**
@@ -298,7 +302,7 @@ export class Pc {
     this.memory = new PhysicalMemory({ ramSize: ram });
     this.memory.mapRam(0, Math.min(low, 0xa_0000), 0, 'ram-conventional');
     if (low > 0xc_0000) {
-      if (options.bios === undefined) this.memory.mapRam(0xc_0000, Math.min(low, 0x10_0000) - 0xc_0000, 0xc_0000, 'ram-shadow');
+      this.memory.mapRam(0xc_0000, Math.min(low, 0x10_0000) - 0xc_0000, 0xc_0000, 'ram-shadow');
       if (low > 0x10_0000) this.memory.mapRam(0x10_0000, low - 0x10_0000, 0x10_0000, 'ram-low');
     }
     if (this.highMemory > 0) this.memory.mapRam(FOUR_GIB, this.highMemory, low, 'ram-high');
@@ -325,6 +329,7 @@ export class Pc {
       });
       const cpu: Cpu = new Cpu({ memory: this.memory, io: this.io, model, apic: lapic, apicId: i, ...(smp ? {} : { clock: this.clock }) });
       pins.core = cpu;
+      cpu.pauseYields = smp;
       this.apicBus.attach(lapic);
       cpus.push(cpu);
       lapics.push(lapic);
@@ -347,12 +352,15 @@ export class Pc {
     this.pit = new Pit8254({ clock: this.clock, irq: pitLine });
     this.rtc = new RtcCmos({ clock: this.clock, irq: rtcLine, baseDate: options.rtcDate ?? Date.UTC(2026, 0, 1) });
     this.rtc.setMemorySize(ram, low);
+    // CMOS 0x5F: the number of CPUs minus one, where QEMU's pc_cmos_init puts it for the BIOS.
+    this.rtc.writeCmos(0x5f, ncpu - 1);
     this.i8042 = new I8042({ irq: irq(1), auxIrq: irq(12), onReset: () => this.requestReset(), onA20: (on) => this.setA20(on) });
     this.uart =
       options.noSerial === true
         ? null
         : new Uart16550({
             irq: irq(4),
+            ...(options.serial ? { backend: options.serial } : {}),
             onOutput: (b) => {
               this.serialOutput += String.fromCharCode(b);
               options.onSerial?.(b);
@@ -449,6 +457,7 @@ export class Pc {
    */
   powerOn(): void {
     this.chipset.reset();
+    this.shadowBios();
     for (const cpu of this.cpus) cpu.reset();
     this.setA20(true);
     for (let i = 1; i < this.cpus.length; i++) this.cpus[i]!.init();
@@ -549,13 +558,13 @@ export class Pc {
    * (all cores together) retire.
    */
   run(maxInstructions: number): PcStop {
-    const t0 = performance.now();
+    const t0 = Date.now();
     const start = this.totalInstructions();
     this.paused = false;
     try {
       return this.cpus.length === 1 ? this.runOne(maxInstructions, start) : this.runMany(maxInstructions, start);
     } finally {
-      this.hostMs += performance.now() - t0;
+      this.hostMs += Date.now() - t0;
       this.instructionsRun += this.totalInstructions() - start;
     }
   }
@@ -675,6 +684,9 @@ export class Pc {
 
   /** The whole machine's state: RAM, every core, every device, guest time. */
   saveState(): PcSnapshot {
+    // A device whose state would be lost makes the snapshot a lie: refuse instead.
+    const stateless = this.chipset.devices().filter((d) => d.supportsSnapshot?.() === undefined);
+    if (stateless.length > 0) throw new PcConfigurationError(`cannot snapshot: ${stateless.map((d) => d.name).join(', ')} cannot save state`);
     return {
       format: 'hvkit-pc',
       version: 1,
@@ -713,14 +725,25 @@ export class Pc {
 
   // ---- firmware ----------------------------------------------------------------------------------
 
+  /**
+   * The BIOS image at the top of the 4 GiB space. Below 1 MiB the board stands in for the
+   * i440FX's PAM shadowing (not modelled): the last 128 KiB of the image (or all of a smaller
+   * one) are copied into the shadow RAM at 0xE0000-0xFFFFF at power-on, which is where a BIOS
+   * that shadows itself ends up; that RAM stays writable.
+   */
   private mapBios(image: Uint8Array): void {
     if (image.length === 0 || image.length % 0x1_0000 !== 0 || image.length > 16 * MiB) {
       throw new PcConfigurationError(`a BIOS image must be a non-empty multiple of 64 KiB up to 16 MiB; this one is ${image.length} bytes`);
     }
+    if (this.lowMemory < 0x10_0000) throw new PcConfigurationError('a BIOS needs at least 1 MiB of RAM');
     this.memory.mapRom(FOUR_GIB - image.length, image, 'bios');
-    // The last 128 KiB (or the whole image, if smaller) also appear below 1 MiB.
+  }
+
+  private shadowBios(): void {
+    const image = this.options.bios;
+    if (image === undefined) return;
     const isa = image.subarray(Math.max(0, image.length - 0x2_0000));
-    this.memory.mapRom(0x10_0000 - isa.length, isa, 'bios-isa');
+    this.memory.write((0x10_0000 - isa.length) as Hpa, isa);
   }
 
   private buildE820(): E820Range[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from './index.js';
+import { MAX_EXACT_TICK_HZ, tickTimeNs, ticksAt, VirtualClock } from './index.js';
 
 describe('VirtualClock', () => {
   it('derives time from retired instructions at the configured rate, exactly', () => {
@@ -138,5 +138,22 @@ describe('VirtualClock', () => {
       t.armAt(0);
       expect(() => c.advance(1)).toThrow(/timer "runaway" fired 100 times without guest time advancing/);
     });
+  });
+});
+
+describe('ticksAt / tickTimeNs', () => {
+  it('convert exactly between nanoseconds and a device clock, over days of guest time', () => {
+    for (const hz of [1_193_182, 3_579_545, 32_768, MAX_EXACT_TICK_HZ]) {
+      for (const ns of [0, 1, 838, 999_999_999, 1_000_000_000, 86_400 * 1e9 * 30 + 123_456_789]) {
+        const t = ticksAt(ns, hz);
+        // floor(ns * hz / 1e9) by exact integer arithmetic as the reference.
+        expect(BigInt(t)).toBe((BigInt(ns) * BigInt(hz)) / 1_000_000_000n);
+        // tick t happened by ns, and its first nanosecond is the smallest such time.
+        const first = tickTimeNs(t, hz);
+        expect(first).toBeLessThanOrEqual(ns);
+        expect(ticksAt(first, hz)).toBe(t);
+        if (first > 0) expect(ticksAt(first - 1, hz)).toBe(t - 1);
+      }
+    }
   });
 });

@@ -38,6 +38,32 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
+/** The highest tick rate {@link ticksAt} and {@link tickTimeNs} are exact for. */
+export const MAX_EXACT_TICK_HZ = Math.floor(Number.MAX_SAFE_INTEGER / NS_PER_SECOND);
+
+/**
+ * Ticks of a `hz` clock (tick 0 at time 0) that have happened by guest time `ns`:
+ * floor(ns * hz / 1e9), exact for any `ns` a clock holds when `hz` <= {@link MAX_EXACT_TICK_HZ}
+ * (the product is split so no intermediate passes 2^53). Devices with their own oscillator
+ * (the 8254's 1.193182 MHz, the ACPI PM timer's 3.579545 MHz, the RTC's 32.768 kHz) count
+ * with it, so no rounding error accumulates however long the guest runs.
+ */
+export function ticksAt(ns: number, hz: number): number {
+  const q = Math.floor(ns / NS_PER_SECOND);
+  const r = ns - q * NS_PER_SECOND;
+  const x = r * hz;
+  return q * hz + (x - (x % NS_PER_SECOND)) / NS_PER_SECOND;
+}
+
+/** The first whole guest nanosecond at which tick `tick` of a `hz` clock has happened (the inverse of {@link ticksAt}). */
+export function tickTimeNs(tick: number, hz: number): number {
+  const q = Math.floor(tick / hz);
+  const r = tick - q * hz;
+  const x = r * NS_PER_SECOND;
+  const rem = x % hz;
+  return q * NS_PER_SECOND + (x - rem) / hz + (rem === 0 ? 0 : 1);
+}
+
 export class Timer {
   /** @internal */ deadline = Infinity;
   /** @internal */ clock: VirtualClock;

@@ -57,7 +57,7 @@ export {
 export { InterruptLine, IrqLevels, SharedInterruptLine, Wire, type IrqLine, type IrqSink, type MsiSink } from './irq.js';
 export { type CpuLocalApic, type CpuPins, type TscSource } from './apic.js';
 export { DirectDma, DmaStatus, isMsiAddress, MSI_WINDOW_BASE, MSI_WINDOW_END, type DmaSpace } from './dma.js';
-export { Timer, VirtualClock, type Clock, type TimerCallback, type VirtualClockOptions } from './clock.js';
+export { MAX_EXACT_TICK_HZ, tickTimeNs, ticksAt, Timer, VirtualClock, type Clock, type TimerCallback, type VirtualClockOptions } from './clock.js';
 export {
   Chipset,
   DeviceConfigurationError,

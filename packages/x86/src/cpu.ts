@@ -78,6 +78,8 @@ export const StopReason = {
   Breakpoint: 3,
   /** `cpu.stop()` was called (by a device, say). */
   Stopped: 4,
+  /** PAUSE gave up the rest of the turn ({@link Cpu.pauseYields}). */
+  Yield: 5,
 } as const;
 export type StopReason = (typeof StopReason)[keyof typeof StopReason];
 
@@ -241,6 +243,13 @@ export class Cpu {
    */
   waitForSipi = false;
   stopRequested = false;
+  /** Set by PAUSE when {@link pauseYields}: `run` returns `Yield` at the next boundary. */
+  yieldRequested = false;
+  /**
+   * Whether PAUSE ends this core's turn: set by a board that interleaves several cores on one
+   * thread, so a spin-wait lets the other cores run.
+   */
+  pauseYields = false;
   shutdown = false;
 
   // ---- pending exception -----------------------------------------------------------------
@@ -403,6 +412,7 @@ export class Cpu {
     this.nmiBlocked = false;
     this.nmiPending = false;
     this.waitForSipi = false;
+    this.yieldRequested = false;
     this.excVector = -1;
     this.deliveringVector = -1;
     this.updateMode();
@@ -1216,6 +1226,12 @@ export class Cpu {
 
   // ---- the run loop -----------------------------------------------------------------------
 
+  /** Asks `run` to return `Yield` at the next instruction boundary (see {@link pauseYields}). */
+  yieldTurn(): void {
+    this.yieldRequested = true;
+    this.exitBlock = true;
+  }
+
   /** Asks `run` to return at the next instruction boundary. */
   stop(): void {
     this.stopRequested = true;
@@ -1239,6 +1255,10 @@ export class Cpu {
     while (this.icount < limit) {
       if (this.shutdown) return StopReason.Shutdown;
       if (this.stopRequested) return StopReason.Stopped;
+      if (this.yieldRequested) {
+        this.yieldRequested = false;
+        return StopReason.Yield;
+      }
       if (this.waitForSipi) return StopReason.Halt;
       // Pending events: interrupts, NMIs, traps.
       if (this.serviceEvents()) continue;

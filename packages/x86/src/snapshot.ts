@@ -36,7 +36,8 @@
  *   `io`, `model` (checked: the snapshot records the model's name and vendor), `isAmd`,
  *   `clock`, `interrupts`, `apic` (the local APIC snapshots itself), `walker` (except its
  *   PDPTEs), `decoder`, `ext`, `breakpoints`, `onEvent`, `onApicBaseWrite`, `stopRequested`,
- *   and the statistics counters `tlbFills` and `deviceExits`;
+ *   `yieldRequested` (cleared at every turn), `pauseYields` (the board's setting) and the
+ *   statistics counters `tlbFills` and `deviceExits`;
  * - the RDRAND/RDSEED generator, which is module-wide entropy, not CPU state.
  *
  * The CPU has no x87/SSE register file yet; when it gets one it goes in a new version.

@@ -332,7 +332,7 @@ describe('every Cpu field is accounted for', () => {
     'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
     'lastLo', 'lastHi', 'msrLo', 'msrHi', 'desc', 'descUpperType', 'tssSs', 'tssEsp', 'frameScratch', 'excError', 'excHasError',
     'scratchBytes', 'crossFetch', 'stopAtPageEnd', 'memory', 'io', 'model', 'isAmd', 'clock', 'interrupts', 'apic', 'walker', 'decoder',
-    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'stopRequested', 'tlbFills', 'deviceExits',
+    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'deviceExits',
   ];
 
   it('lists each field of a Cpu as saved, derived or deliberately not saved', () => {

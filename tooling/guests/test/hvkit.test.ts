@@ -51,3 +51,42 @@ describe.skipIf(!hasToolchain)('the guest programs on hvkit', () => {
     120_000,
   );
 });
+
+/**
+ * A snapshot taken mid-run and restored into a fresh machine must give the same serial output
+ * from then on, byte for byte: the timer-heavy `lapic` program (LAPIC timer, PIT, TSC), the
+ * four-CPU `smp` program, and `pit`, cut at several points.
+ */
+describe.skipIf(!hasToolchain)('whole-machine snapshots on hvkit', () => {
+  it.each([
+    ['lapic', 1, [200_000, 3_000_000]],
+    ['smp', 4, [50_000, 400_000]],
+    ['pit', 1, [2_000_000, 20_000_000]],
+  ] as const)(
+    '%s (%i CPUs): restoring a mid-run snapshot reproduces the serial output exactly',
+    async (name, cpus, cuts) => {
+      const guest = await buildGuest(name);
+      const image = new Uint8Array(readFileSync(guest.path));
+      const devices: PcDeviceSpec[] = [{ type: 'isa-debug-exit', iobase: 0xf4, iosize: 4 }];
+      const make = () => createPc({ memoryMiB: 64, cpus, devices });
+      for (const cut of cuts) {
+        const a = make();
+        a.bootMultiboot(image, { cmdline: name });
+        expect(a.run(cut)).toMatchObject({ reason: 'budget' });
+        const snapshot = structuredClone(a.saveState());
+        const before = a.serialOutput.length;
+        const endA = a.run(400_000_000);
+        expect(endA).toMatchObject({ reason: 'exit', status: 1 });
+        const b = make();
+        b.restoreState(snapshot);
+        const endB = b.run(400_000_000);
+        expect(endB).toMatchObject({ reason: 'exit', status: 1 });
+        expect(a.serialOutput.length).toBeGreaterThan(before); // the cut is mid-run
+        expect(b.serialOutput).toBe(a.serialOutput.slice(before));
+        expect(endB.instructions).toBe(endA.instructions);
+        expect(b.stats().guestNs).toBe(a.stats().guestNs);
+      }
+    },
+    300_000,
+  );
+});

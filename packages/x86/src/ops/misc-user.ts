@@ -142,6 +142,10 @@ function pause(cpu: Cpu, d: number): void {
     return;
   }
   if (cpu.guestMode && cpu.ext !== null) cpu.ext.intercept(cpu, Intercept.Pause, 0, 0);
+  // A spin-wait hint (SDM Vol. 2 "PAUSE"): on a machine whose cores take turns on one thread,
+  // the spinning core gives up the rest of its turn, so the core it waits for can run (as
+  // QEMU's TCG does); otherwise a lock released and re-taken within one turn starves the others.
+  if (cpu.pauseYields) cpu.yieldTurn();
 }
 
 /** LFENCE/MFENCE/SFENCE: ordering is trivially kept by an in-order interpreter; F2/F3/66 forms are other instructions (#UD). */
