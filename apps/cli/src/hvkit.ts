@@ -1,19 +1,24 @@
 /** The `hvkit` command. */
 import { collectPackages, formatInfo } from './info.js';
+import { runMain } from './run.js';
 import { type Streams } from './streams.js';
 
 const USAGE = `usage: hvkit <command> [options]
 
 commands:
-  info [--json]   list the hvkit packages and their versions
-  help            show this help
+  run [options] KERNEL   boot a Multiboot, Linux bzImage or ELF kernel on the hvkit PC
+                         (see hvkit run --help)
+  info [--json]          list the hvkit packages and their versions
+  help                   show this help
 
 Run a machine QEMU-style with hvkit-system-x86_64 (see hvkit-system-x86_64 -help).
 `;
 
-export async function hvkitMain(argv: readonly string[], io: Streams): Promise<number> {
+export async function hvkitMain(argv: readonly string[], io: Streams, options: { signals?: boolean } = {}): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'run':
+      return runMain(rest, io, options);
     case 'info': {
       const unknown = rest.filter((a) => a !== '--json');
       if (unknown.length) {

@@ -1,18 +1,39 @@
 /**
  * The `hvkit` CLI as a library: the entry points behind the `hvkit` and
- * `hvkit-system-x86_64` binaries, and the QEMU-style option parser.
+ * `hvkit-system-x86_64` binaries, their option parsers, and the machine runner they share.
  */
 export { hvkitMain } from './hvkit.js';
-export { systemMain, checkFiles } from './system.js';
+export { systemMain } from './system.js';
+export { parseRunArgs, runMain, RUN_USAGE, type RunOptions } from './run.js';
 export { collectPackages, formatInfo, type PackageInfo } from './info.js';
+export { parseSystemArgs, systemUsage, type SystemOptions } from './qemu-args.js';
+export { CPU_MODELS, cpuFeatureNames, cpuHelp, parseCpuModel, UNGATED_FEATURES } from './cpu-model.js';
 export {
+  checkCpuCount,
+  MAX_CPUS,
+  MAX_MEMORY_MIB,
+  MIN_MEMORY_MIB,
   OptionError,
+  parseCharSpec,
+  parseDeviceSpec,
   parseInteger,
+  parseMemoryMiB,
   parseSize,
-  parseSystemArgs,
-  systemUsage,
   SUPPORTED_DEVICES,
-  type DeviceOption,
-  type SystemOptions,
-} from './qemu-args.js';
+  type CharBackend,
+  type CharSpec,
+  type DeviceRequest,
+} from './option-values.js';
+export {
+  detectKernelFormat,
+  formatProgress,
+  formatStats,
+  InputError,
+  readInputFile,
+  runMachine,
+  splitModuleList,
+  type KernelFormat,
+  type MachineConfig,
+  type RunEnvironment,
+} from './machine-run.js';
 export { type Output, type Streams } from './streams.js';

@@ -6,153 +6,186 @@
  * unchanged as far as hvkit implements it. Everything else is refused with a message that
  * names the option: a mistyped command line never starts a machine with a guess.
  */
-
-export interface DeviceOption {
-  driver: string;
-  props: Record<string, string>;
-}
+import { type CpuModel } from '@hvkit/x86';
+import { parseCpuModel } from './cpu-model.js';
+import { type MachineConfig } from './machine-run.js';
+import {
+  checkCpuCount,
+  onlyProps,
+  OptionError,
+  parseCharSpec,
+  parseDeviceSpec,
+  parseInteger,
+  parseMemoryMiB,
+  splitProps,
+  type CharBackend,
+  type CharSpec,
+  type DeviceRequest,
+} from './option-values.js';
 
 export interface SystemOptions {
-  memoryBytes: number;
-  cpus: number;
-  cpuModel: string;
-  machine: string;
-  kernel?: string;
-  initrd?: string;
-  append: string;
-  serial: string;
-  display: string;
-  devices: DeviceOption[];
-  noReboot: boolean;
+  /** The machine to run. */
+  machine: MachineConfig;
   help: boolean;
   version: boolean;
+  /** `-cpu help`: list the models and features. */
+  cpuHelp: boolean;
 }
-
-export class OptionError extends Error {
-  override readonly name = 'OptionError';
-}
-
-const MiB = 1024 * 1024;
 
 /** Options that take a value, and what they are for (shown in -help). */
 const VALUE_OPTIONS: Record<string, string> = {
-  m: '-m [size=]megs   guest RAM; suffixes K, M, G, T (default M)',
-  smp: '-smp [cpus=]n     number of vCPUs (1-255)',
-  cpu: '-cpu model        CPU model',
-  machine: '-machine type     board type (pc, q35)',
-  M: '-M type           same as -machine',
-  kernel: '-kernel file      Multiboot or Linux bzImage kernel to boot',
-  initrd: '-initrd file      initial RAM disk',
-  append: '-append cmdline   kernel command line',
-  serial: '-serial dev       COM1 backend: stdio, null, none, file:PATH',
-  display: '-display type     only "none" (hvkit is headless on the command line)',
-  device: '-device driver[,prop=value...]   add a device (isa-debug-exit)',
+  m: '-m [size=]megs          guest RAM, at least 2 MiB; suffixes K, M, G, T (default M; 128M by default)',
+  smp: '-smp [cpus=]n[,cores=n,threads=n,sockets=n,dies=n,maxcpus=n]   vCPUs, 1 to 32',
+  cpu: '-cpu model[,+feat|-feat|feat=on|off...]   max, host, intel, amd or qemu64 (-cpu help lists the features)',
+  machine: '-machine [type=]pc[,accel=tcg]   the machine: pc (i440FX/PIIX) is the only one',
+  M: '-M pc                   same as -machine',
+  accel: '-accel tcg              software emulation (the only accelerator)',
+  kernel: '-kernel file            Multiboot 1 kernel, Linux bzImage or ELF executable (detected)',
+  initrd: "-initrd file            Linux initrd; Multiboot modules as 'file args,file args' (',,' is a comma)",
+  append: '-append cmdline         kernel command line',
+  bios: '-bios file              BIOS image (a multiple of 64 KiB, up to 16 MiB)',
+  serial: '-serial dev             COM1: stdio, mon:stdio, null, none, file:PATH, chardev:ID',
+  debugcon: '-debugcon dev           debug console at port 0xE9: stdio, null, none, file:PATH, chardev:ID',
+  chardev: '-chardev stdio|null|file,id=ID[,path=PATH]   a backend for -device isa-debugcon,chardev=ID',
+  device:
+    '-device driver[,prop=value...]   isa-debug-exit[,iobase=,iosize=], pc-testdev, isa-debugcon[,iobase=],chardev=ID',
+  display: '-display none           no display (the command line is headless)',
+  vga: '-vga none               no VGA card (there is none)',
+  monitor: '-monitor none           no monitor (there is none)',
 };
 
 const FLAG_OPTIONS: Record<string, string> = {
-  nographic: '-nographic        same as -display none -serial stdio',
-  'no-reboot': '-no-reboot        exit instead of rebooting',
-  version: '-version          print the version and exit',
-  help: '-help, -h         print this help and exit',
+  nographic: '-nographic              no display; COM1 on stdio unless -serial says otherwise',
+  nodefaults: '-nodefaults             no default devices: no COM1 unless -serial is given',
+  'no-reboot': '-no-reboot              exit (status 0) instead of rebooting on a triple fault or reset',
+  'enable-kvm': '',
+  version: '-version                print the version and exit',
+  help: '-help, -h               print this help and exit',
   h: '',
 };
 
-export const SUPPORTED_DEVICES: Record<string, Record<string, 'number'>> = {
-  'isa-debug-exit': { iobase: 'number', iosize: 'number' },
-};
+/** Every option name this front end takes. */
+function supportedNames(): string {
+  return [...Object.keys(VALUE_OPTIONS), ...Object.keys(FLAG_OPTIONS)]
+    .filter((n) => n !== 'h' && n !== 'enable-kvm')
+    .map((n) => `-${n}`)
+    .join(', ');
+}
 
 export function systemUsage(): string {
   const lines = [...Object.values(VALUE_OPTIONS), ...Object.values(FLAG_OPTIONS)].filter(Boolean);
-  return `usage: hvkit-system-x86_64 [options]\n\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+  return `usage: hvkit-system-x86_64 [options]\n\n${lines.map((l) => `  ${l}`).join('\n')}\n\nExit status: (value << 1) | 1 when the guest writes isa-debug-exit, 0 on power-off, 1 for a bad option or kernel.\n`;
 }
 
-/** Parses a QEMU size: a number with an optional K/M/G/T suffix (and optional B), default unit `defaultUnit`. */
-export function parseSize(text: string, defaultUnit = MiB): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[bB]?$/.exec(text.trim());
-  if (!m) throw new OptionError(`invalid size '${text}': expected a number with an optional K, M, G or T suffix`);
-  const unit = m[2] ? 1024 ** ' KMGT'.indexOf(m[2].toUpperCase()) : defaultUnit;
-  const bytes = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(bytes)) throw new OptionError(`invalid size '${text}': not a whole number of bytes`);
-  return bytes;
-}
+const NO_HW_ACCEL = 'hardware acceleration is not available: hvkit emulates the CPU in software (use -accel tcg, the default)';
 
-/** Parses `0x`-hex, `0o`-octal, `0b`-binary or decimal integers, as QEMU properties allow. */
-export function parseInteger(text: string, what: string): number {
-  const t = text.trim();
-  const value = /^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)$/i.test(t) ? Number(t) : Number.NaN;
-  if (!Number.isSafeInteger(value)) throw new OptionError(`${what}: '${text}' is not an integer`);
-  return value;
-}
-
-/** Splits `a=1,b=2` into pairs; a first item without `=` is returned as `head`. */
-function splitProps(text: string, option: string): { head: string | undefined; props: Record<string, string> } {
-  const props: Record<string, string> = {};
-  let head: string | undefined;
-  text.split(',').forEach((item, i) => {
-    const eq = item.indexOf('=');
-    if (eq < 0) {
-      if (i === 0) head = item;
-      else throw new OptionError(`${option}: '${item}' is not of the form key=value`);
-    } else {
-      props[item.slice(0, eq)] = item.slice(eq + 1);
-    }
-  });
-  return { head, props };
+function parseSmp(text: string): number {
+  const { head, props } = splitProps(text, '-smp');
+  const topology = ['sockets', 'dies', 'clusters', 'cores', 'threads'];
+  onlyProps(props, ['cpus', 'maxcpus', ...topology], '-smp');
+  const num = (key: string, value: string) => parseInteger(value, `-smp ${key}`);
+  const explicit = head ?? props['cpus'];
+  let product: number | undefined;
+  for (const key of topology) {
+    if (props[key] !== undefined) product = (product ?? 1) * num(key, props[key]);
+  }
+  const cpus = explicit !== undefined ? parseInteger(explicit, '-smp') : product;
+  if (cpus === undefined) throw new OptionError('-smp: missing the number of vCPUs');
+  if (product !== undefined && product !== cpus) {
+    throw new OptionError(`-smp ${text}: the topology gives ${product} vCPUs, not ${cpus} (hvkit does not hot-plug vCPUs)`);
+  }
+  if (props['maxcpus'] !== undefined && num('maxcpus', props['maxcpus']) !== cpus) {
+    throw new OptionError(`-smp ${text}: maxcpus must equal cpus (hvkit does not hot-plug vCPUs)`);
+  }
+  return checkCpuCount(cpus, '-smp', text);
 }
 
 function parseMemory(text: string): number {
   const { head, props } = splitProps(text, '-m');
-  const size = head ?? props['size'];
   const extra = Object.keys(props).filter((k) => k !== 'size');
   if (extra.length) throw new OptionError(`-m: unsupported parameter '${extra[0]}' (hvkit has no memory hotplug)`);
+  const size = head ?? props['size'];
   if (size === undefined) throw new OptionError('-m: missing size');
-  const bytes = parseSize(size);
-  if (bytes < MiB) throw new OptionError(`-m ${text}: guest RAM must be at least 1 MiB`);
-  if (bytes % 4096 !== 0) throw new OptionError(`-m ${text}: guest RAM must be a multiple of 4 KiB`);
-  return bytes;
+  return parseMemoryMiB(size, '-m');
 }
 
-function parseSmp(text: string): number {
-  const { head, props } = splitProps(text, '-smp');
-  const extra = Object.keys(props).filter((k) => k !== 'cpus');
-  if (extra.length) throw new OptionError(`-smp: unsupported parameter '${extra[0]}'`);
-  const cpus = parseInteger(head ?? props['cpus'] ?? '', '-smp');
-  if (cpus < 1 || cpus > 255) throw new OptionError(`-smp ${text}: the number of vCPUs must be from 1 to 255`);
-  return cpus;
-}
-
-function parseDevice(text: string): DeviceOption {
-  const { head: driver, props } = splitProps(text, '-device');
-  if (!driver) throw new OptionError(`-device ${text}: missing driver name`);
-  const schema = SUPPORTED_DEVICES[driver];
-  if (!schema) throw new OptionError(`-device: unknown driver '${driver}' (hvkit has: ${Object.keys(SUPPORTED_DEVICES).join(', ')})`);
-  for (const [key, value] of Object.entries(props)) {
-    if (!(key in schema)) throw new OptionError(`-device ${driver}: unknown property '${key}' (it has: ${Object.keys(schema).join(', ')})`);
-    parseInteger(value, `-device ${driver},${key}`);
+function parseMachine(text: string): void {
+  const { head, props } = splitProps(text, '-machine');
+  onlyProps(props, ['type', 'accel'], '-machine');
+  const type = head ?? props['type'] ?? '';
+  if (props['accel'] !== undefined) parseAccel(props['accel'], '-machine accel');
+  if (type === 'pc' || /^pc-i440fx-\d+\.\d+$/.test(type)) return;
+  if (type === 'q35' || type.startsWith('pc-q35-')) {
+    throw new OptionError(`-machine ${type}: only the pc machine (i440FX/PIIX) exists in hvkit; q35 is not implemented`);
   }
-  return { driver, props };
+  throw new OptionError(`-machine: unknown machine type '${type}' (hvkit has: pc)`);
 }
 
-function parseSerial(text: string): string {
-  if (['stdio', 'null', 'none', 'mon:stdio'].includes(text)) return text;
-  if (text.startsWith('file:') && text.length > 5) return text;
-  throw new OptionError(`-serial: unsupported backend '${text}' (hvkit has: stdio, null, none, file:PATH)`);
+function parseAccel(text: string, option: string): void {
+  const { head, props } = splitProps(text, option);
+  const accel = head ?? props['accel'] ?? '';
+  if (['kvm', 'hvf', 'whpx', 'xen', 'nvmm'].includes(accel)) throw new OptionError(`${option} ${accel}: ${NO_HW_ACCEL}`);
+  if (accel !== 'tcg') throw new OptionError(`${option}: unknown accelerator '${accel}' (hvkit has: tcg)`);
+  onlyProps(props, ['accel', 'thread'], option);
 }
 
+function parseChardev(text: string, chardevs: Map<string, CharBackend>): void {
+  const { head, props } = splitProps(text, '-chardev');
+  const backend = head ?? '';
+  const id = props['id'];
+  if (!id) throw new OptionError(`-chardev ${text}: missing id=`);
+  if (chardevs.has(id)) throw new OptionError(`-chardev: duplicate id '${id}'`);
+  if (backend === 'stdio' || backend === 'null') {
+    onlyProps(props, ['id', 'mux', 'signal'], `-chardev ${backend}`);
+    chardevs.set(id, { kind: backend });
+  } else if (backend === 'file') {
+    onlyProps(props, ['id', 'path', 'mux'], '-chardev file');
+    if (!props['path']) throw new OptionError(`-chardev file,id=${id}: missing path=`);
+    chardevs.set(id, { kind: 'file', path: props['path'] });
+  } else {
+    throw new OptionError(`-chardev: unsupported backend '${backend}' (hvkit has: stdio, null, file)`);
+  }
+}
+
+function resolveChar(spec: CharSpec, chardevs: Map<string, CharBackend>, option: string): CharBackend | null {
+  if (spec.kind === 'none') return null;
+  if (spec.kind !== 'chardev') return spec;
+  const backend = chardevs.get(spec.id);
+  if (backend === undefined) throw new OptionError(`${option}: no -chardev with id=${spec.id}`);
+  return backend;
+}
+
+/** Parses a `qemu-system-x86_64` command line. Throws {@link OptionError}. */
 export function parseSystemArgs(argv: readonly string[]): SystemOptions {
-  const o: SystemOptions = {
-    memoryBytes: 128 * MiB,
-    cpus: 1,
-    cpuModel: 'max',
-    machine: 'pc',
-    append: '',
-    serial: 'stdio',
-    display: 'none',
-    devices: [],
-    noReboot: false,
-    help: false,
-    version: false,
+  let memoryMiB = 128;
+  let cpus = 1;
+  let cpuModel: CpuModel = parseCpuModel('max');
+  let kernel: string | undefined;
+  let initrd: string | undefined;
+  let append = '';
+  let bios: string | undefined;
+  let serial: CharSpec | undefined;
+  let debugcon: { iobase: number; spec: CharSpec; option: string } | undefined;
+  let nodefaults = false;
+  let noReboot = false;
+  let help = false;
+  let version = false;
+  let cpuHelp = false;
+  const devices: MachineConfig['devices'] = [];
+  const chardevs = new Map<string, CharBackend>();
+  const setDebugcon = (iobase: number, spec: CharSpec, option: string) => {
+    if (debugcon !== undefined) throw new OptionError('only one debug console (isa-debugcon) is supported');
+    debugcon = { iobase, spec, option };
   };
+  const addDevice = (d: DeviceRequest) => {
+    if (d.type === 'debugcon') {
+      if (d.chardev === undefined) throw new OptionError('-device isa-debugcon: needs chardev=ID (with -chardev stdio,id=ID), or use -debugcon stdio');
+      setDebugcon(d.iobase, { kind: 'chardev', id: d.chardev }, `-device isa-debugcon,chardev=${d.chardev}`);
+    } else {
+      devices.push(d);
+    }
+  };
+
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
@@ -161,53 +194,88 @@ export function parseSystemArgs(argv: readonly string[]): SystemOptions {
     const name = arg.replace(/^--?/, '');
     if (name in FLAG_OPTIONS) {
       if (name === 'nographic') {
-        o.display = 'none';
-        o.serial = 'stdio';
-      } else if (name === 'no-reboot') o.noReboot = true;
-      else if (name === 'version') o.version = true;
-      else o.help = true;
+        // No display, and COM1 on stdio: that is the default here already.
+      } else if (name === 'nodefaults') nodefaults = true;
+      else if (name === 'no-reboot') noReboot = true;
+      else if (name === 'enable-kvm') throw new OptionError(`-enable-kvm: ${NO_HW_ACCEL}`);
+      else if (name === 'version') version = true;
+      else help = true;
       continue;
     }
-    if (!(name in VALUE_OPTIONS)) throw new OptionError(`unsupported option '${arg}' (see -help)`);
+    if (!(name in VALUE_OPTIONS)) throw new OptionError(`unsupported option '${arg}' (hvkit supports: ${supportedNames()})`);
     const value = argv[++i];
     if (value === undefined) throw new OptionError(`option '${arg}' needs a value`);
     switch (name) {
       case 'm':
-        o.memoryBytes = parseMemory(value);
+        memoryMiB = parseMemory(value);
         break;
       case 'smp':
-        o.cpus = parseSmp(value);
+        cpus = parseSmp(value);
         break;
       case 'cpu':
-        o.cpuModel = value;
+        if (value === 'help' || value === '?') cpuHelp = true;
+        else cpuModel = parseCpuModel(value);
         break;
       case 'machine':
-      case 'M': {
-        const type = splitProps(value, '-machine').head ?? '';
-        if (type !== 'pc' && type !== 'q35') throw new OptionError(`-machine: unknown type '${type}' (hvkit has: pc, q35)`);
-        o.machine = type;
+      case 'M':
+        parseMachine(value);
         break;
-      }
+      case 'accel':
+        parseAccel(value, '-accel');
+        break;
       case 'kernel':
-        o.kernel = value;
+        kernel = value;
         break;
       case 'initrd':
-        o.initrd = value;
+        initrd = value;
         break;
       case 'append':
-        o.append = value;
+        append = value;
+        break;
+      case 'bios':
+        bios = value;
         break;
       case 'serial':
-        o.serial = parseSerial(value);
+        if (serial !== undefined) throw new OptionError('-serial: hvkit has one serial port (COM1); give -serial once');
+        serial = parseCharSpec(value, '-serial', { none: true, chardev: true });
+        break;
+      case 'debugcon': {
+        const spec = parseCharSpec(value, '-debugcon', { none: true, chardev: true });
+        if (spec.kind !== 'none') setDebugcon(0xe9, spec, `-debugcon ${value}`);
+        break;
+      }
+      case 'chardev':
+        parseChardev(value, chardevs);
+        break;
+      case 'device':
+        addDevice(parseDeviceSpec(value, '-device'));
         break;
       case 'display':
         if (value !== 'none') throw new OptionError(`-display: unsupported type '${value}' (the command line is headless: use -display none; the browser lab has a screen)`);
-        o.display = value;
         break;
-      case 'device':
-        o.devices.push(parseDevice(value));
+      case 'vga':
+        if (value !== 'none') throw new OptionError(`-vga: unsupported type '${value}' (hvkit has no graphics card: use -vga none)`);
+        break;
+      case 'monitor':
+        if (!['none', 'null', '/dev/null'].includes(value)) throw new OptionError(`-monitor: unsupported '${value}' (hvkit has no monitor: use -monitor none)`);
         break;
     }
   }
-  return o;
+  const serialSpec: CharSpec = serial ?? (nodefaults ? { kind: 'none' } : { kind: 'stdio' });
+  const dc = debugcon as { iobase: number; spec: CharSpec; option: string } | undefined;
+  const debugBackend = dc === undefined ? null : resolveChar(dc.spec, chardevs, dc.option);
+  const machine: MachineConfig = {
+    memoryMiB,
+    cpus,
+    cpuModel,
+    append,
+    serial: resolveChar(serialSpec, chardevs, '-serial'),
+    devices,
+    noReboot,
+    ...(kernel !== undefined ? { kernel } : {}),
+    ...(initrd !== undefined ? { initrd } : {}),
+    ...(bios !== undefined ? { bios } : {}),
+    ...(dc !== undefined && debugBackend !== null ? { debugcon: { iobase: dc.iobase, backend: debugBackend } } : {}),
+  };
+  return { machine, help, version, cpuHelp };
 }

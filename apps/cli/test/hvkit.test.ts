@@ -87,9 +87,15 @@ describe('the installed binaries', () => {
     expect(out).toMatch(/^@hvkit\/hypervisor\s+\d+\.\d+\.\d+/m);
   });
 
-  it('hvkit-system-x86_64 reports a bad option with a non-zero status', () => {
+  it('hvkit-system-x86_64 reports a bad option with status 1, as QEMU does', () => {
     const r = spawnSync(process.execPath, [bin('hvkit-system-x86_64.js'), '-m', 'lots'], { encoding: 'utf8' });
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain("hvkit-system-x86_64: invalid size 'lots'");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("hvkit-system-x86_64: invalid size 'lots': expected a number with an optional K, M, G or T suffix\n");
+  });
+
+  it('hvkit run reports a bad kernel in one line, with no stack trace', () => {
+    const r = spawnSync(process.execPath, [bin('hvkit.js'), 'run', '/nonexistent/kernel'], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('hvkit run: /nonexistent/kernel: no such file\n');
   });
 });
