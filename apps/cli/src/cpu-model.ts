@@ -6,9 +6,10 @@
  * gated behaviour from the model it was built with, so clearing a bit here also turns the
  * feature off where the core checks it (the CR4 bits of SMEP, SMAP, PCIDE, LA57, UMIP and
  * FSGSBASE become reserved, EFER.LME/NXE/SCE too without `lm`/`nx`/`syscall`; INVPCID, RDTSCP,
- * RDPID, SYSENTER, SYSCALL, STAC/CLAC, MONITOR/MWAIT raise #UD). Some instructions still run
- * whatever CPUID says (see {@link UNGATED_FEATURES}): that is how the core is today, not a
- * choice of this module.
+ * RDPID, SYSENTER, SYSCALL, STAC/CLAC, MONITOR/MWAIT, RDRAND, RDSEED, BMI1/2, ADX, MOVBE,
+ * POPCNT, CMPXCHG8B/16B and LAHF/SAHF in 64-bit mode raise #UD; LZCNT/TZCNT turn back into
+ * BSR/BSF; 1-GByte pages become reserved). CLFLUSHOPT still runs whatever CPUID says (see
+ * {@link UNGATED_FEATURES}).
  *
  * Bit positions: Intel SDM Vol. 2A, CPUID, Table 3-10 (CPUID.01H:ECX), Table 3-11 (01H:EDX),
  * Table 3-8 (leaf 07H, sub-leaf 0: EBX and ECX) and leaf 80000001H (ECX, EDX); AMD APM Vol. 3,
@@ -119,11 +120,11 @@ const APIC_FEATURES = ['apic', 'x2apic', 'tsc-deadline'];
 const VIRT_FEATURES = ['vmx', 'svm'];
 
 /**
- * Features whose CPUID bit can be cleared but whose instructions the core still executes (it
- * does not check the model for them yet): RDRAND, RDSEED, BMI1/2, ADX, MOVBE, POPCNT, LZCNT
- * (`abm`), CMPXCHG16B, CLFLUSHOPT, LAHF/SAHF in 64-bit mode, 1-GByte pages.
+ * Features whose CPUID bit can be cleared but whose instruction the core still executes (it
+ * does not check the model for it): CLFLUSHOPT (on CPUs without it, 66 0F AE /7 is not
+ * documented as #UD either).
  */
-export const UNGATED_FEATURES: readonly string[] = ['rdrand', 'rdseed', 'bmi1', 'bmi2', 'adx', 'movbe', 'popcnt', 'abm', 'cx16', 'clflushopt', 'lahf-lm', 'pdpe1gb'];
+export const UNGATED_FEATURES: readonly string[] = ['clflushopt'];
 
 /**
  * QEMU's `qemu64` (an AMD family 15 model 107 stepping 1 part with SSE2-era features, long

@@ -20,7 +20,7 @@ import { Decoder, NEED_MORE_BYTES } from './decoder.js';
 import type { VirtualizationExtension } from './extension.js';
 import * as fault from './fault.js';
 import * as flagsModule from './flags.js';
-import { INTEL_CORE, type CpuModel } from './model.js';
+import { CpuidExt1Edx, INTEL_CORE, type CpuModel } from './model.js';
 import * as optable from './optable.js';
 import * as state from './state.js';
 import { installAllOps } from './ops/index.js';
@@ -370,7 +370,7 @@ export class Cpu {
         read32: (gpa: number): number => this.physRead32(this.guestMode ? this.gpaToHpa(gpa, 4) : gpa),
         write32: (gpa: number, value: number): void => this.physWrite32(this.guestMode ? this.gpaToHpa(gpa, 5) : gpa, value),
       },
-      { maxPhyAddr: this.model.physAddrBits, gbPages: true, amd: this.model.vendor === 'amd' },
+      { maxPhyAddr: this.model.physAddrBits, gbPages: (this.model.ext1Edx & CpuidExt1Edx.PAGE1GB) !== 0, amd: this.model.vendor === 'amd' },
     );
     this.memory.addWriteObserver({
       physicalWrite: (addr: Hpa, length: number) => this.invalidateCodeRange(addr, length),

@@ -94,7 +94,10 @@ function cmpxchgNb(cpu: Cpu, d: number): void {
   if ((info & I_MEM) === 0) cpu.ud();
   const g = cpu.gpr;
   const gh = cpu.gprHi;
-  if (((info >>> 4) & 3) === 3) {
+  const wide = ((info >>> 4) & 3) === 3;
+  // CMPXCHG16B needs CPUID.01H:ECX.CX16, CMPXCHG8B CPUID.01H:EDX.CX8 (SDM Vol. 2 "CMPXCHG8B/CMPXCHG16B").
+  if (wide ? (cpu.model.leaf1Ecx & (1 << 13)) === 0 : (cpu.model.leaf1Edx & (1 << 8)) === 0) cpu.ud();
+  if (wide) {
     const lo = memAddr(cpu, d, 16, true);
     const hi = cpu.hi;
     if ((lo & 15) !== 0) cpu.gp(0);

@@ -20,6 +20,9 @@ import * as decodedNs from '../decoded.js';
 import * as flagsNs from '../flags.js';
 import * as optableNs from '../optable.js';
 import * as operandsNs from './operands.js';
+import { Cpuid1Ecx, Cpuid7Ebx, CpuidExt1Ecx } from '../model.js';
+import type { Handler } from '../optable.js';
+import { gated, orLegacy } from './feature.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -272,18 +275,21 @@ export function installBits(): void {
     setOp(OpMap.Two, regOps[op]!, defineHandler(`${names[op]!} rm,reg`, (cpu, d) => bitReg(cpu, d, op)));
     setOp(OpMap.Two, 0xba, defineHandler(`${names[op]!} rm,imm8`, (cpu, d) => bitImm(cpu, d, op)), { reg: 4 + op });
   }
-  setOp(OpMap.Two, 0xbc, defineHandler('bsf', (cpu, d) => bitScan(cpu, d, false)));
-  setOp(OpMap.Two, 0xbd, defineHandler('bsr', (cpu, d) => bitScan(cpu, d, true)));
-  // F3 selects TZCNT/LZCNT/POPCNT; 66 keeps BSF/BSR (operand size).
-  setOp(OpMap.Two, 0xbc, defineHandler('tzcnt', (cpu, d) => countZeros(cpu, d, false)), { prefix: Pfx.F3 });
-  setOp(OpMap.Two, 0xbd, defineHandler('lzcnt', (cpu, d) => countZeros(cpu, d, true)), { prefix: Pfx.F3 });
-  setOp(OpMap.Two, 0xb8, defineHandler('popcnt', popcnt), { prefix: Pfx.F3 });
-  const ld = defineHandler('movbe reg,m', (cpu, d) => movbe(cpu, d, false));
-  const st = defineHandler('movbe m,reg', (cpu, d) => movbe(cpu, d, true));
+  const bsf: Handler = (cpu, d) => bitScan(cpu, d, false);
+  const bsr: Handler = (cpu, d) => bitScan(cpu, d, true);
+  setOp(OpMap.Two, 0xbc, defineHandler('bsf', bsf));
+  setOp(OpMap.Two, 0xbd, defineHandler('bsr', bsr));
+  // F3 selects TZCNT/LZCNT/POPCNT; 66 keeps BSF/BSR (operand size). Without BMI1 / LZCNT the
+  // F3 prefix is ignored and the encodings are BSF / BSR.
+  setOp(OpMap.Two, 0xbc, defineHandler('tzcnt', orLegacy('leaf7Ebx', Cpuid7Ebx.BMI1, (cpu, d) => countZeros(cpu, d, false), bsf)), { prefix: Pfx.F3 });
+  setOp(OpMap.Two, 0xbd, defineHandler('lzcnt', orLegacy('ext1Ecx', CpuidExt1Ecx.ABM, (cpu, d) => countZeros(cpu, d, true), bsr)), { prefix: Pfx.F3 });
+  setOp(OpMap.Two, 0xb8, defineHandler('popcnt', gated('leaf1Ecx', Cpuid1Ecx.POPCNT, popcnt)), { prefix: Pfx.F3 });
+  const ld = defineHandler('movbe reg,m', gated('leaf1Ecx', Cpuid1Ecx.MOVBE, (cpu, d) => movbe(cpu, d, false)));
+  const st = defineHandler('movbe m,reg', gated('leaf1Ecx', Cpuid1Ecx.MOVBE, (cpu, d) => movbe(cpu, d, true)));
   setOp(OpMap.Three38, 0xf0, ld, { prefix: Pfx.None });
   setOp(OpMap.Three38, 0xf0, ld, { prefix: Pfx.P66 });
   setOp(OpMap.Three38, 0xf1, st, { prefix: Pfx.None });
   setOp(OpMap.Three38, 0xf1, st, { prefix: Pfx.P66 });
-  setOp(OpMap.Three38, 0xf6, defineHandler('adcx', (cpu, d) => adcxAdox(cpu, d, false)), { prefix: Pfx.P66 });
-  setOp(OpMap.Three38, 0xf6, defineHandler('adox', (cpu, d) => adcxAdox(cpu, d, true)), { prefix: Pfx.F3 });
+  setOp(OpMap.Three38, 0xf6, defineHandler('adcx', gated('leaf7Ebx', Cpuid7Ebx.ADX, (cpu, d) => adcxAdox(cpu, d, false))), { prefix: Pfx.P66 });
+  setOp(OpMap.Three38, 0xf6, defineHandler('adox', gated('leaf7Ebx', Cpuid7Ebx.ADX, (cpu, d) => adcxAdox(cpu, d, true))), { prefix: Pfx.F3 });
 }

@@ -16,6 +16,9 @@ import * as optableNs from '../optable.js';
 import * as muldivNs from './muldiv.js';
 import * as operandsNs from './operands.js';
 import * as wideNs from './wide.js';
+import { Cpuid7Ebx } from '../model.js';
+import type { Handler } from '../optable.js';
+import { gated } from './feature.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -245,17 +248,19 @@ function shiftX(cpu: Cpu, d: number, kind: number): void {
 }
 
 export function installBmi(): void {
-  setOp(OpMap.Vex38, 0xf2, defineHandler('andn', andn), { prefix: Pfx.None });
-  setOp(OpMap.Vex38, 0xf3, defineHandler('blsr', (cpu, d) => blsGroup(cpu, d, 1)), { prefix: Pfx.None, reg: 1 });
-  setOp(OpMap.Vex38, 0xf3, defineHandler('blsmsk', (cpu, d) => blsGroup(cpu, d, 2)), { prefix: Pfx.None, reg: 2 });
-  setOp(OpMap.Vex38, 0xf3, defineHandler('blsi', (cpu, d) => blsGroup(cpu, d, 3)), { prefix: Pfx.None, reg: 3 });
-  setOp(OpMap.Vex38, 0xf5, defineHandler('bzhi', bzhi), { prefix: Pfx.None });
-  setOp(OpMap.Vex38, 0xf5, defineHandler('pext', (cpu, d) => pdepPext(cpu, d, true)), { prefix: Pfx.F3 });
-  setOp(OpMap.Vex38, 0xf5, defineHandler('pdep', (cpu, d) => pdepPext(cpu, d, false)), { prefix: Pfx.F2 });
-  setOp(OpMap.Vex38, 0xf6, defineHandler('mulx', mulx), { prefix: Pfx.F2 });
-  setOp(OpMap.Vex38, 0xf7, defineHandler('bextr', bextr), { prefix: Pfx.None });
-  setOp(OpMap.Vex38, 0xf7, defineHandler('shlx', (cpu, d) => shiftX(cpu, d, 0)), { prefix: Pfx.P66 });
-  setOp(OpMap.Vex38, 0xf7, defineHandler('sarx', (cpu, d) => shiftX(cpu, d, 1)), { prefix: Pfx.F3 });
-  setOp(OpMap.Vex38, 0xf7, defineHandler('shrx', (cpu, d) => shiftX(cpu, d, 2)), { prefix: Pfx.F2 });
-  setOp(OpMap.Vex3A, 0xf0, defineHandler('rorx', rorx), { prefix: Pfx.F2 });
+  const b1 = (fn: Handler): Handler => gated('leaf7Ebx', Cpuid7Ebx.BMI1, fn);
+  const b2 = (fn: Handler): Handler => gated('leaf7Ebx', Cpuid7Ebx.BMI2, fn);
+  setOp(OpMap.Vex38, 0xf2, defineHandler('andn', b1(andn)), { prefix: Pfx.None });
+  setOp(OpMap.Vex38, 0xf3, defineHandler('blsr', b1((cpu, d) => blsGroup(cpu, d, 1))), { prefix: Pfx.None, reg: 1 });
+  setOp(OpMap.Vex38, 0xf3, defineHandler('blsmsk', b1((cpu, d) => blsGroup(cpu, d, 2))), { prefix: Pfx.None, reg: 2 });
+  setOp(OpMap.Vex38, 0xf3, defineHandler('blsi', b1((cpu, d) => blsGroup(cpu, d, 3))), { prefix: Pfx.None, reg: 3 });
+  setOp(OpMap.Vex38, 0xf5, defineHandler('bzhi', b2(bzhi)), { prefix: Pfx.None });
+  setOp(OpMap.Vex38, 0xf5, defineHandler('pext', b2((cpu, d) => pdepPext(cpu, d, true))), { prefix: Pfx.F3 });
+  setOp(OpMap.Vex38, 0xf5, defineHandler('pdep', b2((cpu, d) => pdepPext(cpu, d, false))), { prefix: Pfx.F2 });
+  setOp(OpMap.Vex38, 0xf6, defineHandler('mulx', b2(mulx)), { prefix: Pfx.F2 });
+  setOp(OpMap.Vex38, 0xf7, defineHandler('bextr', b1(bextr)), { prefix: Pfx.None });
+  setOp(OpMap.Vex38, 0xf7, defineHandler('shlx', b2((cpu, d) => shiftX(cpu, d, 0))), { prefix: Pfx.P66 });
+  setOp(OpMap.Vex38, 0xf7, defineHandler('sarx', b2((cpu, d) => shiftX(cpu, d, 1))), { prefix: Pfx.F3 });
+  setOp(OpMap.Vex38, 0xf7, defineHandler('shrx', b2((cpu, d) => shiftX(cpu, d, 2))), { prefix: Pfx.F2 });
+  setOp(OpMap.Vex3A, 0xf0, defineHandler('rorx', b2(rorx)), { prefix: Pfx.F2 });
 }

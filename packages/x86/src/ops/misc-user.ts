@@ -14,6 +14,8 @@ import * as optableNs from '../optable.js';
 import * as stateNs from '../state.js';
 import * as operandsNs from './operands.js';
 import * as movNs from './mov.js';
+import { Cpuid1Ecx, Cpuid7Ebx } from '../model.js';
+import { gated } from './feature.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
@@ -215,8 +217,8 @@ function crc32(cpu: Cpu, d: number, byteSrc: boolean): void {
 export function installMiscUser(): void {
   setOp(OpMap.One, 0x9c, defineHandler('pushf', pushf));
   setOp(OpMap.One, 0x9d, defineHandler('popf', popf));
-  setOp(OpMap.Two, 0xc7, defineHandler('rdrand', (cpu, d) => rdrand(cpu, d, false)), { reg: 6, mod3: true });
-  setOp(OpMap.Two, 0xc7, defineHandler('rdseed', (cpu, d) => rdrand(cpu, d, true)), { reg: 7, mod3: true });
+  setOp(OpMap.Two, 0xc7, defineHandler('rdrand', gated('leaf1Ecx', Cpuid1Ecx.RDRAND, (cpu, d) => rdrand(cpu, d, false))), { reg: 6, mod3: true });
+  setOp(OpMap.Two, 0xc7, defineHandler('rdseed', gated('leaf7Ebx', Cpuid7Ebx.RDSEED, (cpu, d) => rdrand(cpu, d, true))), { reg: 7, mod3: true });
   setOp(OpMap.One, 0x90, defineHandler('pause', pause), { prefix: Pfx.F3 });
   const f = defineHandler('lfence/mfence/sfence', fence);
   for (let r = 5; r <= 7; r++) setOp(OpMap.Two, 0xae, f, { reg: r, mod3: true });

@@ -218,12 +218,19 @@ function cwd(cpu: Cpu, d: number): void {
 
 /** LAHF (9F): AH = SF:ZF:0:AF:0:PF:1:CF. */
 function lahf(cpu: Cpu): void {
+  lahfAllowed(cpu);
   const f = arithFlags(cpu) | Flag.Fixed1;
   cpu.gpr[0] = (cpu.gpr[0]! & ~0xff00) | ((f & 0xd7) << 8);
 }
 
+/** LAHF/SAHF in 64-bit mode need CPUID.80000001H:ECX.LAHF-SAHF[0] (SDM Vol. 2 "LAHF"). */
+function lahfAllowed(cpu: Cpu): void {
+  if (cpu.mode === CodeMode.Bits64 && (cpu.model.ext1Ecx & 1) === 0) cpu.ud();
+}
+
 /** SAHF (9E): SF, ZF, AF, PF, CF from AH; OF unchanged. */
 function sahf(cpu: Cpu): void {
+  lahfAllowed(cpu);
   const ah = (cpu.gpr[0]! >> 8) & 0xd5;
   const of = getOF(cpu);
   setArithFlags(cpu, ah | (of << 11));
