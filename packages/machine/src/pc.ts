@@ -22,7 +22,8 @@
  * number, except IRQ0, which is I/O APIC pin 2 (the MADT's interrupt source override says
  * so). The PIT drives IRQ0 (and the HPET takes IRQ0/IRQ8 over in legacy replacement mode), the
  * 8042 IRQ1/IRQ12, COM1 IRQ4, the RTC IRQ8, the ACPI SCI IRQ9 (level), PCI INTA-D go through
- * the PIRQ routers to ISA IRQs 10/11 and to I/O APIC pins 16-19. The 8259A's INTR is LINT0 of
+ * the PIIX PIRQ routing to ISA IRQs (10/11 by default), which reach the PIC and the I/O APIC like
+ * any ISA IRQ (I/O APIC pins 16-23 are unconnected). The 8259A's INTR is LINT0 of
  * the BSP's local APIC; the I/O APIC and MSIs reach the local APICs over the APIC bus.
  *
  * The cores run interleaved on one thread, deterministically: each runs up to a quantum of
@@ -171,23 +172,6 @@ class IsaIrqs implements IrqSink {
     this.pic.setIrq(line, level);
     // ACPI MADT override: ISA IRQ0 is GSI 2 (the PIT's conventional wiring on a PC).
     this.ioapic.setIrq(line === 0 ? 2 : line, level);
-  }
-}
-
-/** PCI INTx after PIRQ routing: the routed ISA IRQ on the PIC side, pins 16-19 on the I/O APIC. */
-class PciIrqs implements IrqSink {
-  constructor(
-    private readonly pic: Pic8259Pair,
-    private readonly ioapic: IoApic,
-  ) {}
-
-  setIrq(line: number, level: boolean): void {
-    this.pic.setIrq(line, level);
-  }
-
-  /** @internal PIRQ `n` (0-3) changed: I/O APIC pins 16-19 follow the PIRQ lines directly. */
-  setPirq(n: number, level: boolean): void {
-    this.ioapic.setIrq(16 + n, level);
   }
 }
 
@@ -343,7 +327,7 @@ export class Pc {
     this.chipset = new Chipset({ pio: this.io, memory: this.memory });
     const isa = new IsaIrqs(this.pic, this.ioapic);
     const irq = (n: number): InterruptLine => new InterruptLine(isa, n);
-    this.pci = new I440fxHostBridge({ irq: new PciIrqs(this.pic, this.ioapic) });
+    this.pci = new I440fxHostBridge({ irq: isa });
     this.chipset = new Chipset({ pio: this.io, memory: this.memory, pci: this.pci });
     // HPET legacy replacement (IA-PC HPET spec §2.4.4) takes IRQ0 and IRQ8 from the PIT and
     // the RTC: their lines are cut while it is on.

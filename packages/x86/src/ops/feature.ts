@@ -5,17 +5,10 @@
  * another instruction before the feature existed, runs that one (F3 0F BC/BD without BMI1/LZCNT
  * are BSF/BSR with an ignored prefix).
  */
-import type { Cpu } from '../cpu.js';
-import type { CpuModel } from '../model.js';
 import type { Handler } from '../optable.js';
 
 /** The CPUID words a feature bit lives in. */
 export type FeatureWord = 'leaf1Ecx' | 'leaf1Edx' | 'leaf7Ebx' | 'leaf7Ecx' | 'ext1Ecx' | 'ext1Edx';
-
-/** Whether the CPU's model reports `bit` in `word`. */
-export function hasFeature(cpu: Cpu, word: FeatureWord, bit: number): boolean {
-  return ((cpu.model as CpuModel)[word] & bit) !== 0;
-}
 
 /** `fn`, preceded by #UD when the model lacks the feature. */
 export function gated(word: FeatureWord, bit: number, fn: Handler): Handler {
