@@ -153,6 +153,45 @@ export class Cpu {
   cr8 = 0;
   efer = 0;
   xcr0 = 1;
+  // ---- x87 / MMX / SSE state (src/fpu/; SDM Vol. 1 ch. 8-12) ----------------------------------
+  /**
+   * x87 data registers R0-R7 by physical number (ST(i) is R((fpTop + i) & 7)): the 64-bit
+   * significand as low and high 32-bit halves. MMX registers MM0-MM7 alias these significands.
+   */
+  readonly fpLo = new Int32Array(8);
+  readonly fpHi = new Int32Array(8);
+  /** Sign (bit 15) and biased 15-bit exponent (bits 14:0) of R0-R7; an MMX write sets 0xFFFF. */
+  readonly fpSe = new Int32Array(8);
+  /** FSW.TOP (bits 13:11 of the status word, kept apart). */
+  fpTop = 0;
+  /** The x87 status word with TOP (bits 13:11) always zero: see {@link fpTop}. */
+  fsw = 0;
+  /** The x87 control word. */
+  fcw = 0x40;
+  /** Tag "empty" bits: bit i set when R(i) is empty (the complement of FXSAVE's abridged tag). */
+  fpEmpty = 0;
+  /** x87 last instruction pointer, last data pointer, and the opcode's low 11 bits. */
+  fipLo = 0;
+  fipHi = 0;
+  fcs = 0;
+  fdpLo = 0;
+  fdpHi = 0;
+  fds = 0;
+  fop = 0;
+  /** XMM0-XMM15, four little-endian 32-bit lanes each: XMMn lane k is xmm[n * 4 + k]. */
+  readonly xmm = new Int32Array(64);
+  /** MXCSR (SDM Vol. 1 §10.2.3). */
+  mxcsr = 0x1f80;
+  /** Scratch for one 128-bit memory operand (see fpu/common.ts). */
+  readonly m128 = new Int32Array(4);
+  /**
+   * FERR# output: called with true when an unmasked x87 exception is pending while CR0.NE = 0
+   * (the PC routes it to IRQ13 through the 8259A; SDM Vol. 1 §8.7), false when it is cleared.
+   */
+  onFerr: ((asserted: boolean) => void) | null = null;
+  /** Current level of the FERR# output. */
+  ferr = false;
+
   /** DR0-DR7 low and high halves. */
   readonly drLo = new Int32Array(8);
   readonly drHi = new Int32Array(8);
@@ -399,6 +438,22 @@ export class Cpu {
     this.cr2Lo = this.cr2Hi = this.cr3Lo = this.cr3Hi = this.cr4 = this.cr8 = 0;
     this.efer = 0;
     this.xcr0 = 1;
+    // Power-up x87/SSE state (SDM Vol. 3 Table 10-1): FCW 0040H, FSW 0, FTW 5555H (all
+    // registers tagged zero, holding +0.0), MXCSR 1F80H, XMM registers zero.
+    this.fpLo.fill(0);
+    this.fpHi.fill(0);
+    this.fpSe.fill(0);
+    this.fpTop = 0;
+    this.fsw = 0;
+    this.fcw = 0x40;
+    this.fpEmpty = 0;
+    this.fipLo = this.fipHi = this.fcs = this.fdpLo = this.fdpHi = this.fds = this.fop = 0;
+    this.xmm.fill(0);
+    this.mxcsr = 0x1f80;
+    if (this.ferr) {
+      this.ferr = false;
+      this.onFerr?.(false);
+    }
     this.drLo.fill(0);
     this.drHi.fill(0);
     this.drLo[6] = 0xffff0ff0 | 0;

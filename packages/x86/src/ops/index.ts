@@ -27,6 +27,11 @@ import { installMsr } from './msr.js';
 import { installCpuid } from './cpuid.js';
 import { installFastcall } from './fastcall.js';
 import { installVirt } from './virt.js';
+import { installX87 } from '../fpu/x87.js';
+import { installSseFloat } from '../fpu/sse-float.js';
+import { installSimdInt } from '../fpu/simd-int.js';
+import { installSimdExt } from '../fpu/simd-ext.js';
+import { installFpuState } from '../fpu/state-save.js';
 
 let installed = false;
 
@@ -60,6 +65,12 @@ export function installAllOps(): void {
   installCpuid();
   installFastcall();
   installVirt();
+  // x87, MMX, SSE..SSE4.2 and the state-management instructions (src/fpu/).
+  installX87();
+  installSimdInt();
+  installSimdExt();
+  installSseFloat();
+  installFpuState();
   installLegacy();
   installFast(HANDLERS);
 }
