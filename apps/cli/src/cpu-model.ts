@@ -8,8 +8,11 @@
  * FSGSBASE become reserved, EFER.LME/NXE/SCE too without `lm`/`nx`/`syscall`; INVPCID, RDTSCP,
  * RDPID, SYSENTER, SYSCALL, STAC/CLAC, MONITOR/MWAIT, RDRAND, RDSEED, BMI1/2, ADX, MOVBE,
  * POPCNT, CMPXCHG8B/16B and LAHF/SAHF in 64-bit mode raise #UD; LZCNT/TZCNT turn back into
- * BSR/BSF; 1-GByte pages become reserved). CLFLUSHOPT still runs whatever CPUID says (see
- * {@link UNGATED_FEATURES}).
+ * BSR/BSF; 1-GByte pages become reserved; without `fxsr` FXSAVE/FXRSTOR and CR4.OSFXSR, without
+ * `sse` LDMXCSR/STMXCSR and CR4.OSXMMEXCPT, without `xsave` the XSAVE family, XGETBV/XSETBV,
+ * CR4.OSXSAVE and CPUID leaf 0DH go away; `pni`/`sse3`, `ssse3`, `sse4.1`, `sse4.2` gate their
+ * instructions). The base x87/MMX/SSE/SSE2 instructions still run whatever CPUID says (see
+ * {@link UNGATED_FEATURES}), as does CLFLUSHOPT.
  *
  * Bit positions: Intel SDM Vol. 2A, CPUID, Table 3-10 (CPUID.01H:ECX), Table 3-11 (01H:EDX),
  * Table 3-8 (leaf 07H, sub-leaf 0: EBX and ECX) and leaf 80000001H (ECX, EDX); AMD APM Vol. 3,
@@ -97,6 +100,7 @@ const FEATURE_BITS: Readonly<Record<string, FeatureBit>> = {
   syscall: f('ext1Edx', 11),
   nx: f('ext1Edx', 20),
   pdpe1gb: f('ext1Edx', 26),
+  mmxext: f('ext1Edx', 22),
   rdtscp: f('ext1Edx', 27),
   lm: f('ext1Edx', 29),
 };
@@ -120,16 +124,17 @@ const APIC_FEATURES = ['apic', 'x2apic', 'tsc-deadline'];
 const VIRT_FEATURES = ['vmx', 'svm'];
 
 /**
- * Features whose CPUID bit can be cleared but whose instruction the core still executes (it
- * does not check the model for it): CLFLUSHOPT (on CPUs without it, 66 0F AE /7 is not
- * documented as #UD either).
+ * Features whose CPUID bit can be cleared but whose instructions the core still executes (it
+ * does not check the model for them): CLFLUSHOPT (on CPUs without it, 66 0F AE /7 is not
+ * documented as #UD either), and the x87, MMX, AMD MMX-extension, SSE and SSE2 instruction sets
+ * (what every x86-64 processor has; the x87 answers to CR0.EM, SSE to CR4.OSFXSR instead).
  */
-export const UNGATED_FEATURES: readonly string[] = ['clflushopt'];
+export const UNGATED_FEATURES: readonly string[] = ['clflushopt', 'fpu', 'mmx', 'mmxext', 'sse', 'sse2'];
 
 /**
  * QEMU's `qemu64` (an AMD family 15 model 107 stepping 1 part with SSE2-era features, long
  * mode, NX and SYSCALL, 40 physical address bits), restricted to the features hvkit implements:
- * no x87/MMX/SSE/SSE2/SSE3 (the core has no FPU or SIMD yet), no MCE/MCA, no SVM.
+ * no MCE/MCA, no APIC bit from the model (the board's APIC reports it), no SVM.
  */
 const QEMU64: CpuModel = Object.freeze({
   name: 'qemu64',
@@ -140,8 +145,8 @@ const QEMU64: CpuModel = Object.freeze({
   model: 107,
   stepping: 1,
   // FPU DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR PGE MCA CMOV PAT PSE36 CLFLUSH MMX FXSR SSE SSE2, less what hvkit lacks.
-  leaf1Ecx: bits('cx16'),
-  leaf1Edx: bits('de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'sep', 'mtrr', 'pge', 'cmov', 'pat', 'pse36', 'clflush'),
+  leaf1Ecx: bits('pni', 'cx16'),
+  leaf1Edx: bits('fpu', 'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'sep', 'mtrr', 'pge', 'cmov', 'pat', 'pse36', 'clflush', 'mmx', 'fxsr', 'sse', 'sse2'),
   leaf7Ebx: 0,
   leaf7Ecx: 0,
   ext1Ecx: bits('lahf-lm'),

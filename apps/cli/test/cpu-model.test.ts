@@ -9,9 +9,10 @@ type Word = 'leaf1Ecx' | 'leaf1Edx' | 'leaf7Ebx' | 'leaf7Ecx' | 'ext1Ecx' | 'ext
 /**
  * Where each feature's CPUID bit is, written out from the SDM (Vol. 2A, CPUID: Table 3-10
  * leaf 01H ECX, Table 3-11 leaf 01H EDX, Table 3-8 leaf 07H EBX/ECX, leaf 80000001H ECX/EDX)
- * and AMD APM Vol. 3 E.3.2 (cr8legacy), independently of the table in src/cpu-model.ts.
+ * and AMD APM Vol. 3 E.3.2 (cr8legacy, mmxext), independently of the table in src/cpu-model.ts.
  */
 const SDM: Record<string, [Word, number]> = {
+  fpu: ['leaf1Edx', 0],
   vme: ['leaf1Edx', 1],
   de: ['leaf1Edx', 2],
   pse: ['leaf1Edx', 3],
@@ -26,11 +27,20 @@ const SDM: Record<string, [Word, number]> = {
   pat: ['leaf1Edx', 16],
   pse36: ['leaf1Edx', 17],
   clflush: ['leaf1Edx', 19],
+  mmx: ['leaf1Edx', 23],
+  fxsr: ['leaf1Edx', 24],
+  sse: ['leaf1Edx', 25],
+  sse2: ['leaf1Edx', 26],
+  pni: ['leaf1Ecx', 0],
   monitor: ['leaf1Ecx', 3],
+  ssse3: ['leaf1Ecx', 9],
   cx16: ['leaf1Ecx', 13],
   pcid: ['leaf1Ecx', 17],
+  'sse4.1': ['leaf1Ecx', 19],
+  'sse4.2': ['leaf1Ecx', 20],
   movbe: ['leaf1Ecx', 22],
   popcnt: ['leaf1Ecx', 23],
+  xsave: ['leaf1Ecx', 26],
   rdrand: ['leaf1Ecx', 30],
   fsgsbase: ['leaf7Ebx', 0],
   bmi1: ['leaf7Ebx', 3],
@@ -50,6 +60,7 @@ const SDM: Record<string, [Word, number]> = {
   abm: ['ext1Ecx', 5],
   syscall: ['ext1Edx', 11],
   nx: ['ext1Edx', 20],
+  mmxext: ['ext1Edx', 22],
   pdpe1gb: ['ext1Edx', 26],
   rdtscp: ['ext1Edx', 27],
   lm: ['ext1Edx', 29],
@@ -110,6 +121,10 @@ describe('-cpu models and feature flags', () => {
     expect(has(parseCpuModel('qemu64,smep=yes,smap=true'), 'smap')).toBe(true);
     expect(has(parseCpuModel('max,smep=no'), 'smep')).toBe(false);
     expect(has(parseCpuModel('max,SMEP=false'), 'smep')).toBe(false);
+    expect(has(parseCpuModel('max,-sse3'), 'pni')).toBe(false);
+    expect(has(parseCpuModel('max,-sse4_1'), 'sse4.1')).toBe(false);
+    expect(has(parseCpuModel('max,-sse4-2'), 'sse4.2')).toBe(false);
+    expect(has(parseCpuModel('max,sse4.2=off'), 'sse4.2')).toBe(false);
   });
 
   it('follows la57 with the linear-address width (CPUID.80000008H:EAX[15:8])', () => {
@@ -123,7 +138,9 @@ describe('-cpu models and feature flags', () => {
     const m = parseCpuModel('qemu64');
     expect(m).toMatchObject({ vendor: 'amd', vendorString: 'AuthenticAMD', family: 15, model: 107, stepping: 1, physAddrBits: 40, linearAddrBits: 48 });
     const on = Object.keys(SDM).filter((n) => has(m, n)).sort();
-    expect(on).toEqual(['clflush', 'cmov', 'cx16', 'cx8', 'de', 'lahf-lm', 'lm', 'msr', 'mtrr', 'nx', 'pae', 'pat', 'pge', 'pse', 'pse36', 'syscall', 'tsc', 'sep'].sort());
+    expect(on).toEqual(
+      ['clflush', 'cmov', 'cx16', 'cx8', 'de', 'fpu', 'fxsr', 'lahf-lm', 'lm', 'mmx', 'msr', 'mtrr', 'nx', 'pae', 'pat', 'pge', 'pni', 'pse', 'pse36', 'sse', 'sse2', 'syscall', 'tsc', 'sep'].sort(),
+    );
   });
 
   it.each([
@@ -132,7 +149,7 @@ describe('-cpu models and feature flags', () => {
     ['max,vmx', '-cpu: vmx: the VT-x/SVM frontend is not implemented yet'],
     ['max,-x2apic', '-cpu: x2apic cannot be turned off: hvkit reports it whenever the local APIC is present'],
     ['max,apic=off', '-cpu: apic cannot be turned off: hvkit reports it whenever the local APIC is present'],
-    ['max,+sse2', "-cpu: feature 'sse2' is not implemented by hvkit yet"],
+    ['max,+pclmulqdq', "-cpu: feature 'pclmulqdq' is not implemented by hvkit yet"],
     ['max,-avx', "-cpu: feature 'avx' is not implemented by hvkit yet"],
     ['max,smep=maybe', "-cpu: 'smep=maybe': a feature is turned on or off with on, off, true, false, yes or no"],
     ['core2duo', "-cpu: unknown model 'core2duo' (hvkit has: max, host, intel, amd, qemu64)"],
@@ -182,6 +199,8 @@ describe('-cpu in a running guest', () => {
     ['rdrand', 1, 'ecx', 30],
     ['nx', 0x80000001, 'edx', 20],
     ['rdtscp', 0x80000001, 'edx', 27],
+    ['xsave', 1, 'ecx', 26],
+    ['ssse3', 1, 'ecx', 9],
   ] as const)('CPUID shows %s when the model has it, and not after -%s', async (name, leaf, reg, bit) => {
     expect(await runTiny(cpuidBit(leaf, reg, bit), 'max', `cpuid-${name}-on`)).toBe(3);
     expect(await runTiny(cpuidBit(leaf, reg, bit), `max,-${name}`, `cpuid-${name}-off`)).toBe(1);
@@ -194,6 +213,7 @@ describe('-cpu in a running guest', () => {
     ['umip', 11],
     ['fsgsbase', 16],
     ['la57', 12],
+    ['xsave', 18], // CR4.OSXSAVE
   ])('CR4 takes the %s bit only when the model has the feature', async (name, bit) => {
     expect(await runTiny(setCr4Bit(bit), 'max', `cr4-${name}-on`)).toBe(3);
     expect(await runTiny(setCr4Bit(bit), `max,-${name}`, `cr4-${name}-off`)).toBe(0);
@@ -216,6 +236,23 @@ describe('-cpu in a running guest', () => {
     const invpcid = asm(ELF_CODE, [[0xb8], { abs32: 'desc' }, [0xba, ...u32(2), 0x66, 0x0f, 0x38, 0x82, 0x10], exitWith(1), { label: 'desc' }, new Array<number>(16).fill(0)]);
     expect(await runTiny([...invpcid], 'max', 'invpcid-on')).toBe(3);
     expect(await runTiny([...invpcid], 'max,-invpcid', 'invpcid-off')).toBe(0);
+  });
+
+  it('CPUID shows mmxext on the AMD model, and not after -mmxext', async () => {
+    expect(await runTiny(cpuidBit(0x80000001, 'edx', 22), 'amd', 'cpuid-mmxext-on')).toBe(3);
+    expect(await runTiny(cpuidBit(0x80000001, 'edx', 22), 'amd,-mmxext', 'cpuid-mmxext-off')).toBe(1);
+    expect(await runTiny(cpuidBit(0x80000001, 'edx', 22), 'max', 'cpuid-mmxext-intel')).toBe(1);
+  });
+
+  it('raises #UD for FXSAVE after -fxsr, and XGETBV after -xsave', async () => {
+    // fxsave [0x200000] (16-byte aligned, in RAM)
+    const fxsave = [0x0f, 0xae, 0x05, ...u32(0x200000), ...exitWith(1)];
+    expect(await runTiny(fxsave, 'max', 'fxsave-on')).toBe(3);
+    expect(await runTiny(fxsave, 'max,-fxsr', 'fxsave-off')).toBe(0);
+    // mov eax, cr4; or eax, OSXSAVE; mov cr4, eax; xor ecx, ecx; xgetbv; out 0xf4, al (XCR0 = 1: status 3).
+    const xgetbv = [0x0f, 0x20, 0xe0, 0x0d, ...u32(1 << 18), 0x0f, 0x22, 0xe0, 0x31, 0xc9, 0x0f, 0x01, 0xd0, ...EXIT_AL];
+    expect(await runTiny(xgetbv, 'max', 'xgetbv-on')).toBe(3);
+    expect(await runTiny(xgetbv, 'max,-xsave', 'xgetbv-off')).toBe(0);
   });
 
   it.each([

@@ -23,7 +23,8 @@
  * so). The PIT drives IRQ0 (and the HPET takes IRQ0/IRQ8 over in legacy replacement mode), the
  * 8042 IRQ1/IRQ12, COM1 IRQ4, the RTC IRQ8, the ACPI SCI IRQ9 (level), PCI INTA-D go through
  * the PIIX PIRQ routing to ISA IRQs (10/11 by default), which reach the PIC and the I/O APIC like
- * any ISA IRQ (I/O APIC pins 16-23 are unconnected). The 8259A's INTR is LINT0 of
+ * any ISA IRQ (I/O APIC pins 16-23 are unconnected). The BSP's FERR# output sets a latch on
+ * IRQ13 that a write to port 0F0H clears (the PC/AT's numeric-error logic). The 8259A's INTR is LINT0 of
  * the BSP's local APIC; the I/O APIC and MSIs reach the local APICs over the APIC bus.
  *
  * The cores run interleaved on one thread, deterministically: each runs up to a quantum of
@@ -68,6 +69,7 @@ import { Cpu, INTEL_CORE, restoreCpuState, saveCpuState, Seg, SegAttr, StopReaso
 import { buildAcpiTables, writeAcpiTables } from './acpi-tables.js';
 import { loadElf } from './elf.js';
 import { loadFlat } from './flat.js';
+import { FpuErrorLatch } from './fpu-error.js';
 import { E820Type, loadLinux, type E820Entry, type LinuxBoot } from './linux.js';
 import { loadMultiboot, MultibootMemoryType, type MultibootBoot, type MultibootOptions } from './multiboot.js';
 
@@ -235,6 +237,8 @@ export class Pc {
   readonly lapics: readonly LocalApic[];
   readonly apicBus = new ApicBusHub();
   readonly pic = new Pic8259Pair();
+  /** The BSP's FERR# -> IRQ13 latch (port 0F0H clears it). */
+  readonly fpuError: FpuErrorLatch;
   readonly ioapic: IoApic;
   readonly pit: Pit8254;
   readonly rtc: RtcCmos;
@@ -381,6 +385,11 @@ export class Pc {
     add(this.acpiPm);
     add(this.hpet);
     add(new BochsShutdownPort({ onShutdown: () => this.requestStop('poweroff') }));
+    // FERR# of the BSP -> the IRQ13 latch, cleared by a write to port 0F0H (fpu-error.ts).
+    this.fpuError = new FpuErrorLatch({ irq: irq(13) });
+    add(this.fpuError);
+    const fpuError = this.fpuError;
+    this.cpus[0]!.onFerr = (asserted) => fpuError.setFerr(asserted);
     let debugExit: IsaDebugExit | null = null;
     let testdev: PcTestdev | null = null;
     let debugCon: DebugCon | null = null;

@@ -75,6 +75,20 @@ export const IN_SCOPE_FEATURES: ReadonlySet<number> = new Set([
   CpuidFeature.SKINIT_or_SVM,
   CpuidFeature.MULTIBYTENOP,
   CpuidFeature.RDPMC,
+  // Issue 5: x87, MMX, SSE..SSE4.2, FXSAVE/XSAVE (src/fpu/).
+  CpuidFeature.FPU,
+  CpuidFeature.FPU287,
+  CpuidFeature.FPU387,
+  CpuidFeature.MMX,
+  CpuidFeature.FXSR,
+  CpuidFeature.SSE,
+  CpuidFeature.SSE2,
+  CpuidFeature.SSE3,
+  CpuidFeature.XSAVE,
+  CpuidFeature.XSAVEOPT,
+  CpuidFeature.SSSE3,
+  CpuidFeature.SSE4_1,
+  CpuidFeature.SSE4_2,
 ]);
 
 /**

@@ -490,7 +490,21 @@ export class Cpu {
       this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
     ] as const;
     const a20 = this.a20;
+    // INIT leaves the x87 FPU state, MXCSR and the XMM registers unchanged (SDM Vol. 3 Table
+    // 10-1, "INIT" column), and XCR0 with them (only RESET sets it to 1); FERR# keeps its level.
+    const fp = [this.fpTop, this.fsw, this.fcw, this.fpEmpty, this.fipLo, this.fipHi, this.fcs, this.fdpLo, this.fdpHi, this.fds, this.fop, this.mxcsr, this.xcr0] as const;
+    const fpRegs = [this.fpLo.slice(), this.fpHi.slice(), this.fpSe.slice(), this.xmm.slice()] as const;
+    const ferr = this.ferr;
+    const onFerr = this.onFerr;
+    this.onFerr = null;
     this.reset();
+    [this.fpTop, this.fsw, this.fcw, this.fpEmpty, this.fipLo, this.fipHi, this.fcs, this.fdpLo, this.fdpHi, this.fds, this.fop, this.mxcsr, this.xcr0] = fp;
+    this.fpLo.set(fpRegs[0]);
+    this.fpHi.set(fpRegs[1]);
+    this.fpSe.set(fpRegs[2]);
+    this.xmm.set(fpRegs[3]);
+    this.ferr = ferr;
+    this.onFerr = onFerr;
     [
       this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
       this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,

@@ -91,6 +91,8 @@ export const CpuidExt1Ecx = {
 /** CPUID.80000001H:EDX bits. */
 export const CpuidExt1Edx = {
   SYSCALL: 1 << 11,
+  /** AMD: the MMX extensions (SSE's MMX-register integer instructions, PREFETCHNTA.., SFENCE, MOVNTQ; APM Vol. 3 Appendix E.4.2). */
+  MMXEXT: 1 << 22,
   NX: 1 << 20,
   PAGE1GB: 1 << 26,
   RDTSCP: 1 << 27,
@@ -121,11 +123,19 @@ export interface CpuModel {
 
 /**
  * Features the core implements (test/cpuid.test.ts decodes a probe instruction for every
- * advertised bit, so a bit for something unimplemented fails the tests). Not advertised yet:
- * FPU, MMX, FXSR, SSE and later, XSAVE/AVX (x87/SSE arrive with their issue), MCE/MCA, APIC and
- * x2APIC (the interrupt controller), SMX, PKU, TSC deadline.
+ * advertised bit, so a bit for something unimplemented fails the tests): x87 (FPU), MMX, FXSR,
+ * SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 and XSAVE with XCR0 = x87 | SSE (CPUID leaf 0DH; no
+ * AVX state). AMD also reports MMXEXT (80000001H:EDX[22]: the MMX-register forms SSE adds, which
+ * the core has) and mirrors MMX/FXSR there. Not advertised: AVX and later, SSE4A, MisAlignSse,
+ * FXSR_OPT (AMD's fast FXSAVE, EFER.FFXSR), 3DNow!, MCE/MCA, APIC and x2APIC (the interrupt
+ * controller adds them), SMX, PKU, TSC deadline.
  */
 const COMMON_EDX =
+  Cpuid1Edx.FPU |
+  Cpuid1Edx.MMX |
+  Cpuid1Edx.FXSR |
+  Cpuid1Edx.SSE |
+  Cpuid1Edx.SSE2 |
   Cpuid1Edx.VME |
   Cpuid1Edx.DE |
   Cpuid1Edx.PSE |
@@ -140,7 +150,13 @@ const COMMON_EDX =
   Cpuid1Edx.PAT |
   Cpuid1Edx.PSE36 |
   Cpuid1Edx.CLFSH;
-const COMMON_ECX = Cpuid1Ecx.CX16 | Cpuid1Ecx.PCID | Cpuid1Ecx.MOVBE | Cpuid1Ecx.POPCNT | Cpuid1Ecx.RDRAND | Cpuid1Ecx.MONITOR;
+const COMMON_ECX =
+  Cpuid1Ecx.SSE3 |
+  Cpuid1Ecx.SSSE3 |
+  Cpuid1Ecx.SSE41 |
+  Cpuid1Ecx.SSE42 |
+  Cpuid1Ecx.XSAVE |
+  Cpuid1Ecx.CX16 | Cpuid1Ecx.PCID | Cpuid1Ecx.MOVBE | Cpuid1Ecx.POPCNT | Cpuid1Ecx.RDRAND | Cpuid1Ecx.MONITOR;
 const COMMON_7EBX =
   Cpuid7Ebx.CLFLUSHOPT |
   Cpuid7Ebx.FSGSBASE | Cpuid7Ebx.BMI1 | Cpuid7Ebx.BMI2 | Cpuid7Ebx.SMEP | Cpuid7Ebx.SMAP | Cpuid7Ebx.INVPCID | Cpuid7Ebx.ADX | Cpuid7Ebx.RDSEED | Cpuid7Ebx.ERMS;
@@ -179,7 +195,7 @@ export const AMD_ZEN: CpuModel = Object.freeze({
   leaf7Ebx: COMMON_7EBX,
   leaf7Ecx: Cpuid7Ecx.UMIP | Cpuid7Ecx.RDPID,
   ext1Ecx: CpuidExt1Ecx.LAHF_LM | CpuidExt1Ecx.ABM | CpuidExt1Ecx.AltMovCr8,
-  ext1Edx: CpuidExt1Edx.SYSCALL | CpuidExt1Edx.NX | CpuidExt1Edx.PAGE1GB | CpuidExt1Edx.RDTSCP | CpuidExt1Edx.LM,
+  ext1Edx: CpuidExt1Edx.SYSCALL | CpuidExt1Edx.MMXEXT | CpuidExt1Edx.NX | CpuidExt1Edx.PAGE1GB | CpuidExt1Edx.RDTSCP | CpuidExt1Edx.LM,
   physAddrBits: 48,
   linearAddrBits: 48,
   threadsPerPackage: 1,

@@ -351,6 +351,8 @@ function fill0f(): void {
   legal(0xae, true, [0, 1, 2, 3], PL_F3 | PL_O64);
   legal(0xae, true, [5, 6, 7], PL_NONE);
   legal(0xae, false, [7], PL_NONE | PL_66);
+  // FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, XSAVE, XRSTOR, XSAVEOPT (/0-/6 memory) are NP: 66/F3/F2 #UD.
+  legal(0xae, false, [0, 1, 2, 3, 4, 5, 6], PL_NONE);
   // Group 9: VMPTRLD (NP), VMCLEAR (66), VMXON (F3); VMPTRST (NP); RDRAND, RDSEED (NFx);
   // RDPID (F3).
   legal(0xc7, false, [6], PL_NONE | PL_66 | PL_F3);
@@ -358,9 +360,31 @@ function fill0f(): void {
   legal(0xc7, true, [6], PL_NONE | PL_66);
   legal(0xc7, true, [7], PL_NONE | PL_66 | PL_F3);
 
+  // MMX/SSE forms that exist only with a register operand, or only with a memory operand (SDM
+  // Vol. 2 Table A-3 and the instruction pages: "mod = 11B" / "m" operand encodings). Entries
+  // list the prefix classes that remain defined for that operand kind.
+  const ALL = [0, 1, 2, 3, 4, 5, 6, 7];
+  const P_ALL = PL_NONE | PL_66 | PL_F3 | PL_F2;
+  legal(0x12, true, ALL, PL_NONE | PL_F3 | PL_F2); // MOVHLPS; MOVLPD needs memory
+  legal(0x16, true, ALL, PL_NONE | PL_F3); // MOVLHPS, MOVSHDUP; MOVHPD needs memory
+  legal(0x13, true, ALL, 0); // MOVLPS/MOVLPD stores
+  legal(0x17, true, ALL, 0); // MOVHPS/MOVHPD stores
+  legal(0x2b, true, ALL, 0); // MOVNTPS/MOVNTPD
+  legal(0x50, false, ALL, 0); // MOVMSKPS/MOVMSKPD
+  legal(0xc3, true, ALL, 0); // MOVNTI
+  legal(0xc5, false, ALL, 0); // PEXTRW
+  legal(0xd6, true, ALL, P_ALL & ~PL_NONE); // MOVQ (66), MOVQ2DQ (F3), MOVDQ2Q (F2)
+  legal(0xd6, false, ALL, PL_66); // only MOVQ m64, xmm takes memory
+  legal(0xd7, false, ALL, 0); // PMOVMSKB
+  legal(0xe7, true, ALL, 0); // MOVNTQ/MOVNTDQ
+  legal(0xf0, true, ALL, 0); // LDDQU
+  legal(0xf7, false, ALL, 0); // MASKMOVQ/MASKMOVDQU
+  for (const op of [0x71, 0x72, 0x73]) legal(op, false, ALL, 0); // shift-by-immediate groups 12-14
   // INVEPT, INVVPID, INVPCID take a memory descriptor (SDM Vol. 2 "INVPCID", Vol. 3 "INVEPT",
   // "INVVPID").
   MOD3_REGS_38[0x80] = MOD3_REGS_38[0x81] = MOD3_REGS_38[0x82] = 0;
+  // MOVNTDQA (66 0F 38 2A) takes m128 only (SDM Vol. 2 "MOVNTDQA").
+  MOD3_REGS_38[0x2a] = 0;
 
   // BMI1/BMI2 (SDM Vol. 2, the instruction pages): VEX.L = 1 is #UD; RORX has no vvvv operand
   // (VEX.vvvv != 1111b is #UD).

@@ -14,6 +14,10 @@
  * - MSR state: STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE, SYSENTER_CS/ESP/EIP, TSC_AUX, the
  *   TSC offset, PAT, IA32_APIC_BASE, IA32_MISC_ENABLE, IA32_FEATURE_CONTROL, the initial APIC
  *   ID, the performance-monitoring MSRs and the MTRR map;
+ * - x87/MMX/SSE state (version 2): `fpLo`/`fpHi`/`fpSe` (R0-R7), `fpTop`, `fsw`, `fcw`,
+ *   `fpEmpty`, `fipLo`/`fipHi`, `fcs`, `fdpLo`/`fdpHi`, `fds`, `fop`, `xmm` (XMM0-XMM15), `mxcsr`
+ *   and the FERR# level `ferr` (restored without calling `onFerr`: the board's interrupt
+ *   controller restores its own IRQ13 state);
  * - run state: `a20`, `halted`, `shutdown`, `waitForSipi`, `interruptShadow`, `stiShadow`,
  *   `pendingDb`, `nmiBlocked`, `nmiPending`, `icount` (the TSC is `icount + tscOffset`);
  * - `cpl` and `mode`, as a check: restore recomputes them with `updateMode` and refuses a
@@ -36,11 +40,11 @@
  *   `io`, `model` (checked: the snapshot records the model's name and vendor), `isAmd`,
  *   `clock`, `interrupts`, `apic` (the local APIC snapshots itself), `walker` (except its
  *   PDPTEs), `decoder`, `ext`, `breakpoints`, `onEvent`, `onApicBaseWrite`, `stopRequested`,
- *   `yieldRequested` (cleared at every turn), `pauseYields` (the board's setting) and the
+ *   `yieldRequested` (cleared at every turn), `onFerr` (board wiring), `m128` (per-instruction
+ *   scratch), `pauseYields` (the board's setting) and the
  *   statistics counters `tlbFills` and `deviceExits`;
  * - the RDRAND/RDSEED generator, which is module-wide entropy, not CPU state.
  *
- * The CPU has no x87/SSE register file yet; when it gets one it goes in a new version.
  * A CPU in guest mode (VMX non-root / SVM guest) cannot be saved: the virtualization
  * extension's state is not part of this snapshot.
  */
@@ -50,7 +54,7 @@ import { setArithFlags } from './flags.js';
 import { ARITH_FLAGS, EFLAGS_DEFINED, Flag } from './state.js';
 
 /** The snapshot layout version {@link saveCpuState} writes and {@link restoreCpuState} reads. */
-export const CPU_SNAPSHOT_VERSION = 1;
+export const CPU_SNAPSHOT_VERSION = 2;
 
 /** One segment register, visible and hidden parts (attributes in VMX access-rights layout). */
 export type CpuSegmentState = {
@@ -100,6 +104,10 @@ type MsrField = (typeof MSR_FIELDS)[number];
 const CONTROL_FIELDS = ['cr0', 'cr2Lo', 'cr2Hi', 'cr3Lo', 'cr3Hi', 'cr4', 'cr8', 'efer', 'xcr0'] as const satisfies readonly (keyof Cpu)[];
 type ControlField = (typeof CONTROL_FIELDS)[number];
 
+/** x87/SSE scalar fields, by `Cpu` field name. */
+const FPU_FIELDS = ['fpTop', 'fsw', 'fcw', 'fpEmpty', 'fipLo', 'fipHi', 'fcs', 'fdpLo', 'fdpHi', 'fds', 'fop', 'mxcsr'] as const satisfies readonly (keyof Cpu)[];
+type FpuField = (typeof FPU_FIELDS)[number];
+
 /** Boolean run-state fields, by `Cpu` field name. */
 const RUN_FLAGS = ['a20', 'halted', 'shutdown', 'waitForSipi', 'interruptShadow', 'stiShadow', 'nmiBlocked', 'nmiPending'] as const satisfies readonly (keyof Cpu)[];
 type RunFlag = (typeof RUN_FLAGS)[number];
@@ -133,6 +141,14 @@ export type CpuSnapshotState = {
   /** The MTRRs that were written, as [msr, lo, hi] triples in ascending MSR order. */
   readonly mtrrs: readonly number[];
   readonly run: { readonly [K in RunFlag]: boolean } & { readonly pendingDb: number; readonly icount: number };
+  /** x87 control/status/pointer fields and MXCSR; R0-R7 (significand halves, sign+exponent), XMM0-XMM15 lanes, FERR#. */
+  readonly fpu: { readonly [K in FpuField]: number } & {
+    readonly fpLo: readonly number[];
+    readonly fpHi: readonly number[];
+    readonly fpSe: readonly number[];
+    readonly xmm: readonly number[];
+    readonly ferr: boolean;
+  };
   /** Derived state, checked on restore. */
   readonly cpl: number;
   readonly mode: number;
@@ -171,6 +187,8 @@ function capture(cpu: Cpu): CpuSnapshotState {
   }
   const run = {} as Record<RunFlag, boolean>;
   for (const k of RUN_FLAGS) run[k] = cpu[k];
+  const fpu = {} as Record<FpuField, number>;
+  for (const k of FPU_FIELDS) fpu[k] = cpu[k];
   return {
     model: { name: cpu.model.name, vendor: cpu.model.vendor },
     gpr: Array.from(cpu.gpr),
@@ -190,6 +208,7 @@ function capture(cpu: Cpu): CpuSnapshotState {
     perfMsrs: Array.from(cpu.perfMsrs),
     mtrrs,
     run: { ...run, pendingDb: cpu.pendingDb, icount: cpu.icount },
+    fpu: { ...fpu, fpLo: Array.from(cpu.fpLo), fpHi: Array.from(cpu.fpHi), fpSe: Array.from(cpu.fpSe), xmm: Array.from(cpu.xmm), ferr: cpu.ferr },
     cpl: cpu.cpl,
     mode: cpu.mode,
   };
@@ -244,6 +263,12 @@ function apply(cpu: Cpu, s: CpuSnapshotState): void {
   for (const k of RUN_FLAGS) cpu[k] = s.run[k];
   cpu.pendingDb = s.run.pendingDb;
   cpu.icount = s.run.icount;
+  for (const k of FPU_FIELDS) cpu[k] = s.fpu[k];
+  cpu.fpLo.set(s.fpu.fpLo);
+  cpu.fpHi.set(s.fpu.fpHi);
+  cpu.fpSe.set(s.fpu.fpSe);
+  cpu.xmm.set(s.fpu.xmm);
+  cpu.ferr = s.fpu.ferr;
   cpu.excVector = -1;
   cpu.deliveringVector = -1;
   cpu.branched = false;
@@ -330,6 +355,16 @@ function parse(snapshot: CpuSnapshot | DeviceSnapshot, cpu: Cpu): CpuSnapshotSta
   for (const k of RUN_FLAGS) run[k] = bool(r, k, 'run');
   const icount = r['icount'];
   if (typeof icount !== 'number' || !Number.isSafeInteger(icount) || icount < 0) fail('"run.icount" is not a non-negative safe integer');
+  const f = record(s['fpu'], 'fpu');
+  const fpu = {} as Record<FpuField, number>;
+  for (const k of FPU_FIELDS) fpu[k] = word(f, k, 'fpu');
+  fpu.fpTop = uint(f, 'fpTop', 'fpu', 7);
+  fpu.fcw = uint(f, 'fcw', 'fpu', 0xffff);
+  fpu.fsw = uint(f, 'fsw', 'fpu', 0xffff);
+  fpu.fpEmpty = uint(f, 'fpEmpty', 'fpu', 0xff);
+  fpu.fop = uint(f, 'fop', 'fpu', 0x7ff);
+  fpu.fcs = uint(f, 'fcs', 'fpu', 0xffff);
+  fpu.fds = uint(f, 'fds', 'fpu', 0xffff);
   return {
     model: { name: cpu.model.name, vendor: cpu.model.vendor },
     gpr: words(s, 'gpr', 16),
@@ -349,6 +384,7 @@ function parse(snapshot: CpuSnapshot | DeviceSnapshot, cpu: Cpu): CpuSnapshotSta
     perfMsrs: words(s, 'perfMsrs', 16),
     mtrrs: mtrrs as number[],
     run: { ...run, pendingDb: uint(r, 'pendingDb', 'run', 0xffff_ffff), icount },
+    fpu: { ...fpu, fpLo: words(f, 'fpLo', 8), fpHi: words(f, 'fpHi', 8), fpSe: words(f, 'fpSe', 8), xmm: words(f, 'xmm', 64), ferr: bool(f, 'ferr', 'fpu') },
     cpl: uint(s, 'cpl', 'state', 3),
     mode: uint(s, 'mode', 'state', 2),
   };

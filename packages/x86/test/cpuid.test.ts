@@ -41,14 +41,12 @@ describe('CPUID', () => {
     expect(q(new Sys({ model: AMD_ZEN }), 1)[0]).toBe(0x00830f10);
   });
 
-  it('no x87, MMX, FXSR, SSE or XSAVE bits are advertised yet', () => {
+  it('no AVX, OSXSAVE (until CR4 sets it), VMX or SVM bits', () => {
     for (const m of [INTEL_CORE, AMD_ZEN]) {
       const s = new Sys({ model: m });
-      const [, , ecx, edx] = q(s, 1);
-      for (const bit of [Cpuid1Edx.FPU, Cpuid1Edx.MMX, Cpuid1Edx.FXSR, Cpuid1Edx.SSE, Cpuid1Edx.SSE2]) expect(edx! & bit).toBe(0);
-      for (const bit of [Cpuid1Ecx.SSE3, Cpuid1Ecx.XSAVE, Cpuid1Ecx.OSXSAVE, Cpuid1Ecx.AVX, Cpuid1Ecx.VMX]) expect(ecx! & bit).toBe(0);
+      const [, , ecx] = q(s, 1);
+      for (const bit of [Cpuid1Ecx.OSXSAVE, Cpuid1Ecx.AVX, Cpuid1Ecx.VMX]) expect(ecx! & bit).toBe(0);
       expect(q(s, 0x80000001)[2]! & CpuidExt1Ecx.SVM).toBe(0);
-      expect(q(s, 0xd)).toEqual([0, 0, 0, 0]);
     }
   });
 
@@ -139,10 +137,38 @@ describe('CPUID', () => {
     expect(s.cpu.gpr[0]).toBe(7);
   });
 
-  it('OSXSAVE would follow CR4 (no XSAVE: never set)', () => {
-    const s = new Sys();
-    s.cpu.cr4 = Cr4.OSXSAVE;
-    expect(q(s, 1)[2]! & Cpuid1Ecx.OSXSAVE).toBe(0);
+  it('OSXSAVE follows CR4.OSXSAVE', () => {
+    for (const model of [INTEL_CORE, AMD_ZEN]) {
+      const s = new Sys({ model });
+      expect(q(s, 1)[2]! & Cpuid1Ecx.OSXSAVE).toBe(0);
+      s.cpu.cr4 = Cr4.OSXSAVE;
+      expect(q(s, 1)[2]! & Cpuid1Ecx.OSXSAVE).toBe(Cpuid1Ecx.OSXSAVE);
+    }
+  });
+
+  it('the x87/SSE feature bits: both models, AMD mirrors MMX/FXSR and reports MMXEXT', () => {
+    for (const model of [INTEL_CORE, AMD_ZEN]) {
+      const s = new Sys({ model });
+      const [, , ecx, edx] = q(s, 1);
+      for (const b of [Cpuid1Edx.FPU, Cpuid1Edx.MMX, Cpuid1Edx.FXSR, Cpuid1Edx.SSE, Cpuid1Edx.SSE2]) expect(edx! & b).toBe(b);
+      for (const b of [Cpuid1Ecx.SSE3, Cpuid1Ecx.SSSE3, Cpuid1Ecx.SSE41, Cpuid1Ecx.SSE42, Cpuid1Ecx.POPCNT, Cpuid1Ecx.XSAVE]) expect(ecx! & b).toBe(b);
+      expect(ecx! & Cpuid1Ecx.AVX).toBe(0);
+    }
+    const e1 = q(new Sys({ model: AMD_ZEN }), 0x80000001)[3]!;
+    // MMX (23), FXSR (24), MMXEXT (22); not FFXSR (25) or 3DNow! (31, 30).
+    expect(e1 & (0xc3c00000 | 0)).toBe((1 << 22) | (1 << 23) | (1 << 24));
+    expect(q(new Sys(), 0x80000001)[3]! & (7 << 22)).toBe(0);
+  });
+
+  it('leaf 0DH: XCR0 may hold x87 and SSE, a 576-byte area, XSAVEOPT only', () => {
+    for (const model of [INTEL_CORE, AMD_ZEN]) {
+      const s = new Sys({ model });
+      expect(q(s, 0xd, 0)).toEqual([3, 576, 576, 0]);
+      s.cpu.xcr0 = 3;
+      expect(q(s, 0xd, 0)).toEqual([3, 576, 576, 0]);
+      expect(q(s, 0xd, 1)).toEqual([1, 0, 0, 0]);
+      for (const sub of [2, 3, 63]) expect(q(s, 0xd, sub)).toEqual([0, 0, 0, 0]);
+    }
   });
 });
 
@@ -185,6 +211,8 @@ const PROBES: Record<string, Record<number, Probe>> = {
     [Cpuid1Ecx.MOVBE]: [B32, [0x0f, 0x38, 0xf0, 0x00]],
     [Cpuid1Ecx.POPCNT]: [B32, [0xf3, 0x0f, 0xb8, 0xc0]],
     [Cpuid1Ecx.XSAVE]: [B32, [0x0f, 0xae, 0x20]],
+    [Cpuid1Ecx.SSE41]: [B32, [0x66, 0x0f, 0x38, 0x17, 0xc0]], // PTEST
+    [Cpuid1Ecx.SSE42]: [B32, [0x66, 0x0f, 0x38, 0x37, 0xc0]], // PCMPGTQ
     [Cpuid1Ecx.RDRAND]: [B32, [0x0f, 0xc7, 0xf0]],
   },
   leaf7Ebx: {
@@ -214,6 +242,7 @@ const PROBES: Record<string, Record<number, Probe>> = {
   },
   ext1Edx: {
     [CpuidExt1Edx.SYSCALL]: [B64, [0x0f, 0x05]],
+    [CpuidExt1Edx.MMXEXT]: [B32, [0x0f, 0x70, 0xc0, 0x00]], // PSHUFW
     [CpuidExt1Edx.NX]: 'structural',
     [CpuidExt1Edx.PAGE1GB]: 'structural',
     [CpuidExt1Edx.RDTSCP]: [B32, [0x0f, 0x01, 0xf9]],

@@ -253,7 +253,7 @@ describe('saveCpuState / restoreCpuState', () => {
 
   it('is DeviceSnapshot-shaped', () => {
     const snap: DeviceSnapshot = saveCpuState(new Machine().cpu);
-    expect(snap.version).toBe(1);
+    expect(snap.version).toBe(2);
   });
 
   it('restores into the CPU that kept running (caches flushed)', () => {
@@ -320,6 +320,7 @@ describe('every Cpu field is accounted for', () => {
     'kernelGsBaseHi', 'sysenterCs', 'sysenterEspLo', 'sysenterEspHi', 'sysenterEipLo', 'sysenterEipHi', 'tscAux', 'tscOffset', 'patLo',
     'patHi', 'apicBaseLo', 'apicBaseHi', 'miscEnableLo', 'miscEnableHi', 'featureControlLo', 'apicId', 'perfMsrs', 'mtrrs', 'halted',
     'icount', 'interruptShadow', 'stiShadow', 'pendingDb', 'nmiBlocked', 'nmiPending', 'waitForSipi', 'shutdown', 'a20', 'guestMode',
+    'fpLo', 'fpHi', 'fpSe', 'fpTop', 'fsw', 'fcw', 'fpEmpty', 'fipLo', 'fipHi', 'fcs', 'fdpLo', 'fdpHi', 'fds', 'fop', 'xmm', 'mxcsr', 'ferr',
   ];
   /** Recomputed on restore by the CPU's own methods (or reset to "none"). */
   const DERIVED = [
@@ -332,7 +333,7 @@ describe('every Cpu field is accounted for', () => {
     'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
     'lastLo', 'lastHi', 'msrLo', 'msrHi', 'desc', 'descUpperType', 'tssSs', 'tssEsp', 'frameScratch', 'excError', 'excHasError',
     'scratchBytes', 'crossFetch', 'stopAtPageEnd', 'memory', 'io', 'model', 'isAmd', 'clock', 'interrupts', 'apic', 'walker', 'decoder',
-    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'deviceExits',
+    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'deviceExits',
   ];
 
   it('lists each field of a Cpu as saved, derived or deliberately not saved', () => {
@@ -415,6 +416,25 @@ describe('every Cpu field is accounted for', () => {
     c.nmiPending = true;
     c.pendingDb = 0x4003;
     c.icount = 987_654_321;
+    for (let i = 0; i < 8; i++) {
+      c.fpLo[i] = Math.imul(i + 3, 0x3456789);
+      c.fpHi[i] = Math.imul(i + 5, -0x1234567);
+      c.fpSe[i] = 0x3fff + i * 0x1111;
+    }
+    c.fpTop = 5;
+    c.fsw = 0x4521;
+    c.fcw = 0x0f7e;
+    c.fpEmpty = 0xa5;
+    c.fipLo = 0x11111;
+    c.fipHi = 0x22;
+    c.fcs = 0x33;
+    c.fdpLo = 0x44444;
+    c.fdpHi = 0x55;
+    c.fds = 0x66;
+    c.fop = 0x7ab;
+    for (let i = 0; i < 64; i++) c.xmm[i] = Math.imul(i + 1, 0x9e3779b9);
+    c.mxcsr = 0xffc0;
+    c.ferr = true;
     c.ripLo = 0x1234;
     c.ripHi = 0;
     c.updateMode();
@@ -473,34 +493,39 @@ describe('bad snapshots', () => {
 
   it('refuses another version', () => {
     const { snap } = good();
-    refused({ ...snap, version: 2 }, /unsupported version 2/);
+    refused({ ...snap, version: 1 }, /unsupported version 1/);
+    refused({ ...snap, version: 3 }, /unsupported version 3/);
     refused({ version: 0, state: {} }, /unsupported version 0/);
   });
 
   it('refuses a malformed state, naming the field', () => {
     const { snap } = good();
     const s = snap.state;
-    refused({ version: 1, state: null }, /"state" is not an object/);
-    refused({ version: 1, state: { ...s, gpr: s.gpr.slice(1) } }, /"gpr"/);
-    refused({ version: 1, state: { ...s, gprHi: [...s.gprHi.slice(1), 2 ** 32] } }, /"gprHi"/);
-    refused({ version: 1, state: { ...s, ripLo: 1.5 } }, /"state\.ripLo"/);
-    refused({ version: 1, state: { ...s, rflags: 0 } }, /rflags/);
-    refused({ version: 1, state: { ...s, rflags: s.rflags | 0x8000 } }, /rflags/);
-    refused({ version: 1, state: { ...s, segments: s.segments.slice(0, 7) } }, /"segments"/);
-    refused({ version: 1, state: { ...s, segments: s.segments.map((g, i) => (i === 2 ? { ...g, selector: 0x10000 } : g)) } }, /segments\[2\]\.selector/);
-    refused({ version: 1, state: { ...s, control: { ...s.control, cr4: '0' } } }, /control\.cr4/);
-    refused({ version: 1, state: { ...s, msrs: { ...s.msrs, lstarHi: undefined } } }, /msrs\.lstarHi/);
-    refused({ version: 1, state: { ...s, tscOffset: Infinity } }, /tscOffset/);
-    refused({ version: 1, state: { ...s, mtrrs: [0x200, 1] } }, /mtrrs/);
-    refused({ version: 1, state: { ...s, run: { ...s.run, halted: 1 } } }, /run\.halted/);
-    refused({ version: 1, state: { ...s, run: { ...s.run, icount: -1 } } }, /run\.icount/);
+    refused({ version: 2, state: null }, /"state" is not an object/);
+    refused({ version: 2, state: { ...s, gpr: s.gpr.slice(1) } }, /"gpr"/);
+    refused({ version: 2, state: { ...s, gprHi: [...s.gprHi.slice(1), 2 ** 32] } }, /"gprHi"/);
+    refused({ version: 2, state: { ...s, ripLo: 1.5 } }, /"state\.ripLo"/);
+    refused({ version: 2, state: { ...s, rflags: 0 } }, /rflags/);
+    refused({ version: 2, state: { ...s, rflags: s.rflags | 0x8000 } }, /rflags/);
+    refused({ version: 2, state: { ...s, segments: s.segments.slice(0, 7) } }, /"segments"/);
+    refused({ version: 2, state: { ...s, segments: s.segments.map((g, i) => (i === 2 ? { ...g, selector: 0x10000 } : g)) } }, /segments\[2\]\.selector/);
+    refused({ version: 2, state: { ...s, control: { ...s.control, cr4: '0' } } }, /control\.cr4/);
+    refused({ version: 2, state: { ...s, msrs: { ...s.msrs, lstarHi: undefined } } }, /msrs\.lstarHi/);
+    refused({ version: 2, state: { ...s, tscOffset: Infinity } }, /tscOffset/);
+    refused({ version: 2, state: { ...s, mtrrs: [0x200, 1] } }, /mtrrs/);
+    refused({ version: 2, state: { ...s, run: { ...s.run, halted: 1 } } }, /run\.halted/);
+    refused({ version: 2, state: { ...s, run: { ...s.run, icount: -1 } } }, /run\.icount/);
+    refused({ version: 2, state: { ...s, fpu: { ...s.fpu, xmm: s.fpu.xmm.slice(1) } } }, /"xmm"/);
+    refused({ version: 2, state: { ...s, fpu: { ...s.fpu, fpTop: 8 } } }, /fpu\.fpTop/);
+    refused({ version: 2, state: { ...s, fpu: { ...s.fpu, ferr: 0 } } }, /fpu\.ferr/);
+    refused({ version: 2, state: { ...s, fpu: undefined } }, /"fpu" is not an object/);
   });
 
   it('refuses a state whose CPL or code mode disagrees with its registers', () => {
     const { snap } = good();
     expect(snap.state.mode).toBe(CodeMode.Bits32);
-    refused({ version: 1, state: { ...snap.state, cpl: 3 } }, /inconsistent.*CPL 3/);
-    refused({ version: 1, state: { ...snap.state, mode: CodeMode.Bits64 } }, /inconsistent/);
+    refused({ version: 2, state: { ...snap.state, cpl: 3 } }, /inconsistent.*CPL 3/);
+    refused({ version: 2, state: { ...snap.state, mode: CodeMode.Bits64 } }, /inconsistent/);
   });
 
   it('refuses a snapshot of another CPU model', () => {

@@ -100,8 +100,8 @@ describe('MOV to/from control registers', () => {
     expect(t.fault).toEqual({ vector: GP, error: 0 });
   });
 
-  it('CR4: unadvertised bits (OSFXSR, OSXSAVE, PKE, SMXE, VMXE without VMX) are reserved', () => {
-    for (const bit of [Cr4.OSFXSR, Cr4.OSXSAVE, Cr4.PKE, Cr4.SMXE, Cr4.VMXE, 1 << 15]) {
+  it('CR4: unadvertised bits (PKE, SMXE, VMXE without VMX) are reserved', () => {
+    for (const bit of [Cr4.PKE, Cr4.SMXE, Cr4.VMXE, 1 << 15]) {
       const s = new Sys().flat32();
       s.cpu.gpr[0] = bit;
       run(s, [0x0f, 0x22, 0xe0]);
@@ -109,7 +109,7 @@ describe('MOV to/from control registers', () => {
       expect(s.cpu.cr4).toBe(0);
     }
     const t = new Sys().flat32();
-    t.cpu.gpr[0] = Cr4.VME | Cr4.PVI | Cr4.PSE | Cr4.PGE | Cr4.TSD | Cr4.DE | Cr4.PCE | Cr4.UMIP | Cr4.FSGSBASE | Cr4.SMEP | Cr4.SMAP | Cr4.LA57;
+    t.cpu.gpr[0] = Cr4.VME | Cr4.PVI | Cr4.PSE | Cr4.PGE | Cr4.TSD | Cr4.DE | Cr4.PCE | Cr4.UMIP | Cr4.FSGSBASE | Cr4.SMEP | Cr4.SMAP | Cr4.LA57 | Cr4.OSFXSR | Cr4.OSXMMEXCPT | Cr4.OSXSAVE;
     expect(run(t, [0x0f, 0x22, 0xe0])).toBe(StopReason.Halt);
     expect(t.cpu.cr4).toBe(t.cpu.gpr[0]);
   });
@@ -657,7 +657,7 @@ describe('TLB and cache control, SWAPGS, FS/GS base, CLAC/STAC, MONITOR/MWAIT, X
     expect(m.fault?.vector).toBe(UD);
   });
 
-  it('XGETBV/XSETBV are #UD while XSAVE is not advertised', () => {
+  it('XGETBV/XSETBV are #UD while CR4.OSXSAVE = 0', () => {
     for (const e of [[0x0f, 0x01, 0xd0], [0x0f, 0x01, 0xd1]]) {
       const s = new Sys().flat32();
       run(s, e);

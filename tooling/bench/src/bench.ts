@@ -31,6 +31,8 @@ const USAGE = `usage: pnpm bench [options]
   --runs N           runs per emulator (default 3; 0 with --profile: profile only)
   --engines LIST     comma-separated: ${ENGINES.join(',')} (default: all available)
   --guest FILE       benchmark this Multiboot ELF32 instead of the built bench guest
+  --fp-guest FILE    floating-point workload: this Multiboot ELF32 instead of the built benchfp guest
+  --no-fp            skip the floating-point workload
   --memory MIB       guest RAM (default 64)
   --timeout SECONDS  per run (default 600)
   --seabios DIR      where bios.bin and vgabios-stdvga.bin are (default ${SEABIOS_DIR}, Debian's seabios)
@@ -105,6 +107,11 @@ function checksumOf(serial: string): string | null {
   return m?.[1]?.toLowerCase() ?? null;
 }
 const passed = (serial: string) => /^PASS\b/m.test(serial);
+/** One run's progress line. */
+function runLine(r: EngineResult): string {
+  const mips = r.instructions !== null && r.cpuSeconds ? ` ${fmt(r.instructions / r.cpuSeconds / 1e6)} MIPS (CPU time)` : '';
+  return r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${fmt(r.wallSeconds, 2)} s wall, ${fmt(r.cpuSeconds, 2)} s CPU${mips}`;
+}
 
 interface Summary {
   engine: EngineName;
@@ -138,6 +145,60 @@ function table(rows: string[][]): string {
   return rows.map((r, j) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (j === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
 }
 
+/** The problems with a set of runs: failures, missing PASS or checksum, differing checksums. */
+function checkRuns(results: Map<EngineName, EngineResult[]>, what: string): string[] {
+  const problems: string[] = [];
+  const usable = (r: EngineResult) => !r.error && checksumOf(r.serial) !== null;
+  const first = (results.get('hvkit') ?? []).find(usable) ?? [...results.values()].flat().find(usable);
+  const refSum = first ? checksumOf(first.serial) : null;
+  for (const [engine, rs] of results) {
+    for (const [i, r] of rs.entries()) {
+      const run = `${LABEL[engine]} run ${i + 1}${what}`;
+      if (r.error) {
+        problems.push(`${run} failed: ${r.error}`);
+        continue;
+      }
+      const sum = checksumOf(r.serial);
+      if (!passed(r.serial)) problems.push(`${run}: no PASS line. Serial output:\n${r.serial.trimEnd()}`);
+      if (sum === null) problems.push(`${run}: no checksum in the serial output:\n${r.serial.trimEnd()}`);
+      else if (sum !== refSum) {
+        problems.push(`CHECKSUM MISMATCH: ${run} printed ${sum}, ${LABEL[first!.engine]} printed ${refSum}: one emulator computes differently (an emulator bug)`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Summaries of every engine's runs; QEMU's instruction count is borrowed from the others. */
+function summariseAll(engines: readonly EngineName[], results: Map<EngineName, EngineResult[]>): { summaries: Summary[]; hv: Summary } {
+  const hv = summarise('hvkit', results.get('hvkit') ?? [], null);
+  const counted = engines.filter((e) => e !== 'qemu').map((e) => (e === 'hvkit' ? hv : summarise(e, results.get(e)!, null)));
+  const reference = counted.find((s) => s.instructions !== null)?.instructions ?? null;
+  const summaries = engines.map((e) => (e === 'qemu' ? summarise(e, results.get(e)!, reference) : counted.find((s) => s.engine === e)!));
+  return { summaries, hv };
+}
+
+/** The results table: MIPS, instructions, times, checksums. */
+function resultTable(summaries: Summary[]): string {
+  const rows = [['emulator', 'MIPS (CPU time)', 'MIPS (wall)', 'instructions', 'CPU s', 'wall s', 'checksum', 'runs ok']];
+  for (const s of summaries) {
+    const mips = (t: { median: number; min: number } | null) =>
+      s.instructions === null || t === null ? '-' : `${s.estimated ? '~' : ''}${fmt(s.instructions / t.median / 1e6)} (best ${fmt(s.instructions / t.min / 1e6)})`;
+    const sums = [...new Set(s.good.map((r) => checksumOf(r.serial) ?? '?'))].join(' / ');
+    rows.push([
+      LABEL[s.engine],
+      mips(s.cpu),
+      mips(s.wall),
+      s.instructions === null ? '-' : `${s.estimated ? '~' : ''}${Math.round(s.instructions).toLocaleString('en-US')}`,
+      fmt(s.cpu?.median ?? null, 2),
+      fmt(s.wall?.median ?? null, 2),
+      sums || '-',
+      `${s.good.length}/${s.runs.length}`,
+    ]);
+  }
+  return table(rows);
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -147,6 +208,8 @@ async function main(): Promise<number> {
       runs: { type: 'string', default: '3' },
       engines: { type: 'string' },
       guest: { type: 'string' },
+      'fp-guest': { type: 'string' },
+      'no-fp': { type: 'boolean', default: false },
       memory: { type: 'string', default: '64' },
       timeout: { type: 'string', default: '600' },
       profile: { type: 'boolean', default: false },
@@ -192,12 +255,17 @@ async function main(): Promise<number> {
   if (notes.length) console.log(`${notes.join('\n')}\n`);
   if (engines.length === 0) return 0;
   const guest = await benchGuest(values.guest);
+  const fpEngines = values['no-fp'] ? [] : engines;
+  const fpGuest = fpEngines.length ? await benchGuest(values['fp-guest'], 'benchfp') : null;
   const hostCpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`hvkit bench: guest ${guest.origin} (${path.relative(REPO, guest.path).startsWith('..') ? guest.path : path.relative(REPO, guest.path)})`);
+  const where = (p: string) => (path.relative(REPO, p).startsWith('..') ? p : path.relative(REPO, p));
+  console.log(`hvkit bench: guest ${guest.origin} (${where(guest.path)})`);
+  if (fpGuest) console.log(`floating-point workload: ${fpGuest.origin} (${where(fpGuest.path)}) on ${fpEngines.map((e) => LABEL[e]).join(', ')}`);
   console.log(`host: ${hostCpu}, ${os.cpus().length} logical CPUs, load average ${os.loadavg()[0]?.toFixed(2)}; Node ${process.version}`);
   console.log(`${runs} run(s) of ${engines.map((e) => LABEL[e]).join(', ')}${qemu ? ` (${qemu})` : ''}; guest RAM ${memoryMiB} MiB\n`);
 
   const results = new Map<EngineName, EngineResult[]>(engines.map((e) => [e, []]));
+  const fpResults = new Map<EngineName, EngineResult[]>(fpEngines.map((e) => [e, []]));
   const baselines: MemSample[] = [];
   for (let round = 1; round <= runs; round++) {
     if (engines.includes('hvkit')) {
@@ -207,53 +275,22 @@ async function main(): Promise<number> {
     for (const engine of engines) {
       const r = engine === 'qemu' ? await runQemu(guest.path, memoryMiB, timeoutMs) : await runChild(engine, guest.path, memoryMiB, timeoutMs);
       results.get(engine)!.push(r);
-      const mips = r.instructions !== null && r.cpuSeconds ? ` ${fmt(r.instructions / r.cpuSeconds / 1e6)} MIPS (CPU time)` : '';
-      const line = r.error ? `FAILED: ${r.error.split('\n')[0]}` : `${fmt(r.wallSeconds, 2)} s wall, ${fmt(r.cpuSeconds, 2)} s CPU${mips}`;
-      console.log(`  run ${round}/${runs} ${LABEL[engine].padEnd(15)} ${line}`);
+      console.log(`  run ${round}/${runs} ${LABEL[engine].padEnd(15)} ${runLine(r)}`);
+    }
+    for (const engine of fpEngines) {
+      const elf = fpGuest!.path;
+      const r = engine === 'qemu' ? await runQemu(elf, memoryMiB, timeoutMs) : await runChild(engine, elf, memoryMiB, timeoutMs);
+      fpResults.get(engine)!.push(r);
+      console.log(`  run ${round}/${runs} ${`${LABEL[engine]} FP`.padEnd(15)} ${runLine(r)}`);
     }
   }
 
   // Correctness first: every run must print the same checksum and PASS.
-  const problems: string[] = [];
-  const hvkitRuns = results.get('hvkit') ?? [];
-  const first = hvkitRuns.find((r) => !r.error) ?? [...results.values()].flat().find((r) => !r.error);
-  const refSum = first ? checksumOf(first.serial) : null;
-  for (const [engine, rs] of results) {
-    for (const [i, r] of rs.entries()) {
-      if (r.error) {
-        problems.push(`${LABEL[engine]} run ${i + 1} failed: ${r.error}`);
-        continue;
-      }
-      const sum = checksumOf(r.serial);
-      if (!passed(r.serial)) problems.push(`${LABEL[engine]} run ${i + 1}: no PASS line. Serial output:\n${r.serial.trimEnd()}`);
-      if (sum === null) problems.push(`${LABEL[engine]} run ${i + 1}: no checksum in the serial output:\n${r.serial.trimEnd()}`);
-      else if (sum !== refSum) {
-        problems.push(`CHECKSUM MISMATCH: ${LABEL[engine]} run ${i + 1} printed ${sum}, ${LABEL[first!.engine]} printed ${refSum}: one emulator computes differently (an emulator bug)`);
-      }
-    }
-  }
+  const problems: string[] = [...checkRuns(results, '')];
+  problems.push(...checkRuns(fpResults, ' (floating point)'));
 
-  const hv = summarise('hvkit', results.get('hvkit') ?? [], null);
-  const counted = engines.filter((e) => e !== 'qemu').map((e) => (e === 'hvkit' ? hv : summarise(e, results.get(e)!, null)));
-  const reference = counted.find((s) => s.instructions !== null)?.instructions ?? null;
-  const summaries = engines.map((e) => (e === 'qemu' ? summarise(e, results.get(e)!, reference) : counted.find((s) => s.engine === e)!));
-  const rows = [['emulator', 'MIPS (CPU time)', 'MIPS (wall)', 'instructions', 'CPU s', 'wall s', 'checksum', 'runs ok']];
-  for (const s of summaries) {
-    const mips = (t: { median: number; min: number } | null) =>
-      s.instructions === null || t === null ? '-' : `${s.estimated ? '~' : ''}${fmt(s.instructions / t.median / 1e6)} (best ${fmt(s.instructions / t.min / 1e6)})`;
-    const sums = [...new Set(s.good.map((r) => checksumOf(r.serial) ?? '?'))].join(' / ');
-    rows.push([
-      LABEL[s.engine],
-      mips(s.cpu),
-      mips(s.wall),
-      s.instructions === null ? '-' : `${s.estimated ? '~' : ''}${Math.round(s.instructions).toLocaleString('en-US')}`,
-      fmt(s.cpu?.median ?? null, 2),
-      fmt(s.wall?.median ?? null, 2),
-      sums || '-',
-      `${s.good.length}/${s.runs.length}`,
-    ]);
-  }
-  console.log(`\n${table(rows)}`);
+  const { summaries, hv } = summariseAll(engines, results);
+  console.log(`\n${resultTable(summaries)}`);
   console.log('MIPS: median run (best run); CPU time is user + system time of the emulating process, less disturbed by other load than wall time.');
   if (summaries.some((s) => s.estimated)) console.log("~: QEMU counts no instructions; its MIPS use the count of the other emulators for the same guest, timed from the guest's first serial byte to its exit.");
 
@@ -272,6 +309,19 @@ async function main(): Promise<number> {
     const rel = Math.abs(d) / hv.instructions;
     console.log(`\nInstruction counts: v86 ${d === 0 ? 'agrees exactly' : `differs by ${d > 0 ? '+' : ''}${d} (${(rel * 100).toFixed(4)}%)`} from hvkit.`);
     if (rel > 0.001) problems.push(`instruction counts differ by ${(rel * 100).toFixed(3)}% between hvkit and v86: the emulators did not run the same instruction stream`);
+  }
+
+  if (fpEngines.length) {
+    const fp = summariseAll(fpEngines, fpResults);
+    console.log(`\nFloating-point workload (benchfp: SSE2 doubles, SSE singles, x87 extended precision):\n${resultTable(fp.summaries)}`);
+    const { hv: fh } = fp;
+    for (const s of fp.summaries) {
+      if (s.engine === 'hvkit' || !fh.instructions || !fh.cpu || !s.instructions || !s.cpu) continue;
+      console.log(`  hvkit / ${LABEL[s.engine]}: ${fmt(fh.instructions / fh.cpu.median / (s.instructions / s.cpu.median), 2)} by CPU time`);
+    }
+    if (fh.instructions && fh.cpu && hv.instructions && hv.cpu) {
+      console.log(`  hvkit MIPS (CPU time, median): ${fmt(hv.instructions / hv.cpu.median / 1e6)} integer (bench), ${fmt(fh.instructions / fh.cpu.median / 1e6)} floating point (benchfp)`);
+    }
   }
 
   const mems = hv.good.map((r) => r.memory).filter((m) => m !== undefined);
@@ -315,7 +365,7 @@ async function main(): Promise<number> {
     }
   }
 
-  if (values.json) console.log(`\n${JSON.stringify(Object.fromEntries(results), null, 2)}`);
+  if (values.json) console.log(`\n${JSON.stringify({ ...Object.fromEntries(results), ...(fpEngines.length ? { fp: Object.fromEntries(fpResults) } : {}) }, null, 2)}`);
   if (notes.length) console.log(`\n${notes.join('\n')}`);
   if (problems.length) {
     console.error(`\n${'!'.repeat(78)}\n${problems.map((p) => `!! ${p}`).join('\n')}\n${'!'.repeat(78)}`);

@@ -12,11 +12,16 @@ export interface BenchGuest {
   readonly origin: string;
 }
 
-export async function benchGuest(explicit?: string): Promise<BenchGuest> {
+/**
+ * The guest to run: `explicit` (a Multiboot ELF32 file) or the program `name` of
+ * `@hvkit/guests`: `bench` (the integer workload) or `benchfp` (the floating-point workload:
+ * SSE2 doubles, SSE singles and x87 extended precision).
+ */
+export async function benchGuest(explicit?: string, name: 'bench' | 'benchfp' = 'bench'): Promise<BenchGuest> {
   if (explicit) return { path: path.resolve(explicit), origin: explicit };
   try {
-    const built = await buildGuest('bench');
-    return { path: built.path, origin: `@hvkit/guests "bench"${built.cached ? ' (cached build)' : ''}` };
+    const built = await buildGuest(name);
+    return { path: built.path, origin: `@hvkit/guests "${name}"${built.cached ? ' (cached build)' : ''}` };
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     throw new Error(`cannot build the benchmark guest (it needs gcc and binutils with 32-bit support):\n${why}`, { cause: error });

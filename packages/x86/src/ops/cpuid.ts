@@ -143,11 +143,17 @@ function basicLeaf(cpu: Cpu, leaf: number, sub: number, out: Int32Array): void {
       return;
     }
     case 0x0d:
+      // XSAVE features (SDM Vol. 2 "CPUID", Table 3-8 leaf 0DH; Vol. 1 §13.2): XCR0 may hold x87
+      // and SSE state (EAX = 3); both live in the legacy region, so the area is 512 + 64 bytes
+      // whatever XCR0 enables (EBX) and at most (ECX). Subleaf 1: XSAVEOPT only (no XSAVEC,
+      // XGETBV with ECX = 1, XSAVES). Subleaves >= 2 describe AVX and later: all zero.
       if ((m.leaf1Ecx & Cpuid1Ecx.XSAVE) === 0) return;
       if (sub === 0) {
-        out[EAX] = 1; // XCR0: x87 only
+        out[EAX] = 3;
         out[EBX] = 576;
         out[ECX] = 576;
+      } else if (sub === 1) {
+        out[EAX] = 1;
       }
       return;
     default:

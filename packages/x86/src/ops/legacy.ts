@@ -1,10 +1,10 @@
 /**
- * BOUND, LDS/LES/LSS/LFS/LGS, WAIT/FWAIT and the x87 escape opcodes (D8-DF).
+ * BOUND, LDS/LES/LSS/LFS/LGS, and the fallback of the x87 escape opcodes (D8-DF).
  *
- * x87 arithmetic arrives with the x87/SSE issue. Until then the escapes do what the
- * architecture requires before any x87 work: #NM when CR0.EM or CR0.TS is set (SDM Vol. 3
- * §2.5, Table 2-2 "Action Taken By x87 FPU Instructions for Different Combinations of EM,
- * MP, and TS"), and #UD otherwise (not implemented; CPUID does not advertise an FPU).
+ * The x87 instructions and WAIT/FWAIT are src/fpu/x87.ts. The escape encodings that define no
+ * instruction still do what the architecture requires before any x87 work: #NM when CR0.EM or
+ * CR0.TS is set (SDM Vol. 3 §2.5, Table 2-2 "Action Taken By x87 FPU Instructions for Different
+ * Combinations of EM, MP, and TS"), and #UD otherwise.
  */
 import type { Cpu } from '../cpu.js';
 import { I_MEM, R_INFO, R_REG } from '../decoded.js';
@@ -69,22 +69,17 @@ function loadFarPointer(cpu: Cpu, d: number, seg: number): void {
   writeReg(cpu, cpu.rec[d + R_REG]!, (info >>> 4) & 3, off, offHi);
 }
 
-/** x87 escape: #NM if CR0.EM or CR0.TS, else #UD until the x87 unit lands. */
+/** x87 escape encodings with no instruction (src/fpu/x87.ts installs the rest over this): #NM if CR0.EM or CR0.TS, else #UD. */
 function x87Escape(cpu: Cpu): void {
   if ((cpu.cr0 & (Cr0.EM | Cr0.TS)) !== 0) cpu.raise(Vector.NM);
   cpu.ud();
-}
-
-/** WAIT/FWAIT (9B): #NM when CR0.MP and CR0.TS are both set; otherwise no unmasked x87 exception can be pending. */
-function fwait(cpu: Cpu): void {
-  if ((cpu.cr0 & (Cr0.MP | Cr0.TS)) === (Cr0.MP | Cr0.TS)) cpu.raise(Vector.NM);
 }
 
 export function installLegacy(): void {
   setOp(OpMap.One, 0x62, defineHandler('bound', bound));
   const esc = defineHandler('x87 escape', x87Escape);
   for (let op = 0xd8; op <= 0xdf; op++) setOp(OpMap.One, op, esc);
-  setOp(OpMap.One, 0x9b, defineHandler('fwait', fwait));
+  // WAIT/FWAIT (9B) is installed by src/fpu/x87.ts.
   setOp(OpMap.One, 0xc4, defineHandler('les', (cpu, d) => loadFarPointer(cpu, d, Seg.ES)));
   setOp(OpMap.One, 0xc5, defineHandler('lds', (cpu, d) => loadFarPointer(cpu, d, Seg.DS)));
   setOp(OpMap.Two, 0xb2, defineHandler('lss', (cpu, d) => loadFarPointer(cpu, d, Seg.SS)));

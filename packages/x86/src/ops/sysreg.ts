@@ -632,15 +632,18 @@ function mwait(cpu: Cpu): void {
   if ((cpu.gpr[1]! & ~1) !== 0 || (cpu.mode === CodeMode.Bits64 && cpu.gprHi[1] !== 0)) cpu.gp(0);
 }
 
-/** XCR0 bits this CPU supports: x87 only until the SSE/AVX state arrives. */
-export const XCR0_SUPPORTED = 1;
+/** XCR0 bits this CPU supports: x87 (bit 0) and SSE (bit 1) state; no AVX (SDM Vol. 1 §13.3). */
+export const XCR0_SUPPORTED = 3;
 
-/** XSAVE is not advertised yet: XGETBV/XSETBV are #UD (and CR4.OSXSAVE is reserved). */
+/** XGETBV/XSETBV are #UD without XSAVE in the model or with CR4.OSXSAVE = 0 (SDM Vol. 2 "XGETBV"). */
 function xsaveEnabled(cpu: Cpu): void {
   if ((cpu.model.leaf1Ecx & Cpuid1Ecx.XSAVE) === 0 || (cpu.cr4 & Cr4.OSXSAVE) === 0) cpu.ud();
 }
 
-/** XGETBV (0F 01 D0): EDX:EAX = XCR[ECX]; only XCR0 exists (#GP(0) otherwise). */
+/**
+ * XGETBV (0F 01 D0): EDX:EAX = XCR[ECX], any CPL; only XCR0 exists: ECX = 1 (XINUSE) needs
+ * XGETBV1, which is not advertised (CPUID.(EAX=0DH,ECX=1):EAX[2] = 0), so #GP(0) like any other.
+ */
 function xgetbv(cpu: Cpu): void {
   xsaveEnabled(cpu);
   if (cpu.gpr[1] !== 0) cpu.gp(0);
@@ -648,7 +651,10 @@ function xgetbv(cpu: Cpu): void {
   cpu.setReg32(2, 0);
 }
 
-/** XSETBV (0F 01 D1): CPL 0; XCR0 must keep bit 0 and set only supported bits (SDM Vol. 3 §13.3). */
+/**
+ * XSETBV (0F 01 D1): CPL 0 only; ECX must be 0; XCR0 must keep bit 0 (x87) and set only supported
+ * bits, EDX (bits 63:32) zero (SDM Vol. 2 "XSETBV", Vol. 1 §13.3).
+ */
 function xsetbv(cpu: Cpu): void {
   xsaveEnabled(cpu);
   if (cpu.cpl !== 0) cpu.gp(0);

@@ -5,8 +5,15 @@
  * Campaigns run in chunks (16,384 cases by default), so memory stays bounded whatever the
  * count. Every case is reproducible from `(seed, index)`: mismatch reports regenerate the
  * inputs rather than keeping them.
+ *
+ * The cases come from a `CaseSource`: the integer `CaseGenerator` by default, or the FP one
+ * (fp-gen.ts `FpCaseGenerator`, `fp: true`), whose cases carry an FXSAVE64 image in and out;
+ * then FCW, FSW (with TOP), the abridged tag, MXCSR, ST0-ST7 and XMM0-15 are compared too
+ * (FOP/FIP/FDP are not: AMD stores them only with an exception pending, and addresses differ).
  */
-import { CaseGenerator, type Form } from './generator.js';
+import { compareFx, formatFx } from './fp-state.js';
+import { type Tolerance, tolerate } from './tolerance.js';
+import { CaseGenerator, type FaultKind, type Form } from './generator.js';
 import {
   CaseBatch,
   CODE_BASE,
@@ -17,22 +24,45 @@ import {
   runBatch,
   type SnippetCase,
   type SnippetResult,
+  STATUS_FP_FRAME,
   STATUS_STRAY_WRITE,
   VECTOR_NONE,
 } from './native-oracle.js';
 
+/** What the driver needs to know of a form. */
+export interface FormInfo {
+  readonly name: string;
+  readonly faults: FaultKind;
+  readonly vendorSpecific?: boolean;
+  /** Differences this form's results may show (tolerance.ts); absent: everything exact. */
+  readonly tolerance?: Tolerance;
+}
+
+/** A reproducible case generator (CaseGenerator, or fp-gen.ts's FpCaseGenerator). */
+export interface CaseSource<F extends FormInfo = Form> {
+  readonly forms: readonly F[];
+  /** Cases carry an FXSAVE64 image (`gen.fx`): FP batches. */
+  readonly fp?: boolean;
+  /** The case generated last. */
+  readonly gen: { readonly code: Uint8Array; readonly len: number; readonly gpr: Int32Array; readonly rflags: number; readonly mem: Uint8Array; readonly fx?: Uint8Array };
+  /** Generates case `index` of `seed` into `gen`; returns its form index. */
+  generate(seed: number, index: number): number;
+}
+
 /** Runs one snippet on the emulator. It must not modify the case's arrays. */
 export type EmulatorRunner = (c: SnippetCase) => SnippetResult;
 
-export interface CampaignOptions {
+export interface CampaignOptions<F extends FormInfo = Form> {
   /** Cases per native batch (default 16,384). */
   chunk?: number;
   /** Mismatches kept with a full report (default 50); all are counted. */
   maxReports?: number;
-  /** The form list (default: every form this host supports). */
+  /** The form list of the default integer generator (default: every form this host supports). */
   forms?: readonly Form[];
+  /** The case source (default: `new CaseGenerator(forms)`). */
+  source?: CaseSource<F>;
   /** Skip forms for which this returns false (their cases are generated, then not compared). */
-  include?: (form: Form) => boolean;
+  include?: (form: F) => boolean;
   /** First case index (default 0), to resume or bisect a campaign. */
   start?: number;
   /** RFLAGS bits compared (default: all 32 low bits). */
@@ -66,6 +96,8 @@ export interface CampaignResult {
   perForm: Map<string, number>;
   /** Mismatching cases per form name. */
   perFormMismatches: Map<string, number>;
+  /** Cases of forms with a `tolerance` that matched only within it (the others matched exactly), per form name. */
+  perFormTolerated: Map<string, number>;
   /** Cases the native side could not use (wrote outside the window, timed out, made a syscall): generator bugs. */
   invalid: number;
   generateMs: number;
@@ -74,19 +106,26 @@ export interface CampaignResult {
 }
 
 /** Generates cases `first .. first + n - 1` of `seed` into `batch`, recording each case's form. */
-function fillBatch(gen: CaseGenerator, batch: CaseBatch, formOf: Int32Array, seed: number, first: number, n: number): void {
+function fillBatch<F extends FormInfo>(gen: CaseSource<F>, batch: CaseBatch, formOf: Int32Array, seed: number, first: number, n: number): void {
+  const fp = batch.fp;
   for (let i = 0; i < n; i++) {
     formOf[i] = gen.generate(seed, first + i);
     const g = gen.gen;
     batch.setParts(i, g.code, g.len, g.gpr, g.rflags, g.mem);
+    if (fp) batch.setFx(i, g.fx!);
   }
 }
 
+function defaultSource<F extends FormInfo>(options: { forms?: readonly Form[]; source?: CaseSource<F> }): CaseSource<F> {
+  return options.source ?? (new CaseGenerator(options.forms) as unknown as CaseSource<F>);
+}
+
 /** Runs `count` cases of campaign `seed` on the host and the emulator and compares them. */
-export function compareCampaign(runner: EmulatorRunner, seed: number, count: number, options: CampaignOptions = {}): CampaignResult {
+export function compareCampaign<F extends FormInfo = Form>(runner: EmulatorRunner, seed: number, count: number, options: CampaignOptions<F> = {}): CampaignResult {
   const chunk = options.chunk ?? 16_384;
   const maxReports = options.maxReports ?? 50;
-  const gen = new CaseGenerator(options.forms);
+  const gen = defaultSource(options);
+  const fp = gen.fp === true;
   const forms = gen.forms;
   const included = forms.map((f) => options.include?.(f) ?? true);
   const mask = options.rflagsMask ?? 0xffffffff;
@@ -98,6 +137,7 @@ export function compareCampaign(runner: EmulatorRunner, seed: number, count: num
     mismatches: [],
     perForm: new Map(),
     perFormMismatches: new Map(),
+    perFormTolerated: new Map(),
     invalid: 0,
     generateMs: 0,
     nativeMs: 0,
@@ -107,7 +147,7 @@ export function compareCampaign(runner: EmulatorRunner, seed: number, count: num
   let batch: CaseBatch | undefined;
   for (let done = 0; done < count; done += chunk) {
     const n = Math.min(chunk, count - done);
-    if (batch?.count !== n) batch = new CaseBatch(n);
+    if (batch?.count !== n) batch = new CaseBatch(n, fp);
     let t = performance.now();
     fillBatch(gen, batch, formOf, seed, start + done, n);
     res.generateMs += performance.now() - t;
@@ -127,11 +167,23 @@ export function compareCampaign(runner: EmulatorRunner, seed: number, count: num
       let emu: SnippetResult | undefined;
       if (nativeBad) {
         res.invalid++;
-        differences = [`native: unusable case (status ${native.status(i)}, vector ${native.vector(i)}): generator bug`];
+        const st = native.status(i);
+        differences = [
+          st & STATUS_FP_FRAME
+            ? `native: the signal frame's FP state differs from the registers after sigreturn (harness bug; vector ${native.vector(i)})`
+            : `native: unusable case (status ${st}, vector ${native.vector(i)}): generator bug`,
+        ];
       } else {
         try {
           emu = runner(c);
+          let tolerated = 0;
+          if (form.tolerance !== undefined && native.fp && emu.fx !== undefined && c.fx !== undefined) {
+            // Compare against a copy of the emulator's image with the tolerated differences undone.
+            emu = { ...emu, fx: emu.fx.slice() };
+            tolerated = tolerate(form.tolerance, c.fx, native.fxView(i)!, emu.fx!);
+          }
           differences = compareResults(native, i, emu, mask);
+          if (tolerated > 0 && differences.length === 0) res.perFormTolerated.set(form.name, (res.perFormTolerated.get(form.name) ?? 0) + 1);
         } catch (e) {
           differences = [`emulator threw: ${(e as Error).stack ?? String(e)}`];
         }
@@ -218,6 +270,11 @@ export function compareResults(native: ResultBatch, i: number, emu: SnippetResul
     if (nm[k] !== emu.mem[k]) diffs.push(`+${k}: ${nm[k]!.toString(16).padStart(2, '0')}/${(emu.mem[k] ?? 0).toString(16).padStart(2, '0')}`);
   }
   if (diffs.length > 0) d.push(`memory (offset: native/emulator): ${diffs.slice(0, 24).join(' ')}${diffs.length > 24 ? ` ... (${diffs.length} bytes)` : ''}`);
+  if (native.fp) {
+    const nfx = native.fxView(i)!;
+    if (emu.fx === undefined) d.push('fp state: the emulator returned no FXSAVE image');
+    else compareFx(nfx, emu.fx, d);
+  }
   return d;
 }
 
@@ -247,6 +304,7 @@ function formatResult(r: SnippetResult): string {
   return [
     `    vector ${r.vector}${r.vector >= 0 ? ` error 0x${(r.errorCode >>> 0).toString(16)}` : ''} rip CODE_BASE${sign(r.ripOffset)} rflags 0x${(r.rflags >>> 0).toString(16)} [${flagNames(r.rflags)}]`,
     formatRegs(r.gpr),
+    ...(r.fx === undefined ? [] : [formatFx(r.fx)]),
   ].join('\n');
 }
 
@@ -264,6 +322,7 @@ function formatReport(
     `  code (at 0x${CODE_BASE.toString(16)}): ${hex(c.code)}`,
     `  input: rflags 0x${(c.rflags >>> 0).toString(16)} [${flagNames(c.rflags)}]`,
     formatRegs(c.gpr),
+    ...(c.fx === undefined ? [] : ['  fp state:', formatFx(c.fx)]),
     `  window at 0x${DATA_BASE.toString(16)}:`,
     formatMem(c.mem),
     '  native:',
@@ -286,9 +345,14 @@ export interface NativeSurvey {
 }
 
 /** Generates and runs `count` cases natively (no emulator): the generator's self-check. */
-export function surveyNative(seed: number, count: number, options: { chunk?: number; forms?: readonly Form[]; start?: number; maxProblems?: number } = {}): NativeSurvey {
+export function surveyNative<F extends FormInfo = Form>(
+  seed: number,
+  count: number,
+  options: { chunk?: number; forms?: readonly Form[]; source?: CaseSource<F>; start?: number; maxProblems?: number } = {},
+): NativeSurvey {
   const chunk = options.chunk ?? 16_384;
-  const gen = new CaseGenerator(options.forms);
+  const gen = defaultSource(options);
+  const fp = gen.fp === true;
   const start = options.start ?? 0;
   const maxProblems = options.maxProblems ?? 50;
   const out: NativeSurvey = { cases: 0, vectors: new Map(), problems: [], generateMs: 0, nativeMs: 0 };
@@ -296,7 +360,7 @@ export function surveyNative(seed: number, count: number, options: { chunk?: num
   let batch: CaseBatch | undefined;
   for (let done = 0; done < count; done += chunk) {
     const n = Math.min(chunk, count - done);
-    if (batch?.count !== n) batch = new CaseBatch(n);
+    if (batch?.count !== n) batch = new CaseBatch(n, fp);
     let t = performance.now();
     fillBatch(gen, batch, formOf, seed, start + done, n);
     out.generateMs += performance.now() - t;
@@ -311,7 +375,9 @@ export function surveyNative(seed: number, count: number, options: { chunk?: num
       m.set(v, (m.get(v) ?? 0) + 1);
       const bad = r.status(i) !== 0 || v < VECTOR_NONE || (form.faults === 'never' && v !== VECTOR_NONE);
       if (bad && out.problems.length < maxProblems) {
-        const what = r.status(i) & STATUS_STRAY_WRITE ? 'wrote outside the window' : `vector ${v} error 0x${r.errorCode(i).toString(16)}`;
+        const st = r.status(i);
+        const what =
+          st & STATUS_STRAY_WRITE ? 'wrote outside the window' : st & STATUS_FP_FRAME ? 'signal-frame FP state differs (harness bug)' : st !== 0 ? `status ${st} (bad input)` : `vector ${v} error 0x${r.errorCode(i).toString(16)}`;
         out.problems.push(`case ${start + done + i} '${form.name}': ${what}; code ${hex(batch.get(i).code)}; rip CODE_BASE${sign(r.ripOffset(i))}`);
       }
     }

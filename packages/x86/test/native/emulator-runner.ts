@@ -18,18 +18,33 @@
  * - INT n for other vectors ends as the #GP(n * 8 + 2) that Linux's DPL-0 gates give user code,
  *   INT 0x80 as VECTOR_SYSCALL;
  * - a snippet still running after `budget` dispatches ends as VECTOR_TIMEOUT.
+ *
+ * FP cases (`c.fx`, an FXSAVE64 image) load the x87/SSE state into the Cpu before the snippet
+ * and return the state at the end or at the fault as an image (fp-state.ts). The control
+ * registers are Linux's: CR0 PE MP ET NE WP AM PG (EM = TS = 0), CR4.OSFXSR | OSXMMEXCPT |
+ * OSXSAVE, XCR0 = 3 (x87 | SSE); the model advertises FPU MMX FXSR SSE..SSE4.2 POPCNT XSAVE.
  */
 import { PhysicalMemory, PioBus } from '@hvkit/platform';
 import * as x86 from '../../src/index.js';
 import type { CpuModel } from '../../src/index.js';
 import type { EmulatorRunner as RunnerFn } from './differential.js';
+import * as fpState from './fp-state.js';
 import * as layout from './layout.js';
 import type { SnippetCase, SnippetResult } from './native-oracle.js';
 
 // Imported bindings copied into module constants: module runners that rewrite ES modules
 // (Vitest's, tsx's) turn every read of an imported binding into a getter call.
 const { AMD_ZEN, Cpu, Cr0, Cr4, Efer, SegAttr } = x86;
-const { CODE_BASE, DATA_BASE, DATA_SIZE, RFLAGS_FORCED, RFLAGS_IN_MASK, VECTOR_NONE, VECTOR_SYSCALL, VECTOR_TIMEOUT } = layout;
+const { CODE_BASE, DATA_BASE, DATA_SIZE, FX_SIZE, RFLAGS_FORCED, RFLAGS_IN_MASK, VECTOR_NONE, VECTOR_SYSCALL, VECTOR_TIMEOUT } = layout;
+const { loadFxImage, storeFxImage } = fpState;
+
+/**
+ * CPUID bits of the oracle host's x87/SSE features (SDM Vol. 2 CPUID, Table 3-10/3-11), ORed into
+ * the model in case it does not advertise them yet: leaf 1 EDX FPU MMX FXSR SSE SSE2, leaf 1 ECX
+ * SSE3 SSSE3 SSE4.1 SSE4.2 POPCNT XSAVE.
+ */
+const HOST_EDX = (1 << 0) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26);
+const HOST_ECX = (1 << 0) | (1 << 9) | (1 << 19) | (1 << 20) | (1 << 23) | (1 << 26);
 type Cpu = x86.Cpu;
 const ES = 0;
 const CS = 1;
@@ -92,6 +107,10 @@ export class RunnerResult implements SnippetResult {
   rflags = 0;
   readonly mem = new Uint8Array(DATA_SIZE);
   ripOffset = 0;
+  /** FP cases: the FXSAVE64 image at the end or at the fault (undefined for integer cases). */
+  fx: Uint8Array | undefined = undefined;
+  /** Backing store of `fx`. */
+  readonly fxBuf = new Uint8Array(FX_SIZE);
   /** CR2 for a #PF as unsigned halves, else 0. */
   faultLo = 0;
   faultHi = 0;
@@ -117,8 +136,9 @@ export class SnippetRunner {
     this.memory = memory;
     this.ram = memory.ramChunk(0);
     this.view = new DataView(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength);
-    // The oracle host has SSE4.2's integer CRC32; the stock models do not advertise SSE4.2.
-    const cpu = new Cpu({ memory, io: new PioBus(), model: options.model ?? { ...AMD_ZEN, leaf1Ecx: AMD_ZEN.leaf1Ecx | (1 << 20) } });
+    // The oracle host has x87, MMX, SSE..SSE4.2 (and SSE4.2's integer CRC32); ORed in for models
+    // that do not advertise them yet.
+    const cpu = new Cpu({ memory, io: new PioBus(), model: options.model ?? { ...AMD_ZEN, leaf1Ecx: AMD_ZEN.leaf1Ecx | HOST_ECX, leaf1Edx: AMD_ZEN.leaf1Edx | HOST_EDX } });
     this.cpu = cpu;
     this.buildTables();
     cpu.cr3Lo = PML4;
@@ -126,7 +146,7 @@ export class SnippetRunner {
     cpu.cr4 = Cr4.PAE | Cr4.PGE | Cr4.OSFXSR | Cr4.OSXMMEXCPT | Cr4.FSGSBASE | Cr4.OSXSAVE;
     cpu.efer = Efer.SCE | Efer.LME | Efer.LMA | Efer.NXE;
     cpu.cr0 = Cr0.PE | Cr0.MP | Cr0.ET | Cr0.NE | Cr0.WP | Cr0.AM | Cr0.PG;
-    cpu.xcr0 = 7;
+    cpu.xcr0 = 3; // x87 | SSE: the state the harness transfers (AVX is not emulated)
     cpu.gdtrBaseLo = GDT_LIN_LO;
     cpu.gdtrBaseHi = GDT_LIN_HI;
     cpu.gdtrLimit = 16 * 8 - 1;
@@ -255,6 +275,8 @@ export class SnippetRunner {
       cpu.gprHi[i] = g[2 * i + 1]!;
     }
     cpu.setEflags((c.rflags & RFLAGS_IN_MASK) | RFLAGS_FORCED);
+    const fx = c.fx;
+    if (fx !== undefined) loadFxImage(cpu, fx);
     if (!this.segmentsIntact()) {
       this.loadSegments();
       cpu.updateMode();
@@ -282,6 +304,12 @@ export class SnippetRunner {
       r.gpr[2 * i + 1] = cpu.gprHi[i]!;
     }
     r.mem.set(ram.subarray(DATA_PHYS, DATA_PHYS + DATA_SIZE));
+    if (fx !== undefined) {
+      storeFxImage(cpu, r.fxBuf);
+      r.fx = r.fxBuf;
+    } else {
+      r.fx = undefined;
+    }
     return r;
   }
 

@@ -45,10 +45,17 @@ export const STATUS_STRAY_WRITE = 1;
 /** Oracle status bit: the record was malformed (code longer than CODE_MAX). */
 export const STATUS_BAD_INPUT = 2;
 
+/** Oracle status bit: the signal frame's x87/SSE state differed from the registers after sigreturn (harness bug). */
+export const STATUS_FP_FRAME = 4;
+
 /** Binary protocol (see oracle.c): batch header size and magics. */
 export const HEADER_SIZE = 16;
-export const IN_MAGIC = 0x314f5648; // 'HVO1'
-export const OUT_MAGIC = 0x31525648; // 'HVR1'
+export const IN_MAGIC = 0x324f5648; // 'HVO2'
+export const OUT_MAGIC = 0x32525648; // 'HVR2'
+/** Batch header flag (word 3): every record carries an FXSAVE64 image in and out. */
+export const BATCH_FP = 1;
+/** Size of an FXSAVE image (SDM Vol. 1 Table 10-2). */
+export const FX_SIZE = 512;
 
 /** Input record: u64 gpr[16] @0, u64 rflags @128, u32 codeLen @136, u8 code[32] @144, u8 mem[128] @176. */
 export const IN_RECORD = 304;
@@ -57,6 +64,9 @@ export const IN_RFLAGS = 128;
 export const IN_CODE_LEN = 136;
 export const IN_CODE = 144;
 export const IN_MEM = 176;
+/** FP batches: the input FXSAVE64 image follows the record (record size IN_RECORD_FP). */
+export const IN_FX = 304;
+export const IN_RECORD_FP = IN_RECORD + FX_SIZE;
 
 /**
  * Output record: u64 gpr[16] @0, u64 rflags @128, u64 rip @136, u64 faultAddr @144,
@@ -71,6 +81,25 @@ export const OUT_VECTOR = 152;
 export const OUT_ERROR_CODE = 156;
 export const OUT_STATUS = 160;
 export const OUT_MEM = 168;
+/** FP batches: the output FXSAVE64 image follows the record (record size OUT_RECORD_FP). */
+export const OUT_FX = 296;
+export const OUT_RECORD_FP = OUT_RECORD + FX_SIZE;
+
+/**
+ * FXSAVE64 image layout (SDM Vol. 1 Table 10-2; Vol. 2 "FXSAVE"): byte offsets of the fields the
+ * harness uses. ST(i) is stored in stack order (ST0 first), 10 bytes in a 16-byte slot; bit i of
+ * the abridged tag is 1 when physical register Ri is not empty.
+ */
+export const FX_FCW = 0;
+export const FX_FSW = 2;
+export const FX_FTW = 4;
+export const FX_FOP = 6;
+export const FX_FIP = 8;
+export const FX_FDP = 16;
+export const FX_MXCSR = 24;
+export const FX_MXCSR_MASK = 28;
+export const FX_ST = 32;
+export const FX_XMM = 160;
 
 /** Register names in the order of `gpr` (hardware encoding order). */
 export const GPR_NAMES = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;

@@ -23,23 +23,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  BATCH_FP,
   CODE_BASE,
   CODE_MAX,
   DATA_SIZE,
+  FX_SIZE,
   HEADER_SIZE,
   IN_CODE,
   IN_CODE_LEN,
+  IN_FX,
   IN_GPR,
   IN_MAGIC,
   IN_MEM,
   IN_RECORD,
+  IN_RECORD_FP,
   IN_RFLAGS,
   OUT_ERROR_CODE,
   OUT_FAULT_ADDR,
+  OUT_FX,
   OUT_GPR,
   OUT_MAGIC,
   OUT_MEM,
   OUT_RECORD,
+  OUT_RECORD_FP,
   OUT_RFLAGS,
   OUT_RIP,
   OUT_STATUS,
@@ -58,6 +64,12 @@ export interface SnippetCase {
   rflags: number;
   /** Initial data window (DATA_SIZE bytes at DATA_BASE). */
   mem: Uint8Array;
+  /**
+   * FP cases only: the FXSAVE64 image (FX_SIZE bytes) loaded before the snippet (x87 stack, FCW,
+   * FSW with TOP, abridged tag, MXCSR, XMM0-15). Undefined: the snippet sees whatever FP state
+   * the oracle has (integer cases, which must not depend on it).
+   */
+  fx?: Uint8Array;
 }
 
 /** What the snippet left behind. */
@@ -74,6 +86,8 @@ export interface SnippetResult {
   mem: Uint8Array;
   /** RIP - CODE_BASE: code.length at a normal end, the faulting instruction (or, for traps, the next one) otherwise. */
   ripOffset: number;
+  /** FP cases only: the FXSAVE64 image at the end or at the fault. */
+  fx?: Uint8Array;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -83,28 +97,45 @@ const GCC_ARGS = ['-O2', '-o'];
 /** A batch of cases laid out exactly as the oracle reads them (header + fixed records). */
 export class CaseBatch {
   readonly count: number;
+  /** FP batch (BATCH_FP): every record carries an FXSAVE64 image in and out. */
+  readonly fp: boolean;
+  /** Bytes per input record (IN_RECORD, or IN_RECORD_FP for an FP batch). */
+  readonly recordSize: number;
   /** The whole request: header followed by `count` input records. */
   readonly bytes: Uint8Array;
   private readonly i32: Int32Array;
 
-  constructor(count: number) {
+  constructor(count: number, fp = false) {
     this.count = count;
-    const buffer = new ArrayBuffer(HEADER_SIZE + count * IN_RECORD);
+    this.fp = fp;
+    this.recordSize = fp ? IN_RECORD_FP : IN_RECORD;
+    const buffer = new ArrayBuffer(HEADER_SIZE + count * this.recordSize);
     this.bytes = new Uint8Array(buffer);
     this.i32 = new Int32Array(buffer);
     this.i32[0] = IN_MAGIC;
     this.i32[1] = count;
     this.i32[2] = DATA_SIZE;
+    this.i32[3] = fp ? BATCH_FP : 0;
   }
 
   /** Byte offset of record `i`. */
   offset(i: number): number {
-    return HEADER_SIZE + i * IN_RECORD;
+    return HEADER_SIZE + i * this.recordSize;
   }
 
-  /** Stores one case (code, registers, flags, window) as record `i`. */
+  /** Stores one case (code, registers, flags, window, FP image) as record `i`. */
   set(i: number, c: SnippetCase): void {
     this.setParts(i, c.code, c.code.length, c.gpr, c.rflags, c.mem);
+    if (this.fp) {
+      if (c.fx === undefined) throw new Error('FP batch: case without an FXSAVE image');
+      this.setFx(i, c.fx);
+    }
+  }
+
+  /** Stores the FXSAVE64 image of record `i` (FP batches). */
+  setFx(i: number, fx: Uint8Array): void {
+    if (!this.fp) throw new Error('setFx on an integer batch');
+    this.bytes.set(fx.subarray(0, FX_SIZE), this.offset(i) + IN_FX);
   }
 
   /** Stores record `i` from its parts; `codeLen` bytes of `code` are used. */
@@ -132,6 +163,7 @@ export class CaseBatch {
       gpr: this.i32.subarray((o + IN_GPR) >> 2, ((o + IN_GPR) >> 2) + 32),
       rflags: this.i32[(o + IN_RFLAGS) >> 2]! >>> 0,
       mem: this.bytes.subarray(o + IN_MEM, o + IN_MEM + DATA_SIZE),
+      fx: this.fp ? this.bytes.subarray(o + IN_FX, o + IN_FX + FX_SIZE) : undefined,
     };
   }
 }
@@ -139,6 +171,10 @@ export class CaseBatch {
 /** The oracle's answer to a CaseBatch. */
 export class ResultBatch {
   readonly count: number;
+  /** FP batch: every record carries the FXSAVE64 image at the end or at the fault. */
+  readonly fp: boolean;
+  /** Bytes per output record (OUT_RECORD, or OUT_RECORD_FP). */
+  readonly recordSize: number;
   readonly bytes: Uint8Array;
   private readonly i32: Int32Array;
 
@@ -148,13 +184,22 @@ export class ResultBatch {
     this.i32 = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
     if (this.i32[0] !== OUT_MAGIC) throw new Error('native oracle: bad response magic');
     this.count = this.i32[1]!;
-    if (bytes.byteLength !== HEADER_SIZE + this.count * OUT_RECORD) {
+    this.fp = (this.i32[3]! & BATCH_FP) !== 0;
+    this.recordSize = this.fp ? OUT_RECORD_FP : OUT_RECORD;
+    if (bytes.byteLength !== HEADER_SIZE + this.count * this.recordSize) {
       throw new Error(`native oracle: response of ${bytes.byteLength} bytes for ${this.count} records`);
     }
   }
 
   private w(i: number, field: number): number {
-    return (HEADER_SIZE + i * OUT_RECORD + field) >> 2;
+    return (HEADER_SIZE + i * this.recordSize + field) >> 2;
+  }
+
+  /** The FXSAVE64 image of record `i` (FP batches; undefined otherwise). */
+  fxView(i: number): Uint8Array | undefined {
+    if (!this.fp) return undefined;
+    const o = HEADER_SIZE + i * this.recordSize + OUT_FX;
+    return this.bytes.subarray(o, o + FX_SIZE);
   }
 
   vector(i: number): number {
@@ -196,7 +241,7 @@ export class ResultBatch {
   }
 
   memView(i: number): Uint8Array {
-    const o = HEADER_SIZE + i * OUT_RECORD + OUT_MEM;
+    const o = HEADER_SIZE + i * this.recordSize + OUT_MEM;
     return this.bytes.subarray(o, o + DATA_SIZE);
   }
 
@@ -209,6 +254,7 @@ export class ResultBatch {
       rflags: this.rflags(i),
       mem: this.memView(i),
       ripOffset: this.ripOffset(i),
+      fx: this.fxView(i),
     };
   }
 }
@@ -289,7 +335,7 @@ export function oracleBinary(): string {
 function spawnBatch(binary: string, batch: CaseBatch): ResultBatch {
   const r = spawnSync(binary, [], {
     input: batch.bytes,
-    maxBuffer: HEADER_SIZE + batch.count * OUT_RECORD + 1024,
+    maxBuffer: HEADER_SIZE + batch.count * (batch.fp ? OUT_RECORD_FP : OUT_RECORD) + 1024,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   if (r.error !== undefined) throw r.error;
@@ -299,8 +345,12 @@ function spawnBatch(binary: string, batch: CaseBatch): ResultBatch {
   return new ResultBatch(r.stdout);
 }
 
-/** Records per request on the long-lived helper: ~620 KB each way, inside its 1 MiB stdio buffers. */
+/**
+ * Records per request on the long-lived helper: at most ~820 KB each way, inside its 1 MiB stdio
+ * buffers (2048 integer records, 1024 FP records).
+ */
 const CHUNK = 2048;
+const CHUNK_FP = 1024;
 
 /**
  * A long-lived helper serving batches over two named pipes, driven with blocking
@@ -336,21 +386,24 @@ class OracleProcess {
 
   run(batch: CaseBatch): ResultBatch {
     if (this.closed) throw new Error('native oracle process closed');
-    const out = new Uint8Array(HEADER_SIZE + batch.count * OUT_RECORD);
+    const outRecord = batch.fp ? OUT_RECORD_FP : OUT_RECORD;
+    const chunk = batch.fp ? CHUNK_FP : CHUNK;
+    const flags = batch.fp ? BATCH_FP : 0;
+    const out = new Uint8Array(HEADER_SIZE + batch.count * outRecord);
     const header = new Int32Array(4);
     const headerBytes = new Uint8Array(header.buffer);
     try {
-      for (let start = 0; start < batch.count; start += CHUNK) {
-        const n = Math.min(CHUNK, batch.count - start);
+      for (let start = 0; start < batch.count; start += chunk) {
+        const n = Math.min(chunk, batch.count - start);
         header[0] = IN_MAGIC;
         header[1] = n;
         header[2] = DATA_SIZE;
-        header[3] = 0;
+        header[3] = flags;
         writeAll(this.wfd, headerBytes, 0, HEADER_SIZE);
-        writeAll(this.wfd, batch.bytes, batch.offset(start), n * IN_RECORD);
+        writeAll(this.wfd, batch.bytes, batch.offset(start), n * batch.recordSize);
         readAll(this.rfd, headerBytes, 0, HEADER_SIZE);
-        if (header[0] !== OUT_MAGIC || header[1] !== n) throw new Error('native oracle: bad response header');
-        readAll(this.rfd, out, HEADER_SIZE + start * OUT_RECORD, n * OUT_RECORD);
+        if (header[0] !== OUT_MAGIC || header[1] !== n || header[3] !== flags) throw new Error('native oracle: bad response header');
+        readAll(this.rfd, out, HEADER_SIZE + start * outRecord, n * outRecord);
       }
     } catch (e) {
       this.close();
@@ -360,6 +413,7 @@ class OracleProcess {
     h[0] = OUT_MAGIC;
     h[1] = batch.count;
     h[2] = DATA_SIZE;
+    h[3] = flags;
     return new ResultBatch(out);
   }
 
@@ -390,7 +444,7 @@ let server: OracleProcess | undefined;
 /** Runs a batch on the host CPU (through a long-lived helper process). */
 export function runBatch(batch: CaseBatch): ResultBatch {
   const binary = oracleBinary();
-  if (batch.count === 0) return emptyResult();
+  if (batch.count === 0) return emptyResult(batch.fp);
   server ??= new OracleProcess(binary);
   const s = server;
   try {
@@ -412,17 +466,19 @@ export function closeOracle(): void {
   server = undefined;
 }
 
-function emptyResult(): ResultBatch {
+function emptyResult(fp: boolean): ResultBatch {
   const b = new Uint8Array(HEADER_SIZE);
   const h = new Int32Array(b.buffer);
   h[0] = OUT_MAGIC;
   h[2] = DATA_SIZE;
+  h[3] = fp ? BATCH_FP : 0;
   return new ResultBatch(b);
 }
 
-/** Convenience: runs individual cases (copies them into a batch). */
+/** Convenience: runs individual cases (copies them into a batch; an FP batch when any case has `fx`). */
 export function runCases(cases: readonly SnippetCase[]): SnippetResult[] {
-  const batch = new CaseBatch(cases.length);
+  const fp = cases.some((c) => c.fx !== undefined);
+  const batch = new CaseBatch(cases.length, fp);
   cases.forEach((c, i) => batch.set(i, c));
   const res = runBatch(batch);
   const out: SnippetResult[] = [];

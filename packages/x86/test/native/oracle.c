@@ -17,8 +17,9 @@
  *   everything else reachable is not present (the oracle's own memory lives above 4 GiB).
  *
  * Protocol (all little-endian). The oracle reads batches from stdin until EOF; each batch is
- *   header  { u32 magic 'HVO1' (0x314f5648); u32 count; u32 data_size (must be 128); u32 0 }
- *   count x input record (304 bytes):
+ *   header  { u32 magic 'HVO2' (0x324f5648); u32 count; u32 data_size (must be 128);
+ *             u32 flags (bit 0 BATCH_FP: every record carries x87/SSE state, see below) }
+ *   count x input record (304 bytes, 816 with BATCH_FP):
  *     0   u64 gpr[16]    RAX RCX RDX RBX RSP RBP RSI RDI R8..R15
  *     128 u64 rflags     only CF PF AF ZF SF DF OF (mask 0xCD5) are used; bits 1 and IF are
  *                        forced on (user mode cannot clear IF), TF/AC/NT/ID are never loaded
@@ -26,9 +27,17 @@
  *     140 u32 reserved
  *     144 u8  code[32]
  *     176 u8  mem[128]   the data window
+ *     304 u8  fx[512]    BATCH_FP only: an FXSAVE64 image (SDM Vol. 1 Table 10-2) loaded with
+ *                        FXRSTOR64 right before the snippet: FCW, FSW (with TOP), abridged FTW,
+ *                        MXCSR, ST0-ST7 in stack order, XMM0-XMM15. FOP/FIP/FDP are ignored.
+ *                        MXCSR bits outside 0xFFFF (e.g. AMD's MM, bit 17) are refused
+ *                        (BAD_INPUT; cleared), and so is an FSW whose ES/B bits disagree with
+ *                        its unmasked exception flags (ES/B recomputed, as this CPU's FXRSTOR
+ *                        does anyway: the emulator side loads the image as it is, so such an
+ *                        image would be compared against a different input).
  * and answers with
- *   header  { u32 magic 'HVR1' (0x31525648); u32 count; u32 data_size; u32 0 }
- *   count x output record (296 bytes):
+ *   header  { u32 magic 'HVR2' (0x32525648); u32 count; u32 data_size; u32 flags (as sent) }
+ *   count x output record (296 bytes, 808 with BATCH_FP):
  *     0   u64 gpr[16]    registers at the end, or at the fault
  *     128 u64 rflags     RFLAGS at the end (pushfq) or at the fault (the signal frame)
  *     136 u64 rip        CODE_BASE + code_len at a normal end; the faulting RIP otherwise
@@ -36,9 +45,15 @@
  *     152 i32 vector     -1 none, 0..31 exception vector (REG_TRAPNO), -2 timeout (the
  *                        snippet used more than ~100 ms of CPU), -3 a syscall was attempted
  *     156 u32 error_code REG_ERR
- *     160 u32 status     bit 0 STRAY_WRITE, bit 1 BAD_INPUT (code_len > 32, truncated)
+ *     160 u32 status     bit 0 STRAY_WRITE, bit 1 BAD_INPUT (code_len > 32, truncated; or a
+ *                        refused FP image), bit 2 FP_FRAME (the signal frame's fpstate differed
+ *                        from the registers after sigreturn: a harness bug, never expected)
  *     164 u32 reserved
  *     168 u8  mem[128]   the data window at the end / at the fault
+ *     296 u8  fx[512]    BATCH_FP only: FXSAVE64 image at the end (taken right after the
+ *                        snippet, FXSAVE does not raise pending x87 exceptions) or at the fault
+ *                        (the fpstate Linux saved into the signal frame; vector 16 is #MF,
+ *                        19 is #XM, both delivered as SIGFPE with REG_TRAPNO set)
  *   then the output is flushed, so a parent may keep the process and send further batches.
  *
  * Robustness: faults are caught on an alternate signal stack and the handler rewrites the
@@ -84,8 +99,10 @@
 #define CODE_MAX 32
 #define CODE_FILL 64       /* bytes rewritten per case: code, exit jump, int3 fill */
 #define SLOT_OFF (PAGE - 8) /* the exit address for `jmp [rip+slot]` */
-#define IN_MAGIC 0x314f5648u
-#define OUT_MAGIC 0x31525648u
+#define IN_MAGIC 0x324f5648u
+#define OUT_MAGIC 0x32525648u
+#define BATCH_FP 1u
+#define FX_SIZE 512
 #define RFLAGS_IN_MASK 0xCD5u
 #define RFLAGS_FORCED 0x202u
 #define VEC_NONE (-1)
@@ -93,6 +110,7 @@
 #define VEC_SYSCALL (-3)
 #define STATUS_STRAY_WRITE 1u
 #define STATUS_BAD_INPUT 2u
+#define STATUS_FP_FRAME 4u
 
 struct in_rec {
   uint64_t gpr[16];
@@ -133,6 +151,11 @@ struct oracle_state {
   volatile uint8_t in_snippet;
   uint8_t have_fsgsbase;
   uint32_t scratch;
+  uint8_t fp_mode; /* BATCH_FP: FXRSTOR in_fx before the snippet, FXSAVE out_fx after */
+  uint8_t pad[59];
+  uint8_t in_fx[FX_SIZE] __attribute__((aligned(64)));
+  uint8_t out_fx[FX_SIZE] __attribute__((aligned(64)));
+  uint8_t host_fx[FX_SIZE] __attribute__((aligned(64))); /* sane state for the oracle's own code */
 };
 _Static_assert(offsetof(struct oracle_state, in_rflags) == 128, "layout");
 _Static_assert(offsetof(struct oracle_state, out_gpr) == 136, "layout");
@@ -147,6 +170,10 @@ _Static_assert(offsetof(struct oracle_state, host_es) == 316, "layout");
 _Static_assert(offsetof(struct oracle_state, in_snippet) == 318, "layout");
 _Static_assert(offsetof(struct oracle_state, have_fsgsbase) == 319, "layout");
 _Static_assert(offsetof(struct oracle_state, scratch) == 320, "layout");
+_Static_assert(offsetof(struct oracle_state, fp_mode) == 324, "layout");
+_Static_assert(offsetof(struct oracle_state, in_fx) == 384, "layout");
+_Static_assert(offsetof(struct oracle_state, out_fx) == 896, "layout");
+_Static_assert(offsetof(struct oracle_state, host_fx) == 1408, "layout");
 
 struct oracle_state oracle_state __attribute__((aligned(64)));
 extern void oracle_enter(void);
@@ -162,6 +189,7 @@ static volatile struct {
   uint64_t rip;
   uint64_t rflags;
   uint64_t gpr[16];
+  uint8_t fx[FX_SIZE]; /* BATCH_FP: the signal frame's fpstate (legacy FXSAVE region) */
 } fault;
 
 static uint16_t host_cs, host_ss;
@@ -223,6 +251,10 @@ static void on_signal(int sig, siginfo_t *si, void *ucv) {
   fault.gpr[13] = (uint64_t)g[REG_R13];
   fault.gpr[14] = (uint64_t)g[REG_R14];
   fault.gpr[15] = (uint64_t)g[REG_R15];
+  /* The x87/SSE state at the fault, as Linux saved it into the frame (sigreturn loads it back,
+   * so oracle_resume's FXSAVE sees the same state: run_case checks that). */
+  if (oracle_state.fp_mode && uc->uc_mcontext.fpregs != NULL)
+    memcpy((void *)fault.fx, uc->uc_mcontext.fpregs, FX_SIZE);
   fault.faulted = 1;
   oracle_state.in_snippet = 0;
   /* Return into oracle_resume on the host stack with clean flags. */
@@ -301,6 +333,7 @@ static void setup(void) {
   uint16_t fcw;
   __asm__ volatile("fnstcw %0" : "=m"(fcw));
   oracle_state.host_fcw = fcw;
+  __asm__ volatile("fxsave64 %0" : "=m"(oracle_state.host_fx));
 
   static uint8_t altstack[256 * 1024] __attribute__((aligned(64)));
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack), .ss_flags = 0};
@@ -333,8 +366,40 @@ static int page_tail_dirty(void) {
   return _mm_movemask_epi8(_mm_cmpeq_epi8(a, _mm_setzero_si128())) != 0xFFFF;
 }
 
-static void run_case(const struct in_rec *in, struct out_rec *out) {
+/* The fields of two FXSAVE images a comparison uses: FCW FSW FTW, MXCSR, ST0-7, XMM0-15. */
+static int fx_differs(const uint8_t *a, const uint8_t *b) {
+  if (memcmp(a, b, 5) != 0 || memcmp(a + 24, b + 24, 4) != 0) return 1;
+  for (int i = 0; i < 8; i++)
+    if (memcmp(a + 32 + 16 * i, b + 32 + 16 * i, 10) != 0) return 1;
+  return memcmp(a + 160, b + 160, 256) != 0;
+}
+
+/* Copies an input image into oracle_state.in_fx, refusing what FXRSTOR64 or Linux cannot take. */
+static uint32_t load_fx(const uint8_t *fx) {
   uint32_t status = 0;
+  uint8_t *d = oracle_state.in_fx;
+  memcpy(d, fx, FX_SIZE);
+  uint32_t mxcsr;
+  memcpy(&mxcsr, d + 24, 4);
+  if (mxcsr & ~0xFFFFu) {
+    status |= STATUS_BAD_INPUT;
+    mxcsr &= 0xFFFFu;
+    memcpy(d + 24, &mxcsr, 4);
+  }
+  uint16_t fcw, fsw;
+  memcpy(&fcw, d, 2);
+  memcpy(&fsw, d + 2, 2);
+  uint16_t want = (fsw & ~fcw & 0x3F) ? (fsw | 0x8080) : (fsw & ~0x8080);
+  if (want != fsw) {
+    status |= STATUS_BAD_INPUT;
+    memcpy(d + 2, &want, 2);
+  }
+  return status;
+}
+
+static void run_case(const struct in_rec *in, struct out_rec *out, const uint8_t *in_fx, uint8_t *out_fx) {
+  uint32_t status = 0;
+  if (in_fx != NULL) status |= load_fx(in_fx);
   uint32_t len = in->code_len;
   if (len > CODE_MAX) {
     len = CODE_MAX;
@@ -373,6 +438,14 @@ static void run_case(const struct in_rec *in, struct out_rec *out) {
     out->vector = VEC_NONE;
     out->error_code = 0;
   }
+  if (out_fx != NULL) {
+    if (fault.faulted) {
+      memcpy(out_fx, (const void *)fault.fx, FX_SIZE);
+      if (fx_differs(out_fx, oracle_state.out_fx)) status |= STATUS_FP_FRAME;
+    } else {
+      memcpy(out_fx, oracle_state.out_fx, FX_SIZE);
+    }
+  }
   memcpy(out->mem, data_page, DATA_SIZE);
   if (page_tail_dirty()) {
     status |= STATUS_STRAY_WRITE;
@@ -404,17 +477,26 @@ int main(int argc, char **argv) {
       return 3;
     }
     uint32_t count = hdr[1];
-    uint32_t ohdr[4] = {OUT_MAGIC, count, DATA_SIZE, 0};
+    uint32_t flags = hdr[3];
+    if (flags & ~BATCH_FP) {
+      fprintf(stderr, "hvkit-oracle: unknown batch flags 0x%x\n", flags);
+      return 3;
+    }
+    int fp = (flags & BATCH_FP) != 0;
+    oracle_state.fp_mode = (uint8_t)fp;
+    uint32_t ohdr[4] = {OUT_MAGIC, count, DATA_SIZE, flags};
     if (fwrite(ohdr, sizeof(ohdr), 1, stdout) != 1) return 4;
     for (uint32_t i = 0; i < count; i++) {
       struct in_rec in;
       struct out_rec out;
-      if (fread(&in, sizeof(in), 1, stdin) != 1) {
+      static uint8_t in_fx[FX_SIZE], out_fx[FX_SIZE];
+      if (fread(&in, sizeof(in), 1, stdin) != 1 || (fp && fread(in_fx, FX_SIZE, 1, stdin) != 1)) {
         fprintf(stderr, "hvkit-oracle: truncated batch (%u of %u records)\n", i, count);
         return 3;
       }
-      run_case(&in, &out);
+      run_case(&in, &out, fp ? in_fx : NULL, fp ? out_fx : NULL);
       if (fwrite(&out, sizeof(out), 1, stdout) != 1) return 4;
+      if (fp && fwrite(out_fx, FX_SIZE, 1, stdout) != 1) return 4;
     }
     if (fflush(stdout) != 0) return 4;
   }

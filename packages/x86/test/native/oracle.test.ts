@@ -4,6 +4,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareCampaign, type EmulatorRunner, surveyNative } from './differential.js';
+import { coreForms } from './fp-forms.js';
+import { FpCaseGenerator, FpGen } from './fp-gen.js';
+import { fxFsw, fxFtw, fxMxcsr, fxStText, fxXmmText } from './fp-state.js';
 import { buildForms, CaseGenerator, Rng } from './generator.js';
 import {
   available,
@@ -19,6 +22,8 @@ import {
   runCases,
   type SnippetCase,
   type SnippetResult,
+  STATUS_BAD_INPUT,
+  STATUS_FP_FRAME,
   STATUS_STRAY_WRITE,
   unavailableReason,
   VECTOR_NONE,
@@ -291,5 +296,209 @@ describe('case generator', () => {
     const a = runBatch(batch);
     const b = runBatch(batch);
     expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
+  });
+});
+
+/** An FXSAVE64 image: FCW, FSW (with TOP), abridged tag, MXCSR, ST(i) as [se, hi, lo], XMM lanes. */
+function fxImage(o: { fcw?: number; fsw?: number; ftw?: number; mxcsr?: number; st?: [number, number, number][]; xmm?: number[][] } = {}): Uint8Array {
+  const fx = new Uint8Array(512);
+  const dv = new DataView(fx.buffer);
+  dv.setUint16(0, o.fcw ?? 0x037f, true);
+  dv.setUint16(2, o.fsw ?? 0, true);
+  fx[4] = o.ftw ?? 0;
+  dv.setUint32(24, o.mxcsr ?? 0x1f80, true);
+  (o.st ?? []).forEach(([se, hi, lo], i) => {
+    dv.setUint32(32 + 16 * i, lo >>> 0, true);
+    dv.setUint32(36 + 16 * i, hi >>> 0, true);
+    dv.setUint16(40 + 16 * i, se, true);
+  });
+  (o.xmm ?? []).forEach((lanes, n) => lanes.forEach((v, k) => dv.setUint32(160 + 16 * n + 4 * k, v >>> 0, true)));
+  return fx;
+}
+
+function fpCase(code: number[], fx: Uint8Array, regs: Partial<Record<Reg, bigint | number>> = {}, mem?: Uint8Array): SnippetCase {
+  return { ...mk(code, regs, 0, mem), fx };
+}
+
+describe.skipIf(!ok)('native oracle: x87/SSE state (FP batches)', () => {
+  afterAll(() => closeOracle());
+
+  it('returns the input image unchanged for an empty snippet (and for integer-only code)', () => {
+    const rng = new Rng(3, 1);
+    const fx = fxImage({ fcw: 0x0e7f, fsw: 0x3000 | 0x4721, ftw: 0xc1, mxcsr: 0xffbf & ~0x40, xmm: Array.from({ length: 16 }, () => [rng.next(), rng.next(), rng.next(), rng.next()]) });
+    for (let i = 0; i < 8; i++) new DataView(fx.buffer).setUint32(32 + 16 * i, rng.next(), true);
+    for (let i = 0; i < 8; i++) new DataView(fx.buffer).setUint32(36 + 16 * i, rng.next() | 0x80000000, true);
+    for (let i = 0; i < 8; i++) new DataView(fx.buffer).setUint16(40 + 16 * i, rng.next() & 0xffff, true);
+    const [a, b] = runCases([fpCase([], fx), fpCase([0x01, 0xd8], fx)]);
+    for (const r of [a!, b!]) {
+      expect(r.vector).toBe(VECTOR_NONE);
+      expect(r.fx).toBeDefined();
+      const out = r.fx!;
+      expect([fxFsw(out), fxFtw(out), fxMxcsr(out)]).toEqual([fxFsw(fx), fxFtw(fx), fxMxcsr(fx)]);
+      expect(Buffer.from(out.subarray(0, 2)).equals(Buffer.from(fx.subarray(0, 2)))).toBe(true);
+      for (let i = 0; i < 8; i++) expect(fxStText(out, i)).toBe(fxStText(fx, i));
+      for (let n = 0; n < 16; n++) expect(fxXmmText(out, n)).toBe(fxXmmText(fx, n));
+    }
+  });
+
+  it('FLD1 pushes 0x3fff_80000000_00000000 with TOP 7 and R7 tagged valid', () => {
+    const r = run1(fpCase([0xd9, 0xe8], fxImage())); // fld1
+    expect(r.vector).toBe(VECTOR_NONE);
+    expect(fxStText(r.fx!, 0)).toBe('0x3fff_80000000_00000000');
+    expect((fxFsw(r.fx!) >> 11) & 7).toBe(7);
+    expect(fxFtw(r.fx!)).toBe(0x80);
+  });
+
+  it('ADDSS 1.0 + 2.0 = 3.0 (0x40400000) and keeps lanes 1-3', () => {
+    // addss xmm1, xmm2
+    const r = run1(fpCase([0xf3, 0x0f, 0x58, 0xca], fxImage({ xmm: [[], [0x3f800000, 0x11111111, 0x22222222, 0x33333333], [0x40000000, 5, 6, 7]] })));
+    expect(r.vector).toBe(VECTOR_NONE);
+    expect(fxXmmText(r.fx!, 1)).toBe('0x33333333_22222222_11111111_40400000');
+    expect(fxMxcsr(r.fx!)).toBe(0x1f80);
+  });
+
+  it('DIVSS by zero with ZM unmasked is #XM (vector 19) with MXCSR.ZE set and the destination unchanged', () => {
+    const mxcsr = 0x1f80 & ~0x200; // ZM clear
+    const r = run1(fpCase([0x90, 0xf3, 0x0f, 0x5e, 0xc1], fxImage({ mxcsr, xmm: [[0x3f800000, 1, 2, 3], [0, 0, 0, 0]] }))); // nop; divss xmm0, xmm1
+    expect([r.vector, r.errorCode, r.ripOffset]).toEqual([19, 0, 1]);
+    expect(fxMxcsr(r.fx!)).toBe(mxcsr | 0x4);
+    expect(fxXmmText(r.fx!, 0)).toBe('0x00000003_00000002_00000001_3f800000');
+    // Masked: the quotient is +inf and only the flag is set.
+    const m = run1(fpCase([0xf3, 0x0f, 0x5e, 0xc1], fxImage({ xmm: [[0x3f800000, 1, 2, 3], [0, 0, 0, 0]] })));
+    expect([m.vector, fxMxcsr(m.fx!), fxXmmText(m.fx!, 0)]).toEqual([VECTOR_NONE, 0x1f84, '0x00000003_00000002_00000001_7f800000']);
+  });
+
+  it('an unmasked x87 FDIV by zero is #MF (vector 16) at the next waiting instruction, with the pending state', () => {
+    // fld1; fldz; fdivp st1 (1/0, ZE unmasked: pending); fwait
+    const fcw = 0x037f & ~0x4;
+    const r = run1(fpCase([0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9, 0x9b], fxImage({ fcw })));
+    expect([r.vector, r.errorCode, r.ripOffset]).toEqual([16, 0, 6]);
+    const fsw = fxFsw(r.fx!);
+    expect(fsw & 0x80ff).toBe(0x8000 | 0x80 | 0x4); // B ES ZE
+    expect((fsw >> 11) & 7).toBe(6); // FDIVP with an unmasked exception does not pop... (stack unchanged: TOP 6)
+    expect(r.rflags & RF).toBe(RF);
+    // Masked: 1/0 = +inf, popped.
+    const m = run1(fpCase([0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9, 0x9b], fxImage()));
+    expect([m.vector, fxStText(m.fx!, 0), (fxFsw(m.fx!) >> 11) & 7, fxFsw(m.fx!) & 0xff]).toEqual([VECTOR_NONE, '0x7fff_80000000_00000000', 7, 0x4]);
+  });
+
+  it('refuses MXCSR bits above 0xFFFF and an FSW whose ES disagrees with its flags (BAD_INPUT)', () => {
+    const batch = new CaseBatch(3, true);
+    batch.set(0, fpCase([0x90], fxImage({ mxcsr: 0x21f80 })));
+    batch.set(1, fpCase([0x90], fxImage({ fsw: 0x0080 }))); // ES without an unmasked flag
+    batch.set(2, fpCase([0x90], fxImage({ fcw: 0x037e, fsw: 0x8081 }))); // IE unmasked, ES and B set: consistent
+    const r = runBatch(batch);
+    expect([r.status(0), r.status(1), r.status(2)]).toEqual([STATUS_BAD_INPUT, STATUS_BAD_INPUT, 0]);
+    expect([fxMxcsr(r.fxView(0)!), fxFsw(r.fxView(1)!), fxFsw(r.fxView(2)!)]).toEqual([0x1f80, 0, 0x8081]);
+  });
+
+  it('gives identical results for FP batches through the helper and a one-shot process, and after integer batches', () => {
+    const rng = new Rng(11, 0);
+    const batch = new CaseBatch(1500, true);
+    for (let i = 0; i < batch.count; i++) {
+      // Register-only x87 (D8-DF, mod 3) and MMX/SSE (0F 50-7F, D0-FF; optionally 66/F2/F3)
+      // instructions, then FWAIT (nothing that reads the TSC, RDRAND or the FS base).
+      const code: number[] = [];
+      for (let k = rng.below(4); k >= 0; k--) {
+        if (rng.bool()) code.push(0xd8 + rng.below(8), 0xc0 | rng.below(64));
+        else code.push(...[[], [0x66], [0xf2], [0xf3]][rng.below(4)]!, 0x0f, rng.bool() ? 0x50 + rng.below(0x30) : 0xd0 + rng.below(0x30), 0xc0 | rng.below(64), rng.below(256));
+      }
+      code.push(0x9b);
+      const fx = fxImage({ fcw: 0x037f & ~(rng.next() & 0x3f), mxcsr: (0x1f80 & ~((rng.next() & 0x3f) << 7)) | (rng.next() & 0x6000) });
+      const c = fpCase(code, fx);
+      for (let k = 0; k < 32; k++) c.gpr[k] = rng.next() | 0;
+      c.gpr[8] = DATA_BASE + 64;
+      c.gpr[9] = 0;
+      batch.set(i, c);
+    }
+    const a = runBatch(batch);
+    const b = runBatchOnce(batch);
+    expect(Buffer.from(a.bytes).equals(Buffer.from(b.bytes))).toBe(true);
+    for (let i = 0; i < a.count; i++) expect(a.status(i) & ~STATUS_BAD_INPUT, `case ${i}`).toBe(0);
+    // The helper's own state survived garbage with unmasked exceptions: an integer case still works.
+    const after = run1(mk([0x01, 0xd8], { rax: 1, rbx: 2 }));
+    expect(reg(after, 'rax')).toBe(3n);
+  });
+});
+
+describe.skipIf(!ok)('FP comparison driver and generator', () => {
+  afterAll(() => closeOracle());
+
+  it('records the signal frame state at #MF and #XM faults, equal to the state after sigreturn (status 0)', () => {
+    const batch = new CaseBatch(4, true);
+    const xmm = [[0x3f800000, 1, 2, 3], [0, 0, 0, 0]];
+    batch.set(0, fpCase([0xf3, 0x0f, 0x5e, 0xc1], fxImage({ mxcsr: 0x1f80 & ~0x200, xmm }))); // divss: #XM
+    batch.set(1, fpCase([0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9, 0x9b], fxImage({ fcw: 0x037b }))); // fdivp, fwait: #MF
+    batch.set(2, fpCase([0xd9, 0xf7], fxImage({ fcw: 0x037e, fsw: 0x8081 }))); // fincstp with IE pending: #MF at once
+    batch.set(3, fpCase([0x0f, 0x28, 0x43, 0x01], fxImage(), { rbx: DATA_BASE })); // movaps xmm0, [rbx+1]: #GP(0)
+    const r = runBatch(batch);
+    expect([0, 1, 2, 3].map((i) => [r.vector(i), r.status(i) & STATUS_FP_FRAME, r.status(i)])).toEqual([[19, 0, 0], [16, 0, 0], [16, 0, 0], [13, 0, 0]]);
+    expect((fxFsw(r.fxView(2)!) >> 11) & 7).toBe(0); // FINCSTP did not run
+  });
+
+  it('finds no FP difference when the "emulator" is the CPU itself, and reports a wrong XMM lane and FSW readably', () => {
+    const native: EmulatorRunner = (c) => {
+      const r = runCases([c])[0]!;
+      return { ...r, gpr: r.gpr.slice(), mem: r.mem.slice(), fx: r.fx!.slice() };
+    };
+    const source = new FpCaseGenerator(coreForms());
+    const same = compareCampaign(native, 9, 300, { chunk: 128, source });
+    expect([same.cases, same.mismatchCount, same.invalid]).toEqual([300, 0, 0]);
+    const wrong: EmulatorRunner = (c) => {
+      const r = native(c);
+      r.fx![160 + 3 * 16 + 4] ^= 1; // xmm3 lane 1, bit 0
+      r.fx![3] ^= 0x40; // FSW bit 14: C3
+      return r;
+    };
+    const bad = compareCampaign(wrong, 9, 50, { maxReports: 2, source: new FpCaseGenerator(coreForms()) });
+    expect(bad.mismatchCount).toBe(50);
+    const d = bad.mismatches[0]!.differences;
+    expect(d).toHaveLength(2);
+    expect(d[0]).toMatch(/^fsw: native 0x[0-9a-f]{4} \(.*TOP=\d\) emulator 0x[0-9a-f]{4} \(.*\) \(differ: C3\)$/);
+    expect(d[1]).toMatch(/^xmm3: native 0x[0-9a-f]{8}_[0-9a-f]{8}_[0-9a-f]{8}_[0-9a-f]{8} emulator 0x/);
+    expect(bad.mismatches[0]!.report).toContain('fp state:');
+  });
+
+  it('generates FP cases that stay valid on this CPU (core forms self-check), reproducibly', () => {
+    const forms = coreForms();
+    const s = surveyNative(2025, 20_000, { source: new FpCaseGenerator(forms) });
+    expect(s.problems).toEqual([]);
+    expect(s.vectors.size).toBe(forms.length);
+    // The pending-exception and alignment paths are exercised: #MF and #GP both occur.
+    const all = new Map<number, number>();
+    for (const m of s.vectors.values()) for (const [v, n] of m) all.set(v, (all.get(v) ?? 0) + n);
+    expect(all.get(16) ?? 0).toBeGreaterThan(100);
+    expect(all.get(13) ?? 0).toBeGreaterThan(100);
+    const a = new FpCaseGenerator(forms);
+    const b = new FpCaseGenerator(forms);
+    a.generate(4, 77);
+    b.generate(3, 1);
+    b.generate(4, 77);
+    expect(Buffer.from(a.gen.fx).equals(Buffer.from(b.gen.fx))).toBe(true);
+  });
+});
+
+describe.skipIf(!ok)('FP value helpers against the CPU', () => {
+  afterAll(() => closeOracle());
+
+  it('f64ToF80 converts exactly as FLD m64fp does (SNaNs quieted), over 3000 f64() values', () => {
+    const g = new FpGen();
+    g.reset(new Rng(8, 8));
+    const want: string[] = [];
+    const cases: SnippetCase[] = [];
+    for (let i = 0; i < 3000; i++) {
+      g.f64();
+      const mem = new Uint8Array(DATA_SIZE);
+      const dv = new DataView(mem.buffer);
+      dv.setUint32(0, g.vlo, true);
+      dv.setUint32(4, g.vhi, true);
+      let hi = g.vhi;
+      if ((hi & 0x7ff00000) === 0x7ff00000 && ((hi & 0xfffff) | g.vlo) !== 0) hi |= 0x80000; // FLD quiets an SNaN
+      g.f64ToF80(hi, g.vlo);
+      want.push(`0x${g.vse.toString(16).padStart(4, '0')}_${g.vhi.toString(16).padStart(8, '0')}_${g.vlo.toString(16).padStart(8, '0')}`);
+      cases.push(fpCase([0xdd, 0x03], fxImage(), { rbx: DATA_BASE }, mem)); // fld qword [rbx]
+    }
+    const res = runCases(cases);
+    expect(res.map((r) => (r.vector === VECTOR_NONE ? fxStText(r.fx!, 0) : `vector ${r.vector}`))).toEqual(want);
   });
 });

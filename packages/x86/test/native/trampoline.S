@@ -8,6 +8,8 @@
  * signal handler in oracle.c sends faulting snippets to oracle_resume too (RIP/RSP rewritten
  * in the ucontext), so both paths repair the state the C runtime relies on: RFLAGS (DF, AC,
  * NT, ID), the DS/ES/FS/GS selectors, the FS/GS bases, MXCSR and the x87 control word.
+ * In BATCH_FP mode (oracle_state.fp_mode) oracle_enter first loads the case's FXSAVE64 image
+ * (FXRSTOR64) and oracle_resume first stores the snippet's (FXSAVE64), then reloads the host's.
  *
  * Offsets into `struct oracle_state` are checked by _Static_assert in oracle.c.
  */
@@ -32,6 +34,10 @@
 #define IN_SNIPPET 318
 #define HAVE_FSGS  319
 #define SCRATCH    320
+#define FP_MODE    324
+#define IN_FX      384
+#define OUT_FX     896
+#define HOST_FX    1408
 
         .globl  oracle_enter
         .type   oracle_enter, @function
@@ -43,7 +49,10 @@ oracle_enter:
         push    r14
         push    r15
         mov     [rip + S + HOST_RSP], rsp
-        mov     rax, [rip + S + IN_RFLAGS]
+        cmp     byte ptr [rip + S + FP_MODE], 0
+        je      1f
+        fxrstor64 [rip + S + IN_FX]                /* the case's x87/SSE state (BATCH_FP) */
+1:      mov     rax, [rip + S + IN_RFLAGS]
         push    rax
         popfq                                   /* flags first: the movs below keep them */
         mov     byte ptr [rip + S + IN_SNIPPET], 1
@@ -94,7 +103,11 @@ oracle_exit:
         .type   oracle_resume, @function
 oracle_resume:
         /* rsp == host_rsp here on both paths */
-        push    0x202
+        cmp     byte ptr [rip + S + FP_MODE], 0
+        je      12f
+        fxsave64 [rip + S + OUT_FX]                /* state at the end (or as sigreturn restored it) */
+        fxrstor64 [rip + S + HOST_FX]              /* then the oracle's own: FCW 037F, MXCSR 1F80, empty stack */
+12:     push    0x202
         popfq                                   /* clears DF, AC, NT, ID, RF; IF stays set */
         mov     byte ptr [rip + S + IN_SNIPPET], 0
         xor     r8d, r8d                        /* r8: "FS changed", r9: "GS changed" */
