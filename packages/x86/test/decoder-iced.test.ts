@@ -3,10 +3,10 @@
  * the rules and for longer campaigns with any seed):
  * - every stream we accept, iced accepts with the same length, the same ModRM memory operand
  *   (base, index, scale, displacement, segment) and the same immediates;
- * - every stream iced accepts whose instruction belongs to the claimed integer/system ISA we
- *   accept too, unless it is listed in NOT_IMPLEMENTED below (those raise #UD);
- * - x87/MMX/SSE/AVX and other unclaimed instructions are #UD (hint NOPs and the listed
- *   exceptions aside; the x87 escapes' #NM/#UD handler counts as #UD);
+ * - every stream iced accepts whose instruction belongs to the claimed ISA (integer, system,
+ *   x87, MMX, SSE..SSE4.2, FXSAVE/XSAVE) we accept too, unless it is listed in NOT_IMPLEMENTED
+ *   below (those raise #UD);
+ * - AVX and other unclaimed instructions are #UD (hint NOPs and the listed exceptions aside);
  * - for in-scope instructions that are still #UD, our format tables already give iced's length.
  */
 import { describe, expect, it } from 'vitest';

@@ -146,9 +146,6 @@ const M64 = (1n << 64n) - 1n;
 function sig(v: bigint): [number, number] {
   return [Number((v >> 32n) & 0xffffffffn) | 0, Number(v & 0xffffffffn) | 0];
 }
-function big(h: number, l: number): bigint {
-  return (BigInt(h >>> 0) << 32n) | BigInt(l >>> 0);
-}
 /** A 64-bit significand with bit 63 set, from a mix of patterns. */
 function randSig(): bigint {
   switch (below(8)) {

@@ -16,7 +16,9 @@
  * the result was rounded up in magnitude (§8.1.3.3). Tiny results (§4.9.1.5): masked UE is
  * flagged only when the result is also inexact; unmasked UE (register destinations) stores
  * the result with the exponent biased by +24576, unmasked OE by -24576 (§8.4, "numeric
- * overflow/underflow exception").
+ * overflow/underflow exception"). Tininess is detected after rounding (§4.9.1.5: the result
+ * rounded with unbounded exponent at the precision control's precision is below the smallest
+ * normal), as this CPU does.
  *
  * All arithmetic uses 32-bit halves plus a 32-bit guard word whose bit 0 collects the sticky
  * bits; no BigInt, no allocation.
@@ -191,6 +193,32 @@ function mul32(a: number, b: number): void {
 }
 
 /**
+ * Whether rounding wH:wL:wX (normalized) to `prec` bits with the current rounding control
+ * carries out of the significand: the kept bits are all ones and the rounding increments.
+ */
+function roundsToNormal(sign: number, prec: number): boolean {
+  let ones: boolean;
+  let half: number;
+  let sticky: number;
+  if (prec === 64) {
+    ones = (wH & wL) === -1;
+    half = wX >>> 31;
+    sticky = wX & 0x7fffffff;
+  } else if (prec === 53) {
+    ones = wH === -1 && wL >>> 11 === 0x1fffff;
+    half = (wL >>> 10) & 1;
+    sticky = (wL & 0x3ff) | wX;
+  } else {
+    ones = wH >>> 8 === 0xffffff;
+    half = (wH >>> 7) & 1;
+    sticky = (wH & 0x7f) | wL | wX;
+  }
+  if (!ones || (half | sticky) === 0) return false;
+  const rc = rcMode;
+  return rc === 0 ? half !== 0 : rc === 1 ? sign !== 0 : rc === 2 ? sign === 0 : false;
+}
+
+/**
  * Rounds wH:wL:wX (normalized: wH bit 31 set) with biased exponent `e` to `prec` bits of the
  * 64-bit field, exponent field maximum `emax` (0x7fff, 0x7ff, 0xff), and packs it into r80
  * (se = sign << 15 | exponent field, hi/lo = the 64-bit field). `rebias` is the exponent
@@ -201,7 +229,12 @@ function roundPack(sign: number, e: number, prec: number, emax: number, rebias: 
   let flags = flags0;
   let tiny = false;
   const ueMasked = (maskBits & UE) !== 0;
-  if (e < 1) {
+  if (e === 0 && roundsToNormal(sign, prec)) {
+    // Not tiny: SDM Vol. 1 §4.9.1.5 judges tininess on the result rounded with unbounded
+    // exponent (at the precision control's precision), here the smallest normal. Rounding the
+    // denormalized significand gives that same value.
+    shrJam(1);
+  } else if (e < 1) {
     if (!ueMasked) flags |= UE;
     if (!ueMasked && rebias !== 0 && e + rebias < 1) {
       // Unmasked, but beyond the rebiased range too: a signed zero (host behaviour).
@@ -689,10 +722,13 @@ export function sqrt(se: number, hi: number, lo: number): void {
   }
   // Low digit d = floor(sqrt(S)) - s * 2^32 in [0, 2^32): the largest d with
   // d * (2 s 2^32 + d) <= R' = r * 2^64 + uh * 2^32, estimated by one fixed-point step in float64
-  // (error far below one), then corrected with the exact remainder R' - d (2 s 2^32 + d).
+  // (error far below one), then corrected with the exact remainder R' - d (2 s 2^32 + d):
+  // with d0 = R' / (2 s 2^32) <= 2^32 + 2, d = d0 / (1 + d / (2 s 2^32)) = d0 (1 - d0 / (2 s 2^32))
+  // up to terms below 2^-30.
   const rd = r * TWO32 + (uh >>> 0);
-  const den = 2 * sd;
-  let d = Math.floor(rd / (den + (rd / den) * TWO_M32));
+  const inv = 1 / (2 * sd);
+  const d0 = rd * inv;
+  let d = Math.floor(d0 - d0 * d0 * inv * TWO_M32);
   if (d > 0xffffffff) d = 0xffffffff;
   // rem = R' - (s d << 33) - d^2 as words x3 (small, signed):x2:x1:x0.
   mul32(sd, d);
@@ -707,25 +743,28 @@ export function sqrt(se: number, hi: number, lo: number): void {
   const rhi = Math.floor(r * TWO_M32);
   const v2 = (r >>> 0) - (((ph << 1) | (pl >>> 31)) >>> 0) - (x1 - v1) * TWO_M32;
   let x2 = v2 >>> 0;
-  let x3 = rhi - (ph >>> 31) - (x2 - v2) * TWO_M32;
-  // 2Q + 1 = (s >>> 31) : (s << 1 | d >>> 31) : (d << 1 | 1), recomputed after d changes.
+  const x3 = rhi - (ph >>> 31) - (x2 - v2) * TWO_M32;
+  // 2Q + 1 = 1 : (s << 1 | d >>> 31) : (d << 1 | 1) (s >= 2^31), recomputed after d changes.
   if (x3 < 0) {
+    // d one too large: d - 1, rem + 2Q + 1 with the new Q.
     d--;
-    const a0 = x0 + ((((d << 1) | 1) >>> 0));
+    const a0 = x0 + (((d << 1) | 1) >>> 0);
     x0 = a0 >>> 0;
-    const a1 = x1 + ((((sd << 1) | (d >>> 31)) >>> 0)) + (a0 > 0xffffffff ? 1 : 0);
+    const a1 = x1 + (((sd << 1) | (d >>> 31)) >>> 0) + (a0 > 0xffffffff ? 1 : 0);
     x1 = a1 >>> 0;
-    const a2 = x2 + (sd >>> 31) + (a1 > 0xffffffff ? 1 : 0);
-    x2 = a2 >>> 0;
-    x3 = 0;
-  } else if (x3 > 0 || x2 > 1 || (x2 === 1 && (x1 > ((sd << 1) | (d >>> 31)) >>> 0 || (x1 === ((sd << 1) | (d >>> 31)) >>> 0 && x0 > ((d << 1) >>> 0))))) {
-    // rem > 2Q (2Q = (s >>> 31 = 1) : ... since s >= 2^31): subtract 2Q + 1, d + 1.
-    const s0 = x0 - (((d << 1) | 1) >>> 0);
-    x0 = s0 >>> 0;
-    const s1 = x1 - (((sd << 1) | (d >>> 31)) >>> 0) - (s0 < 0 ? 1 : 0);
-    x1 = s1 >>> 0;
-    x2 = (x2 - 1 - (s1 < 0 ? 1 : 0)) >>> 0;
-    d++;
+    x2 = (x2 + 1 + (a1 > 0xffffffff ? 1 : 0)) >>> 0;
+  } else {
+    const w1 = ((sd << 1) | (d >>> 31)) >>> 0;
+    const w0 = (d << 1) >>> 0;
+    if (x3 > 0 || x2 > 1 || (x2 === 1 && (x1 > w1 || (x1 === w1 && x0 > w0)))) {
+      // d one too small (rem > 2Q): rem - (2Q + 1), d + 1.
+      const s0 = x0 - w0 - 1;
+      x0 = s0 >>> 0;
+      const s1 = x1 - w1 - (s0 < 0 ? 1 : 0);
+      x1 = s1 >>> 0;
+      x2 = (x2 - 1 - (s1 < 0 ? 1 : 0)) >>> 0;
+      d++;
+    }
   }
   // 0 <= rem <= 2Q now (x2 <= 1). The root's next bit is 1 iff rem > Q; the rest is non-zero iff rem != 0.
   const sU = sd >>> 0;

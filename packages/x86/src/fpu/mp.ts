@@ -15,7 +15,7 @@
 /** Limbs per significand (16 bits each: 144 bits). */
 export const N = 9;
 /** Number of registers in the pool. */
-const NR = 96;
+const NR = 100;
 
 export const M = new Uint32Array(NR * N);
 export const E = new Int32Array(NR);
@@ -524,5 +524,32 @@ export function nudge(d: number, dir: number): void {
   for (let i = 1; i < N; i++) M[o + i] = 0;
   E[TN] = E[d]! - 16 * N + 1;
   S[TN] = dir < 0 ? 1 : 0;
+  add(d, d, TN);
+}
+
+/**
+ * d = a rounded to nearest (ties to even) at `bits` significant bits (bits < 16 N): how the
+ * host's microcode holds an intermediate in its internal format (transcendental.ts, FPTAN).
+ */
+export function roundTo(d: number, a: number, bits: number): void {
+  copy(d, a);
+  if (isZero(d)) return;
+  const o = d * N;
+  const li = bits >>> 4;
+  const bo = bits & 15;
+  // Round bit: bit `bits` of the significand (counted from the top, 0-based); sticky: below it.
+  const rb = bitAt(d, bits);
+  const below = bo === 15 ? 0 : M[o + li]! & ((1 << (15 - bo)) - 1);
+  const sticky = below !== 0 || anyFrom(o, li + 1);
+  const lsb = bitAt(d, bits - 1);
+  // Truncate to `bits` bits.
+  M[o + li] = bo === 0 ? 0 : M[o + li]! & ~((1 << (16 - bo)) - 1) & 0xffff;
+  for (let i = li + 1; i < N; i++) M[o + i] = 0;
+  if (rb === 0 || (!sticky && lsb === 0)) return;
+  const t = TN * N;
+  M[t] = 0x8000;
+  for (let i = 1; i < N; i++) M[t + i] = 0;
+  E[TN] = E[d]! - bits + 1;
+  S[TN] = S[d]!;
   add(d, d, TN);
 }
