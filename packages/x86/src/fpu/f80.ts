@@ -226,6 +226,36 @@ function roundsToNormal(sign: number, prec: number): boolean {
  * store the caller suppresses). Flags are OR-ed into `flags0`.
  */
 function roundPack(sign: number, e: number, prec: number, emax: number, rebias: number, flags0: number): void {
+  // The common case, small enough to be inlined: full precision, an exponent that can neither
+  // be tiny nor overflow after a carry.
+  if (prec === 64 && e >= 1 && e <= emax - 2) {
+    const x = wX;
+    if (x === 0) {
+      setResult((sign << 15) | e, wH, wL, flags0, 0);
+      return;
+    }
+    const rc = rcMode;
+    const inc = rc === 0 ? x < 0 && ((x & 0x7fffffff) !== 0 || (wL & 1) !== 0) : rc === 1 ? sign !== 0 : rc === 2 && sign === 0;
+    let h = wH;
+    let l = wL;
+    if (inc) {
+      l = (l + 1) | 0;
+      if (l === 0) {
+        h = (h + 1) | 0;
+        if (h === 0) {
+          h = 0x80000000 | 0;
+          e++;
+        }
+      }
+    }
+    setResult((sign << 15) | e, h, l, flags0 | PE, inc ? 1 : 0);
+    return;
+  }
+  roundPackGeneral(sign, e, prec, emax, rebias, flags0);
+}
+
+/** {@link roundPack} for every case: precision control, tiny results, overflow. */
+function roundPackGeneral(sign: number, e: number, prec: number, emax: number, rebias: number, flags0: number): void {
   let flags = flags0;
   let tiny = false;
   const ueMasked = (maskBits & UE) !== 0;
