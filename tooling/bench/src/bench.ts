@@ -331,13 +331,15 @@ async function main(): Promise<number> {
     const resident = pick((x) => x.guestResident ?? 0);
     // Live allocations after a full GC: the V8 heap, and off-heap memory (typed arrays) beyond the guest RAM buffer.
     const runtimeHeap = pick((x) => x.end.heapUsed - x.loaded.heapUsed);
-    const runtimeOff = pick((x) => x.end.external - x.loaded.external - ram);
+    // Guest RAM is allocated in chunks on first touch: what the guest touched is guest RAM, not
+    // overhead (subtracting the configured size would make the overhead negative).
+    const runtimeOff = pick((x) => x.end.external - x.loaded.external - (x.guestResidentMethod === 'chunks' ? (x.guestResident ?? 0) : ram));
     const codeHeap = pick((x) => x.loaded.heapUsed - x.start.heapUsed);
     const codeOff = pick((x) => x.loaded.external - x.start.external);
     const overhead = runtimeHeap + runtimeOff + codeHeap + codeOff;
     console.log(`\nhvkit memory (median of ${mems.length} run(s); guest RAM ${MiB(ram)}, ${MiB(resident)} of it resident at the end, by ${mems[0]!.guestResidentMethod}):`);
     console.log(`  emulator overhead beyond guest RAM: ${MiB(overhead)} of live allocations (after a full GC)`);
-    console.log(`    machine and caches: ${signedMiB(runtimeHeap)} V8 heap, ${signedMiB(runtimeOff)} off-heap beyond the RAM buffer (from machine creation to the end of the run)`);
+    console.log(`    machine and caches: ${signedMiB(runtimeHeap)} V8 heap, ${signedMiB(runtimeOff)} off-heap beyond the allocated guest RAM (from machine creation to the end of the run)`);
     console.log(`    code and static tables: ${signedMiB(codeHeap)} V8 heap, ${signedMiB(codeOff)} off-heap (importing @hvkit/machine; tsx keeps the transpiled sources)`);
     const baselineRss = baselines.length ? MiB(median(baselines.map((b) => b.rss))) : '-';
     console.log(`  process RSS: ${MiB(pick((x) => x.end.rss))} at the end, ${MiB(pick((x) => x.maxRss))} peak (module loading); the same child process without an emulator: ${baselineRss}`);
