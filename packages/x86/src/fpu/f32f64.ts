@@ -77,11 +77,34 @@ function f32Val(a: number): number {
   sI32[0] = a;
   return sF32[0]!;
 }
-/** Value of a finite binary64 bit pattern (not NaN). */
+/**
+ * `POW2[n + 1074]` = 2^n for integer n in [-1074, 1023], built from exponent fields (exact).
+ * Scaling by a table entry instead of assembling a double from two 32-bit stores matters: a
+ * 64-bit load of two separate 32-bit stores defeats the CPU's store-to-load forwarding, a stall
+ * of tens of cycles per conversion.
+ */
+const POW2 = new Float64Array(2098);
+for (let n = -1022; n <= 1023; n++) {
+  sI32[0] = 0;
+  sI32[1] = (n + 1023) << 20;
+  POW2[n + 1074] = sF64[0]!;
+}
+for (let n = -1074; n < -1022; n++) POW2[n + 1074] = POW2[n + 64 + 1074]! * POW2[-64 + 1074]!;
+
+/** 2^n for integer n in [-1074, 1023], exactly. */
+function pow2(n: number): number {
+  return POW2[n + 1074]!;
+}
+
+/**
+ * Value of a finite binary64 bit pattern (not NaN): the integer significand (below 2^53, exact)
+ * times 2^(e - 1075), or 2^-1074 for denormals and zeros; exact for every finite value.
+ */
 function f64Val(lo: number, hi: number): number {
-  sI32[0] = lo;
-  sI32[1] = hi;
-  return sF64[0]!;
+  const e = (hi >>> 20) & 0x7ff;
+  const m = (hi & 0xfffff) * TWO32 + (lo >>> 0);
+  const v = e === 0 ? m * POW2[0]! : (m + 4503599627370496) * POW2[e - 1]!;
+  return hi < 0 ? -v : v;
 }
 
 /** Significand in [1, 2) and exponent of a finite nonzero double: `spM`, `spE`. */
@@ -92,21 +115,14 @@ function split(x: number): void {
   let e = (sI32[1]! >>> 20) & 0x7ff;
   let adj = 0;
   if (e === 0) {
-    sF64[0] = x * 18446744073709551616; // 2^64: normalises binary64 denormals exactly
+    x *= 18446744073709551616; // 2^64: normalises binary64 denormals exactly
+    sF64[0] = x;
     e = (sI32[1]! >>> 20) & 0x7ff;
     adj = 64;
   }
-  sI32[1] = (sI32[1]! & 0x800fffff) | 0x3ff00000;
-  spM = Math.abs(sF64[0]!);
+  // Scaling by a power of two is exact: |x| * 2^-(e - 1023) is in [1, 2).
+  spM = Math.abs(x) * POW2[1074 + 1023 - e]!;
   spE = e - 1023 - adj;
-}
-
-/** 2^n for integer n in [-1074, 1023], exactly. */
-function pow2(n: number): number {
-  if (n < -1022) return pow2(n + 64) * 5.421010862427522e-20; // 2^-64
-  sI32[0] = 0;
-  sI32[1] = (n + 1023) << 20;
-  return sF64[0]!;
 }
 
 /** Dekker's TwoProduct error of a * b (exact for |a|, |b| < 2^4 with 53-bit significands). */
@@ -558,11 +574,12 @@ const F64_MIN_NORMAL = 2.2250738585072014e-308;
 const F64_MAX = 1.7976931348623157e308;
 
 /**
- * binary32 with normal operands. Sums (exponents at most 29 apart) and products are exact in
- * binary64; quotients and square roots are rounded to binary64 first, which is innocuous for a
- * binary32 result (53 >= 2 * 24 + 2, Figueroa's condition for +, -, *, /, sqrt). The sign of
- * (exact - rounded) comes from exact binary64 residuals; directed modes step one ulp from the
- * nearest value. Results that are not normal go to the general path (`bail`).
+ * binary32 with normal or zero operands. Sums (exponents at most 29 apart, or a zero operand)
+ * and products are exact in binary64; quotients and square roots are rounded to binary64
+ * first, which is innocuous for a binary32 result (53 >= 2 * 24 + 2, Figueroa's condition for
+ * +, -, *, /, sqrt). The sign of (exact - rounded) comes from exact binary64 residuals;
+ * directed modes step one ulp from the nearest value. Results that are neither normal nor an
+ * exact zero go to the general path (`bail`).
  */
 function f32Fast(op: number, a: number, b: number): number {
   bail = false;
@@ -573,7 +590,8 @@ function f32Fast(op: number, a: number, b: number): number {
     case 0:
     case 1: {
       const d = ((a >>> 23) & 0xff) - ((b >>> 23) & 0xff);
-      if (d > 29 || d < -29) {
+      // With a zero operand (exponent field 0) the sum is the other operand, exact.
+      if ((d > 29 || d < -29) && a << 1 !== 0 && b << 1 !== 0) {
         bail = true;
         return 0;
       }
@@ -596,6 +614,15 @@ function f32Fast(op: number, a: number, b: number): number {
         return 0;
       }
       x = Math.sqrt(vb);
+  }
+  if (x === 0) {
+    // An exact zero (a zero operand, or x - x): JS gives the IEEE round-to-nearest sign, which
+    // is every mode's except a zero sum in round down (IEEE 754 §6.3; SDM Vol. 1 §4.2.2).
+    if (op <= 1 && (fx.mx & 0x6000) === 0x2000) {
+      bail = true;
+      return 0;
+    }
+    return 1 / x < 0 ? 0x80000000 | 0 : 0;
   }
   const r = Math.fround(x);
   const m = r < 0 ? -r : r;
@@ -628,35 +655,52 @@ function f32Fast(op: number, a: number, b: number): number {
 }
 
 /**
- * binary64 with operands in [2^-500, 2^500): the error-free transformations cannot overflow or
- * underflow, so the sign of (exact - rounded) is exact. Result in fx.lo, fx.hi.
+ * Trailing zero bits of the 53-bit integer significand of a normal binary64 (integer bit
+ * included): 0..52.
+ */
+function sigTz(lo: number, hi: number): number {
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const h = (hi & 0xfffff) | 0x100000;
+  return 63 - Math.clz32(h & -h);
+}
+
+/** Trailing zeros of the significand product of the check in f64Fast: a * b, r * b or r * r. */
+function productTz(op: number, aLo: number, aHi: number, bLo: number, bHi: number, rLo: number, rHi: number): number {
+  if (op === 2) return sigTz(aLo, aHi) + sigTz(bLo, bHi);
+  if (op === 3) return sigTz(rLo, rHi) + sigTz(bLo, bHi);
+  return 2 * sigTz(rLo, rHi);
+}
+
+/**
+ * binary64 with operands in [2^-500, 2^500) or zero: the error-free transformations cannot
+ * overflow or underflow, so the sign of (exact - rounded) is exact. Result in fx.lo, fx.hi.
+ *
+ * Round to nearest needs only whether the result is inexact (PE), and for products, quotients
+ * and roots a cheap test usually decides it: the product of two 53-bit integer significands
+ * Ma, Mb has 105 or 106 bits and tz(Ma) + tz(Mb) trailing zeros, so it is not a binary64 when
+ * tz(Ma) + tz(Mb) <= 51. A product a * b is then inexact; a quotient r = a / b is inexact when
+ * r * b is not a binary64 (an exact quotient gives r * b = a), a root r = sqrt(b) when r * r is
+ * not. Otherwise (and in the directed modes, which need the sign) the error-free
+ * transformations decide.
  */
 function f64Fast(op: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
   bail = false;
   const va = f64Val(aLo, aHi);
   const vb = f64Val(bLo, bHi);
   let r: number;
-  let cmp: number;
   switch (op) {
     case 0:
-    case 1: {
-      const b2 = op === 0 ? vb : -vb;
-      r = va + b2;
-      const bb = r - va;
-      cmp = va - (r - bb) + (b2 - bb);
+      r = va + vb;
       break;
-    }
+    case 1:
+      r = va - vb;
+      break;
     case 2:
       r = va * vb;
-      cmp = mulErr(va, vb, r);
       break;
-    case 3: {
+    case 3:
       r = va / vb;
-      const pp = r * vb;
-      const rem = va - pp - mulErr(r, vb, pp);
-      cmp = vb < 0 ? -rem : rem;
       break;
-    }
     case 4:
     case 5: {
       const pickA = op === 4 ? va < vb : va > vb;
@@ -664,15 +708,23 @@ function f64Fast(op: number, aLo: number, aHi: number, bLo: number, bHi: number)
       fx.hi = pickA ? aHi : bHi;
       return;
     }
-    default: {
+    default:
       if (vb < 0) {
         bail = true;
         return;
       }
       r = Math.sqrt(vb);
-      const pp = r * r;
-      cmp = vb - pp - mulErr(r, r, pp);
+  }
+  if (r === 0) {
+    // An exact zero (operands are zero or at least 2^-500, so no product, quotient or sum
+    // underflows to zero): as in f32Fast.
+    if (op <= 1 && (fx.mx & 0x6000) === 0x2000) {
+      bail = true;
+      return;
     }
+    fx.lo = 0;
+    fx.hi = 1 / r < 0 ? 0x80000000 | 0 : 0;
+    return;
   }
   const m = r < 0 ? -r : r;
   if (!(m > F64_MIN_NORMAL && m < F64_MAX)) {
@@ -682,9 +734,28 @@ function f64Fast(op: number, aLo: number, aHi: number, bLo: number, bHi: number)
   sF64[0] = r;
   let lo = sI32[0]!;
   let hi = sI32[1]!;
+  const mode = (fx.mx >>> 13) & 3;
+  // cmp: the sign of (exact - r); only "non-zero" matters in round to nearest.
+  let cmp: number;
+  if (op <= 1) {
+    // TwoSum (Knuth).
+    const b2 = op === 0 ? vb : -vb;
+    const bb = r - va;
+    cmp = va - (r - bb) + (b2 - bb);
+  } else if (mode === 0 && productTz(op, aLo, aHi, bLo, bHi, lo, hi) <= 51) {
+    cmp = 1;
+  } else if (op === 2) {
+    cmp = mulErr(va, vb, r);
+  } else if (op === 3) {
+    const pp = r * vb;
+    const rem = va - pp - mulErr(r, vb, pp);
+    cmp = vb < 0 ? -rem : rem;
+  } else {
+    const pp = r * r;
+    cmp = vb - pp - mulErr(r, r, pp);
+  }
   if (cmp !== 0) {
     fx.post |= PE;
-    const mode = (fx.mx >>> 13) & 3;
     if (mode !== 0) {
       let step = 0;
       if (mode === 3) {
@@ -705,13 +776,22 @@ function f64Fast(op: number, aLo: number, aHi: number, bLo: number, bHi: number)
   fx.hi = hi;
 }
 
+/** A binary32 operand of the fast path: normal, or a zero. */
+function f32FastOperand(a: number): boolean {
+  return (((a >>> 23) & 0xff) - 1) >>> 0 < 254 || a << 1 === 0;
+}
+/** A binary64 operand of the fast path: magnitude in [2^-500, 2^500), or a zero. */
+function f64FastOperand(lo: number, hi: number): boolean {
+  return (((hi >>> 20) & 0x7ff) - 523) >>> 0 < 1001 || ((hi << 1) | lo) === 0;
+}
+
 /**
  * binary32 `a op b` (SQRT: sqrt(b); MIN/MAX with the x86 rule: the second operand when either
  * is a NaN or both are zero). Returns the result bits; flags into fx.
  */
 export function f32Arith(op: number, a: number, b: number): number {
-  // Fast path: normal operands (for SQRT the second only) and a normal result.
-  if ((((b >>> 23) & 0xff) - 1) >>> 0 < 254 && (op === 6 || (((a >>> 23) & 0xff) - 1) >>> 0 < 254)) {
+  // Fast path: normal or zero operands (for SQRT the second only) and a normal or exact zero result.
+  if (f32FastOperand(b) && (op === 6 || f32FastOperand(a))) {
     const r = f32Fast(op, a, b);
     if (!bail) return r;
   }
@@ -754,9 +834,9 @@ function f32Arith1(op: number, a: number, b: number): number {
 
 /** binary64 `a op b` as {@link f32Arith}; result in fx.lo, fx.hi. */
 export function f64Arith(op: number, aLo: number, aHi: number, bLo: number, bHi: number): void {
-  // Fast path: operands with exponents in [2^-500, 2^500] (for SQRT the second only) and a
-  // normal result.
-  if ((((bHi >>> 20) & 0x7ff) - 523) >>> 0 < 1001 && (op === 6 || (((aHi >>> 20) & 0x7ff) - 523) >>> 0 < 1001)) {
+  // Fast path: operands with exponents in [2^-500, 2^500] or zeros (for SQRT the second only)
+  // and a normal or exact zero result.
+  if (f64FastOperand(bLo, bHi) && (op === 6 || f64FastOperand(aLo, aHi))) {
     f64Fast(op, aLo, aHi, bLo, bHi);
     if (!bail) return;
   }
