@@ -84,3 +84,5 @@ export interface ConformanceResult {
 }
 /** Builds and runs one program on QEMU, saving its serial output to `outDir/<name>.qemu.log`. */
 export function runGuestOnQemu(name: string, options?: { outDir?: string; qemu?: string }): Promise<ConformanceResult>;
+
+export * from './linux.mjs';

@@ -10,3 +10,16 @@
  */
 export { buildGuest, buildGuests, defaultCacheDir, guestInfo, guestNames, GUESTS_DIR, TOOLCHAIN, toolchainAvailable } from './build.mjs';
 export { compareSerial, parseSerial, QEMU, qemuAvailable, runGuestOnQemu, runOnQemu } from './scripts/qemu-conformance.mjs';
+export {
+  BUSYBOX_PACKAGE,
+  buildInitramfs,
+  defaultLinuxCacheDir,
+  KERNEL_META_PACKAGE,
+  LINUX_MARKER,
+  LINUX_PROMPT,
+  linuxToolsAvailable,
+  prepareLinux,
+  SAMPLE_PATH,
+  sampleBytes,
+  sampleMd5,
+} from './linux.mjs';

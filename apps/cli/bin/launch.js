@@ -11,5 +11,5 @@ export async function launch(command) {
   }
   const cli = await import(entry.href);
   const run = command === 'hvkit' ? cli.hvkitMain : cli.systemMain;
-  process.exitCode = await run(process.argv.slice(2), { out: process.stdout, err: process.stderr });
+  process.exitCode = await run(process.argv.slice(2), { out: process.stdout, err: process.stderr, in: process.stdin });
 }

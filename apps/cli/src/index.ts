@@ -37,3 +37,4 @@ export {
   type RunEnvironment,
 } from './machine-run.js';
 export { type Output, type Streams } from './streams.js';
+export { ESCAPE, ESCAPE_HELP, EscapeFilter, SerialInput, type EscapeCommand, type Input } from './serial-input.js';

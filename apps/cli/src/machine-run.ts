@@ -30,6 +30,7 @@ import {
 } from '@hvkit/machine';
 import { type CpuModel } from '@hvkit/x86';
 import { type CharBackend } from './option-values.js';
+import { ESCAPE_HELP, SerialInput } from './serial-input.js';
 import { type Output, type Streams } from './streams.js';
 
 /** Everything a run needs, resolved from either front end's options. */
@@ -338,6 +339,7 @@ export async function runMachine(config: MachineConfig, env: RunEnvironment): Pr
   try {
     let pc: Pc;
     let boot: Boot;
+    let input: SerialInput | null = null;
     const sinks: ByteSink[] = [];
     try {
       const bios = config.bios === undefined ? undefined : readInputFile(env.labels.bios, config.bios);
@@ -363,12 +365,29 @@ export async function runMachine(config: MachineConfig, env: RunEnvironment): Pr
         ...(bios ? { bios } : {}),
       });
       boot.start(pc);
+      if (config.serial?.kind === 'stdio' && io.in !== undefined && pc.uart !== null) {
+        const uart = pc.uart;
+        const say = (text: string) => {
+          for (const s of sinks) s.flush();
+          progress.clear();
+          io.err.write(text);
+        };
+        input = new SerialInput(io.in, (bytes) => uart.enqueueInput(bytes), {
+          help: () => say(ESCAPE_HELP),
+          monitor: () => say(`\r\n${program}: there is no monitor\r\n`),
+          break: () => say(`\r\n${program}: a serial break is not available\r\n`),
+        });
+        const open = input;
+        closers.push(() => open.close());
+        // A person at a terminal: idle guest time passes at the host's pace.
+        pc.stopWhenIdle = input.interactive;
+      }
     } catch (error) {
       if (error instanceof InputError || error instanceof PcConfigurationError || error instanceof RangeError) return fail(error.message);
       if (error instanceof KernelImageError) return fail(`${named(env.labels.kernel, config.kernel ?? '')}: ${error.message}`);
       throw error;
     }
-    const status = await runLoop(pc, boot, sinks, config, env, progress);
+    const status = await runLoop(pc, boot, sinks, config, env, progress, input);
     for (const s of sinks) s.flush();
     progress.clear();
     if (config.stats) io.err.write(formatStats(pc.stats(), config.memoryMiB));
@@ -379,7 +398,15 @@ export async function runMachine(config: MachineConfig, env: RunEnvironment): Pr
   }
 }
 
-async function runLoop(pc: Pc, boot: Boot, sinks: readonly ByteSink[], config: MachineConfig, env: RunEnvironment, progress: Progress): Promise<number> {
+async function runLoop(
+  pc: Pc,
+  boot: Boot,
+  sinks: readonly ByteSink[],
+  config: MachineConfig,
+  env: RunEnvironment,
+  progress: Progress,
+  input: SerialInput | null,
+): Promise<number> {
   const { io, program } = env;
   const note = (message: string): void => {
     for (const s of sinks) s.flush();
@@ -404,6 +431,11 @@ async function runLoop(pc: Pc, boot: Boot, sinks: readonly ByteSink[], config: M
       if (signal !== null) {
         note(`terminating on signal ${SIGNAL_NUMBER[signal]}`);
         return SIGNAL_STATUS[signal];
+      }
+      if (input?.quit) {
+        // QEMU's Ctrl-A x: "QEMU: Terminated", status 0.
+        note('terminated (Ctrl-A x)');
+        return 0;
       }
       const budget = limit === undefined ? slice : Math.min(slice, limit - total);
       if (budget <= 0) {
@@ -433,6 +465,16 @@ async function runLoop(pc: Pc, boot: Boot, sinks: readonly ByteSink[], config: M
         case 'halt':
           note('every vCPU is halted with no interrupt or timer to wake it; stopping');
           return 0;
+        case 'idle': {
+          // Every core waits for a timer: sleep until it is due in host time (at most 50 ms at
+          // a time) or a key arrives, and let that much guest time pass.
+          const ms = Math.max(1, Math.min(50, stop.untilNs / 1e6));
+          const t = performance.now();
+          if (input) await input.wait(ms);
+          else await new Promise((resolve) => setTimeout(resolve, ms));
+          pc.idle((performance.now() - t) * 1e6);
+          break;
+        }
         case 'budget':
         case 'paused':
           break;

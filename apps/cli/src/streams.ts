@@ -1,3 +1,5 @@
+import { type Input } from './serial-input.js';
+
 /** Where a command writes: `process.stdout`/`process.stderr`, or buffers in tests. */
 export interface Output {
   /** Text, or raw bytes (guest output: a serial port carries bytes, not characters). */
@@ -9,4 +11,6 @@ export interface Output {
 export interface Streams {
   out: Output;
   err: Output;
+  /** Keystrokes for a guest console on stdio (`process.stdin`); none when absent. */
+  in?: Input;
 }

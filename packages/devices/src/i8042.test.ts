@@ -302,6 +302,20 @@ describe('I8042 keyboard commands', () => {
     expect(drain()).toEqual([0xfa, 0xab, 0x83]);
   });
 
+  it('IRQ1 drops at each read of 0x60 and rises again for the next byte: one edge per byte', () => {
+    const edges: boolean[] = [];
+    const k = new I8042({ irq: { level: false, set: (l) => edges.push(l), raise() {}, lower() {}, pulse() {} } });
+    k.pioWrite(DATA, 1, 0xf2); // GETID: FA AB 83 queued
+    expect(edges.filter((e) => e)).toHaveLength(1);
+    const bytes: number[] = [];
+    edges.length = 0;
+    for (let i = 0; i < 3; i++) bytes.push(k.pioRead(DATA, 1));
+    expect(bytes).toEqual([0xfa, 0xab, 0x83]);
+    // The line's levels (repeats of the same level are no transitions): low, high (AB), low,
+    // high (83), low (empty): an edge-triggered input sees every byte.
+    expect(edges.filter((e, i) => i === 0 || e !== edges[i - 1])).toEqual([false, true, false, true, false]);
+  });
+
   it('0xEE echoes EE', () => {
     const { data, drain } = setup();
     data(0xee);

@@ -266,7 +266,13 @@ export class I8042 implements Device, PioDevice, Resettable, Snapshottable {
   pioRead(port: Port, _size: AccessSize): number {
     if (port === DATA_PORT) {
       const b = this.outByte;
+      // Reading the output buffer clears OBF, and IRQ1/IRQ12 with it; the next queued byte then
+      // sets OBF again, raising the line anew. The 8042's interrupt outputs follow OBF (AT
+      // Technical Reference, "Keyboard Controller": output port bits 4 and 5), and an
+      // edge-triggered PIC or I/O APIC input sees one rising edge per byte only if the line drops
+      // in between (Linux's atkbd otherwise loses the ID bytes after the ACK of GETID).
       this.obf = false;
+      this.updateIrq();
       this.refill();
       return b;
     }

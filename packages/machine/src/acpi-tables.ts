@@ -7,7 +7,7 @@
  * | table | signature | revision | what it says                                                    |
  * |-------|-----------|----------|-----------------------------------------------------------------|
  * | FACS  | `FACS`    | 2        | 64 bytes, 64-byte aligned (§5.2.10); no waking vector, no lock  |
- * | DSDT  | `DSDT`    | 2        | a `\_S5_` package, so an OS can power off (§7.4.2)              |
+ * | DSDT  | `DSDT`    | 2        | the PCI root bridge and ISA devices (`dsdt.ts`), `\_S5_` (§7.4.2) |
  * | FADT  | `FACP`    | 6.4      | fixed hardware of `AcpiPm`, reset register, boot flags (§5.2.9) |
  * | MADT  | `APIC`    | 5        | local APICs (x2APIC when needed), I/O APIC, overrides, NMI      |
  * | HPET  | `HPET`    | 1        | the HPET block, when configured (HPET spec §3.2.4)              |
@@ -28,6 +28,8 @@
  * The tables are plain bytes: {@link writeAcpiTables} copies them to guest memory.
  */
 import { hex, type Hpa, type PhysicalMemory } from '@hvkit/platform';
+import { AmlError } from './aml.js';
+import { buildDsdtAml, type DsdtConfig } from './dsdt.js';
 
 /** A configuration that cannot be described by the tables (bad field values, overlapping placement). */
 export class AcpiTableError extends Error {
@@ -98,7 +100,7 @@ export interface AcpiTablesConfig {
   /** In MADT order; CPU n gets ACPI processor UID n. */
   readonly cpus: readonly AcpiCpu[];
   readonly ioApic: { readonly id: number; readonly address: number; readonly gsiBase: number };
-  /** By default {@link defaultInterruptOverrides} for `pm.sciIrq`. */
+  /** By default {@link defaultInterruptOverrides} for `pm.sciIrq` and the PCI IRQs of `dsdt.pci`. */
   readonly overrides?: readonly AcpiInterruptOverride[];
   /** 0xFEE00000 by default. */
   readonly localApicAddress?: number;
@@ -106,6 +108,8 @@ export interface AcpiTablesConfig {
   /** The reset register (an I/O port) and the value that resets; 0xCF9 and 0x06 by default. */
   readonly reset?: { readonly port: number; readonly value: number };
   readonly hpet?: AcpiHpetConfig;
+  /** The devices the DSDT describes besides `\_S5_` (none by default); see `dsdt.ts`. */
+  readonly dsdt?: DsdtConfig;
   /**
    * MADT processor entries: `'auto'` (default) uses Processor Local APIC entries for APIC IDs
    * below 255 and Processor Local x2APIC entries for the others, as §5.2.12.12 requires;
@@ -198,13 +202,20 @@ const OEM_REVISION = 1;
  * The overrides a PC's I/O APIC needs (as QEMU's pc machine gives them): ISA IRQ 0 (the PIT) on
  * GSI 2 with the ISA bus's own polarity and trigger, and the SCI level-triggered, active high,
  * on its own GSI (§5.2.12.5; the SCI is "a shareable, level, active low interrupt" by default,
- * §5.2.9, which is why it needs the override to be active high).
+ * §5.2.9, which is why it needs the override to be active high). Each ISA IRQ in `pciIrqs`
+ * (where the PIRQ router sends PCI INTx) is level-triggered, active high on its own GSI too:
+ * the router drives the ISA line high while an INTx# is asserted.
  */
-export function defaultInterruptOverrides(sciIrq: number): AcpiInterruptOverride[] {
-  return [
+export function defaultInterruptOverrides(sciIrq: number, pciIrqs: readonly number[] = []): AcpiInterruptOverride[] {
+  const levelHigh = MpsIntiFlags.ACTIVE_HIGH | MpsIntiFlags.LEVEL;
+  const out: AcpiInterruptOverride[] = [
     { bus: 0, source: 0, gsi: 2, flags: MpsIntiFlags.POLARITY_CONFORMS | MpsIntiFlags.TRIGGER_CONFORMS },
-    { bus: 0, source: sciIrq, gsi: sciIrq, flags: MpsIntiFlags.ACTIVE_HIGH | MpsIntiFlags.LEVEL },
+    { bus: 0, source: sciIrq, gsi: sciIrq, flags: levelHigh },
   ];
+  for (const irq of [...new Set(pciIrqs)].sort((a, b) => a - b)) {
+    if (irq !== 0 && irq !== sciIrq) out.push({ bus: 0, source: irq, gsi: irq, flags: levelHigh });
+  }
+  return out;
 }
 
 /** The byte that makes `bytes` sum to 0 mod 256 when stored in place of a zero byte. */
@@ -298,35 +309,6 @@ function checkId(s: string, length: number, what: string): string {
 
 const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
 
-// ---- DSDT AML ---------------------------------------------------------------------------------
-
-/** AML encoding of a small integer constant (§20.2.3): ZeroOp, OneOp or BytePrefix + byte. */
-function amlInteger(v: number): number[] {
-  if (v === 0) return [0x00]; // ZeroOp
-  if (v === 1) return [0x01]; // OneOp
-  return [0x0a, v]; // BytePrefix ByteData
-}
-
-/**
- * The DSDT's definition block: `Name (_S5_, Package (0x04) { s5, s5, Zero, Zero })`, the S5
- * sleep-state object (§7.4.2, "\_Sx (System States)"): PM1a_CNT.SLP_TYP, PM1b_CNT.SLP_TYP
- * (no PM1b block here; the same value is harmless), then two reserved entries. AML grammar, §20.2:
- *
- *     08              NameOp                        (§20.2.5.1 DefName := NameOp NameString DataRefObject)
- *     5F 53 35 5F     NameString "_S5_"             (§20.2.2 NameSeg: LeadNameChar '_', then three NameChars;
- *                                                    relative to the DSDT's scope, the root, §5.2.11.1)
- *     12              PackageOp                     (§20.2.5.4 DefPackage := PackageOp PkgLength NumElements PackageElementList)
- *     nn              PkgLength, one byte           (§20.2.4: bits 7-6 = 0, no extra bytes; bits 5-0 = length of
- *                                                    PkgLength + NumElements + elements)
- *     04              NumElements = 4
- *     ..              four DataRefObjects (§20.2.3): ZeroOp 00, OneOp 01 or BytePrefix 0A nn
- */
-function s5Aml(s5: number): Uint8Array {
-  const elements = [...amlInteger(s5), ...amlInteger(s5), 0x00, 0x00];
-  const pkgLength = 1 + 1 + elements.length; // PkgLength byte + NumElements + elements (< 64)
-  return Uint8Array.from([0x08, 0x5f, 0x53, 0x35, 0x5f, 0x12, pkgLength, 0x04, ...elements]);
-}
-
 // ---- the builder ------------------------------------------------------------------------------
 
 /** Builds the ACPI tables of `config`. Throws an {@link AcpiTableError} for a configuration they cannot describe. */
@@ -370,7 +352,9 @@ export function buildAcpiTables(config: AcpiTablesConfig): AcpiTables {
   const gpe0Length = pm.gpe0 === undefined ? 0 : checkUint(pm.gpe0Length ?? 4, 0xfe, 'GPE0_BLK_LEN');
   check(gpe0Length % 2 === 0 && (pm.gpe0 === undefined || gpe0Length > 0), `GPE0_BLK_LEN ${gpe0Length} is not a positive even number`);
   const s5 = checkUint(pm.s5SlpTyp ?? 0, 7, 'S5 SLP_TYP');
-  const overrides = config.overrides ?? defaultInterruptOverrides(pm.sciIrq);
+  const pirqIrqs: readonly (number | null)[] = config.dsdt?.pci?.pirqIrqs ?? [];
+  const pciIrqs = pirqIrqs.filter((irq): irq is number => irq !== null);
+  const overrides = config.overrides ?? defaultInterruptOverrides(pm.sciIrq, pciIrqs);
   for (const [i, o] of overrides.entries()) {
     check(o.bus === 0, `interrupt override ${i} is not on bus 0 (ISA)`);
     checkUint(o.source, 0xff, `interrupt override ${i} source IRQ`);
@@ -392,7 +376,13 @@ export function buildAcpiTables(config: AcpiTablesConfig): AcpiTables {
 
   // ---- lay the blob out ----
   const facsAt = alignUp(base, 64);
-  const dsdtAml = s5Aml(s5);
+  let dsdtAml: Uint8Array;
+  try {
+    dsdtAml = buildDsdtAml(config.dsdt ?? {}, s5);
+  } catch (e) {
+    if (e instanceof AmlError) throw new AcpiTableError(`the DSDT cannot describe the devices: ${e.message}`);
+    throw e;
+  }
   const dsdtLength = ACPI_HEADER_LENGTH + dsdtAml.length;
   const dsdtAt = facsAt + FACS_LENGTH;
   const fadtAt = alignUp(dsdtAt + dsdtLength, 16);

@@ -86,6 +86,26 @@ export {
   type AcpiTables,
   type AcpiTablesConfig,
 } from './acpi-tables.js';
+export { buildDsdtAml, pcDsdtDevices, type DsdtConfig, type DsdtDevice, type DsdtIoRange, type DsdtPciRoot, type PcDsdtDevicesOptions } from './dsdt.js';
+export {
+  buildSmbiosTables,
+  processorFamily,
+  ProcessorFamily,
+  SMBIOS_ENTRY_POINT_32_LENGTH,
+  SMBIOS_ENTRY_POINT_32_OFFSET,
+  SMBIOS_ENTRY_POINT_64_LENGTH,
+  SMBIOS_VERSION_32,
+  SMBIOS_VERSION_64,
+  smbiosChecksum,
+  SmbiosLength,
+  SmbiosTableError,
+  SmbiosType,
+  writeSmbiosTables,
+  type SmbiosConfig,
+  type SmbiosCpu,
+  type SmbiosStructureInfo,
+  type SmbiosTables,
+} from './smbios.js';
 export {
   createPc,
   Pc,

@@ -185,3 +185,59 @@ describe('createPc: COM1 backend', () => {
     expect(serial.text).toBe('K');
   });
 });
+
+describe('createPc: what the board does as firmware', () => {
+  it('programs the MTRRs as firmware hands them over: WB default, legacy video UC, the PCI hole UC (SDM Vol. 3 §12.11)', () => {
+    const pc = createPc({ memoryMiB: 256, cpus: 2 });
+    pc.bootFlat(Uint8Array.of(0xf4), 0x10_0000); // resets the BSP as a loader does
+    for (const cpu of pc.cpus) {
+      expect(cpu.mtrrs.get(0x2ff)).toEqual([0xc06, 0]); // IA32_MTRR_DEF_TYPE: E | FE | WB
+      expect(cpu.mtrrs.get(0x250)).toEqual([0x06060606, 0x06060606]); // 0-512 KiB WB
+      expect(cpu.mtrrs.get(0x259)).toEqual([0, 0]); // 0xA0000-0xBFFFF UC
+      const ranges: [number, number][] = [];
+      for (let n = 0; n < 8; n++) {
+        const base = cpu.mtrrs.get(0x200 + 2 * n);
+        const mask = cpu.mtrrs.get(0x201 + 2 * n);
+        if (mask === undefined || (mask[0] & 0x800) === 0) continue;
+        expect(base![0] & 0xff).toBe(0); // UC
+        const size = 2 ** 32 - ((mask[0] & ~0xfff) >>> 0);
+        expect(mask[1]).toBe((1 << (46 - 32)) - 1); // mask bits up to MAXPHYADDR
+        ranges.push([(base![0] & ~0xfff) >>> 0, size]);
+      }
+      // 256 MiB to 4 GiB, in naturally aligned powers of two.
+      expect(ranges).toEqual([
+        [0x1000_0000, 0x1000_0000],
+        [0x2000_0000, 0x2000_0000],
+        [0x4000_0000, 0x4000_0000],
+        [0x8000_0000, 0x8000_0000],
+      ]);
+    }
+  });
+
+  it('with stopWhenIdle, a core halted for a timer returns "idle" and idle() lets guest time pass up to the deadline', () => {
+    const pc = createPc({ memoryMiB: 16 });
+    // prettier-ignore
+    pc.bootFlat(Uint8Array.from([
+      0xc7, 0x05, 0xe0, 0x03, 0xe0, 0xfe, 0x0b, 0, 0, 0,        // LAPIC divide configuration: by 1
+      0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, 0x20, 0, 0, 0,        // LVT timer: vector 0x20, one-shot
+      0xc7, 0x05, 0x80, 0x03, 0xe0, 0xfe, 0x40, 0x42, 0x0f, 0,  // initial count 1,000,000
+      0xfa, 0xf4, 0xeb, 0xfd,                                   // cli; hlt; jmp hlt
+    ]), 0x10_0000);
+    pc.stopWhenIdle = true;
+    const first = pc.run(1_000_000);
+    expect(first.reason).toBe('idle');
+    const until = (first as { untilNs: number }).untilNs;
+    expect(until).toBeGreaterThan(0);
+    const t0 = pc.stats().guestNs;
+    const passed = pc.idle(until / 2);
+    expect(passed).toBeGreaterThan(0);
+    expect(pc.stats().guestNs - t0).toBeCloseTo(passed, -2);
+    const second = pc.run(1_000_000);
+    expect(second.reason).toBe('idle');
+    expect((second as { untilNs: number }).untilNs).toBeLessThan(until);
+    pc.idle(10 * until); // stops at the deadline
+    // The timer fires; with IF = 0 nothing else can wake the core.
+    expect(pc.run(1_000_000).reason).toBe('halt');
+    pc.stopWhenIdle = false;
+  });
+});

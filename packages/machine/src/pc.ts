@@ -7,7 +7,7 @@
  * | --- | --- |
  * | 0 - 0x9FFFF | RAM (conventional memory; the top 1 KiB is the EBDA, reserved in e820) |
  * | 0xA0000 - 0xBFFFF | the VGA window: nothing (reads as all ones) |
- * | 0xC0000 - 0xFFFFF | shadow RAM (reserved in e820) holding the ACPI RSDP, or the BIOS when `bios` is given |
+ * | 0xC0000 - 0xFFFFF | shadow RAM (reserved in e820) holding the ACPI RSDP and the SMBIOS tables, or the BIOS when `bios` is given |
  * | 1 MiB - low top | RAM; the ACPI tables sit in its last 128 KiB (ACPI reclaimable in e820) |
  * | low top - 0xFEBFFFFF | the PCI hole |
  * | 0xFEC00000 | I/O APIC (4 KiB) |
@@ -67,11 +67,13 @@ import {
 } from '@hvkit/platform';
 import { Cpu, INTEL_CORE, restoreCpuState, saveCpuState, Seg, SegAttr, StopReason, type CpuModel, type CpuSnapshot } from '@hvkit/x86';
 import { buildAcpiTables, writeAcpiTables } from './acpi-tables.js';
+import { pcDsdtDevices } from './dsdt.js';
 import { loadElf } from './elf.js';
 import { loadFlat } from './flat.js';
 import { FpuErrorLatch } from './fpu-error.js';
 import { E820Type, loadLinux, type E820Entry, type LinuxBoot } from './linux.js';
 import { loadMultiboot, MultibootMemoryType, type MultibootBoot, type MultibootOptions } from './multiboot.js';
+import { buildSmbiosTables, writeSmbiosTables } from './smbios.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -84,6 +86,11 @@ const HPET_BASE = 0xfed0_0000;
 const ACPI_PM_BASE = 0x600;
 const ACPI_TABLES_SIZE = 128 * 1024;
 const RSDP_ADDRESS = 0xf_0000;
+/** SMBIOS entry points (`_SM3_`, then `_SM_` 32 bytes up) and structure table, in the F segment after the RSDP. */
+const SMBIOS_ENTRY_ADDRESS = 0xf_0040;
+const SMBIOS_TABLE_ADDRESS = 0xf_0080;
+/** CPUID.01H:EDX bit 9: the local APIC, which every hvkit PC core has enabled from reset. */
+const CPUID1_EDX_APIC = 1 << 9;
 const MAX_CPUS = 32;
 
 /** An extra device the PC can carry, by QEMU `-device` name. */
@@ -126,7 +133,12 @@ export interface PcOptions {
 /** How {@link Pc.run} ended. */
 export type PcStop =
   | { readonly reason: 'exit'; readonly status: number; readonly instructions: number }
-  | { readonly reason: 'shutdown' | 'halt' | 'budget' | 'paused' | 'reset' | 'poweroff'; readonly instructions: number };
+  | { readonly reason: 'shutdown' | 'halt' | 'budget' | 'paused' | 'reset' | 'poweroff'; readonly instructions: number }
+  /**
+   * Every core is halted and a timer will wake one in `untilNs` of guest time; returned only
+   * with {@link Pc.stopWhenIdle}, so that a front end can let host time pass ({@link Pc.idle}).
+   */
+  | { readonly reason: 'idle'; readonly instructions: number; readonly untilNs: number };
 
 /** Run statistics. */
 export interface PcStats {
@@ -279,6 +291,7 @@ export class Pc {
     if (!Number.isInteger(quantum) || quantum < 1) throw new PcConfigurationError(`quantum ${quantum} is not a positive integer`);
     this.quantum = quantum;
     const ips = options.instructionsPerSecond ?? 1e8;
+    this.instructionsPerSecond = ips;
     this.ips = ips;
     const model = options.cpuModel ?? INTEL_CORE;
     const ram = mib * MiB;
@@ -303,6 +316,8 @@ export class Pc {
     const cpus: Cpu[] = [];
     const lapics: LocalApic[] = [];
     const smp = ncpu > 1;
+    // One TSC for the package: no core reads it below what another already read.
+    const tscShared = smp ? new Float64Array(1) : null;
     for (let i = 0; i < ncpu; i++) {
       const pins = new CorePins();
       const lapic = new LocalApic({
@@ -318,6 +333,7 @@ export class Pc {
       const cpu: Cpu = new Cpu({ memory: this.memory, io: this.io, model, apic: lapic, apicId: i, ...(smp ? {} : { clock: this.clock }) });
       pins.core = cpu;
       cpu.pauseYields = smp;
+      cpu.tscShared = tscShared;
       this.apicBus.attach(lapic);
       cpus.push(cpu);
       lapics.push(lapic);
@@ -452,6 +468,7 @@ export class Pc {
     this.chipset.reset();
     this.shadowBios();
     for (const cpu of this.cpus) cpu.reset();
+    if (this.options.bios === undefined) for (const cpu of this.cpus) this.firmwareMtrrs(cpu);
     this.setA20(true);
     for (let i = 1; i < this.cpus.length; i++) this.cpus[i]!.init();
     if (this.options.bios === undefined) {
@@ -499,6 +516,7 @@ export class Pc {
     const boot = loadLinux(this.memory, image, { ...options, e820, ...(this.options.bios === undefined ? { acpiRsdp: RSDP_ADDRESS } : {}) });
     const cpu = this.cpu;
     cpu.reset();
+    this.firmwareMtrrs(cpu);
     this.setA20(true);
     cpu.gdtrBaseLo = boot.gdt.base;
     cpu.gdtrBaseHi = 0;
@@ -531,6 +549,7 @@ export class Pc {
   private enterFlat32(entry: number): void {
     const cpu = this.cpu;
     cpu.reset();
+    this.firmwareMtrrs(cpu);
     this.setA20(true);
     cpu.cr0 = (cpu.cr0 | 1) & ~0x6000_0000;
     const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.Accessed | SegAttr.DB | SegAttr.G;
@@ -541,6 +560,37 @@ export class Pc {
     cpu.ripHi = 0;
     cpu.updateMode();
     this.serialOutput = '';
+  }
+
+  /**
+   * The MTRRs firmware programs before it hands over (SeaBIOS's `mtrr_setup` does the same on
+   * QEMU): default type write-back and enabled (IA32_MTRR_DEF_TYPE = 0C06H: E, FE, WB), the fixed
+   * ranges write-back except the legacy video window 0xA0000-0xBFFFF (uncacheable), and the PCI
+   * hole from the top of low RAM to 4 GiB uncacheable through variable ranges, each a naturally
+   * aligned power of two (SDM Vol. 3 §12.11.2-§12.11.4). The emulator ignores memory types;
+   * operating systems read them (Linux sets up the PAT only with MTRRs enabled).
+   */
+  private firmwareMtrrs(cpu: Cpu): void {
+    const WB = 0x06060606;
+    const m = cpu.mtrrs;
+    m.clear();
+    m.set(0x250, [WB, WB]); // IA32_MTRR_FIX64K_00000
+    m.set(0x258, [WB, WB]); // IA32_MTRR_FIX16K_80000
+    m.set(0x259, [0, 0]); // IA32_MTRR_FIX16K_A0000: UC
+    for (let msr = 0x268; msr <= 0x26f; msr++) m.set(msr, [WB, WB]); // IA32_MTRR_FIX4K_C0000..F8000
+    const physBits = cpu.model.physAddrBits;
+    const maskHi = physBits >= 52 ? 0xfffff : (1 << (physBits - 32)) - 1;
+    let start = this.lowMemory;
+    let n = 0;
+    while (start < FOUR_GIB && n < 8) {
+      let size = FOUR_GIB;
+      while (start % size !== 0 || start + size > FOUR_GIB) size /= 2;
+      m.set(0x200 + 2 * n, [start | 0, 0]); // IA32_MTRR_PHYSBASEn, type 0 (UC)
+      m.set(0x201 + 2 * n, [(FOUR_GIB - size) | 0x800, maskHi]); // IA32_MTRR_PHYSMASKn, valid
+      start += size;
+      n++;
+    }
+    m.set(0x2ff, [0xc06, 0]); // IA32_MTRR_DEF_TYPE
   }
 
   // ---- run control -----------------------------------------------------------------------------
@@ -600,6 +650,41 @@ export class Pc {
     return null;
   }
 
+  /**
+   * When true, {@link run} returns `'idle'` where every core is halted waiting for a timer,
+   * instead of skipping guest time ahead to the timer at once. An interactive front end sets it
+   * and paces idle guest time to the host clock with {@link idle}, so a guest waiting for
+   * keystrokes neither burns the host CPU nor races its clock ahead (compare QEMU's
+   * `-icount sleep=on`). Off by default: batch runs skip idle time, which keeps them fast and
+   * deterministic.
+   */
+  get stopWhenIdle(): boolean {
+    return this.idleStops;
+  }
+
+  set stopWhenIdle(on: boolean) {
+    this.idleStops = on;
+    for (const c of this.cpus) c.skipIdle = !on;
+  }
+
+  private idleStops = false;
+
+  /** Guest instructions per second of guest time (the TSC rate). */
+  readonly instructionsPerSecond: number;
+
+  /**
+   * Lets up to `ns` of guest time pass with every core idle, stopping at the next timer
+   * deadline; returns the guest nanoseconds that passed.
+   */
+  idle(ns: number): number {
+    const nsPerInstruction = 1e9 / this.instructionsPerSecond;
+    const n = Math.min(this.clock.instructionsUntilNextDeadline(), Math.floor(ns / nsPerInstruction));
+    if (!(n > 0)) return 0;
+    for (const c of this.cpus) c.icount += n;
+    this.clock.advance(n);
+    return n * nsPerInstruction;
+  }
+
   private runOne(maxInstructions: number, start: number): PcStop {
     const cpu = this.cpu;
     let left = maxInstructions;
@@ -616,6 +701,7 @@ export class Pc {
         // no timer is armed and so nothing can.
         const until = this.clock.instructionsUntilNextDeadline();
         if (until === Infinity) return { reason: 'halt', instructions };
+        if (this.idleStops) return { reason: 'idle', instructions, untilNs: this.clock.nextDeadlineNs() - this.clock.nowNs };
         const skip = Math.max(1, Math.min(until, left));
         cpu.icount += skip;
         this.clock.advance(skip);
@@ -650,6 +736,10 @@ export class Pc {
         // Every core is idle: skip to the next timer, or stop when nothing can wake them.
         const next = clock.nextDeadlineNs();
         if (next === Infinity) return { reason: 'halt', instructions: this.totalInstructions() - start };
+        if (this.idleStops) {
+          clock.advance(slice);
+          return { reason: 'idle', instructions: this.totalInstructions() - start, untilNs: Math.max(0, clock.nextDeadlineNs() - clock.nowNs) };
+        }
       }
       clock.advance(slice);
     }
@@ -758,7 +848,7 @@ export class Pc {
     return map.filter((e) => e.length > 0);
   }
 
-  /** The ACPI tables (RSDP in the BIOS area, the rest at the top of low RAM). */
+  /** The ACPI tables (RSDP in the BIOS area, the rest at the top of low RAM) and the SMBIOS tables (BIOS area). */
   private writeFirmwareTables(): void {
     if (this.lowMemory <= 0x10_0000 + ACPI_TABLES_SIZE) return;
     const tables = buildAcpiTables({
@@ -768,10 +858,27 @@ export class Pc {
       pm: this.acpiPm.layout,
       reset: { port: 0xcf9, value: 0x06 },
       hpet: { address: HPET_BASE, blockId: this.hpet.eventTimerBlockId },
+      // The DSDT: PCI bus 0 (its memory window starts at the top of low RAM; INTx through the
+      // bridge's PIRQ routes) and the ISA devices as wired above (COM1 on IRQ 4 when present).
+      dsdt: {
+        pci: { memoryBase: this.lowMemory, pirqIrqs: [0, 1, 2, 3].map((p) => this.pci.pirqRoute(p)).map((irq) => (irq < 16 ? irq : null)) as [number | null, number | null, number | null, number | null] },
+        devices: pcDsdtDevices({ com1: this.uart === null ? null : { base: this.uart.pioRanges[0]!.base, irq: 4 }, hpetBase: HPET_BASE }),
+      },
       base: this.lowMemory - ACPI_TABLES_SIZE,
       rsdpAddress: RSDP_ADDRESS,
     });
     writeAcpiTables(this.memory, tables);
+    // SMBIOS (smbios.ts): both entry points after the RSDP in the reserved F segment, where an OS
+    // scans for them, and the structure table after them there.
+    const smbios = buildSmbiosTables({
+      cpus: this.cpus.map((c) => ({ model: c.model, leaf1Edx: c.model.leaf1Edx | CPUID1_EDX_APIC })),
+      lowMemory: this.lowMemory,
+      highMemory: this.highMemory,
+      speedMHz: Math.max(1, Math.min(0xfffe, Math.round(this.ips / 1e6))),
+      entryPointAddress: SMBIOS_ENTRY_ADDRESS,
+      tableAddress: SMBIOS_TABLE_ADDRESS,
+    });
+    writeSmbiosTables(this.memory, smbios);
   }
 }
 

@@ -217,8 +217,18 @@ export class Cpu {
   sysenterEipLo = 0;
   sysenterEipHi = 0;
   tscAux = 0;
+  /** IA32_SPEC_CTRL (IBRS, STIBP, SSBD): kept for software to read back; the core does not speculate. */
+  specCtrl = 0;
   /** TSC offset: TSC = instructions retired + offset (a double; exact to 2^53). */
   tscOffset = 0;
+  /**
+   * The instruction count of the latest TSC read on any core of this machine, shared by its
+   * cores (null on a lone core). Cores run in turns, each with its own instruction count, so a
+   * core could read a TSC below one another core read before it; real cores share one
+   * synchronised counter (SDM Vol. 3 §18.17.1, invariant TSC), so a read never returns less than
+   * the latest read anywhere. Linux's TSC warp check relies on that.
+   */
+  tscShared: Float64Array | null = null;
   patLo = 0x00070406;
   patHi = 0x00070406;
   apicBaseLo = 0xfee00900;
@@ -243,6 +253,12 @@ export class Cpu {
 
   // ---- run state -------------------------------------------------------------------------
   halted = false;
+  /**
+   * With a clock: a halted core skips guest time ahead to the next timer deadline inside
+   * `run` (true, the default). False returns `StopReason.Halt` at once, so the caller decides
+   * how idle time passes (an interactive front end paces it to the host clock).
+   */
+  skipIdle = true;
   /** Instructions retired since construction (updated when a block ends: see {@link retired}). */
   icount = 0;
   /** Statistics: TLB fills (translations that missed the TLB). */
@@ -437,6 +453,12 @@ export class Cpu {
     this.cr0 = Cr0.ET | Cr0.CD | Cr0.NW;
     this.cr2Lo = this.cr2Hi = this.cr3Lo = this.cr3Hi = this.cr4 = this.cr8 = 0;
     this.efer = 0;
+    // MSRs with a defined power-up value (SDM Vol. 3 Table 10-1, §12.11.2.1, §12.12.4): the
+    // MTRRs disabled (IA32_MTRR_DEF_TYPE = 0, every range 0) and the PAT at 0007040600070406H.
+    // INIT keeps both (see init()).
+    this.mtrrs.clear();
+    this.patLo = this.patHi = 0x00070406;
+    this.specCtrl = 0;
     this.xcr0 = 1;
     // Power-up x87/SSE state (SDM Vol. 3 Table 10-1): FCW 0040H, FSW 0, FTW 5555H (all
     // registers tagged zero, holding +0.0), MXCSR 1F80H, XMM registers zero.
@@ -486,7 +508,7 @@ export class Cpu {
     const keep = [
       this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
       this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,
-      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
+      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.specCtrl, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
       this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
     ] as const;
     const a20 = this.a20;
@@ -496,6 +518,7 @@ export class Cpu {
     const fpRegs = [this.fpLo.slice(), this.fpHi.slice(), this.fpSe.slice(), this.xmm.slice()] as const;
     const ferr = this.ferr;
     const onFerr = this.onFerr;
+    const mtrrs = [...this.mtrrs];
     this.onFerr = null;
     this.reset();
     [this.fpTop, this.fsw, this.fcw, this.fpEmpty, this.fipLo, this.fipHi, this.fcs, this.fdpLo, this.fdpHi, this.fds, this.fop, this.mxcsr, this.xcr0] = fp;
@@ -505,10 +528,11 @@ export class Cpu {
     this.xmm.set(fpRegs[3]);
     this.ferr = ferr;
     this.onFerr = onFerr;
+    for (const [msr, v] of mtrrs) this.mtrrs.set(msr, v);
     [
       this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
       this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,
-      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
+      this.kernelGsBaseLo, this.kernelGsBaseHi, this.tscAux, this.specCtrl, this.tscOffset, this.miscEnableLo, this.miscEnableHi,
       this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
     ] = keep;
     this.a20 = a20;
@@ -1333,7 +1357,7 @@ export class Cpu {
       if (this.serviceEvents()) continue;
       if (this.halted) {
         // Nothing can wake us within this call unless a timer fires.
-        if (clock !== null) {
+        if (clock !== null && this.skipIdle) {
           const next = clock.instructionsUntilNextDeadline();
           if (next !== Infinity && this.icount + next <= limit) {
             this.icount += Math.max(1, next);

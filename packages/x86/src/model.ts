@@ -72,6 +72,18 @@ export const Cpuid7Ebx = {
 } as const;
 
 /** CPUID.(EAX=07H,ECX=0):ECX bits. */
+/** CPUID.(EAX=07H,ECX=0):EDX bits (SDM Vol. 2 Table 3-8). */
+export const Cpuid7Edx = {
+  /** IA32_SPEC_CTRL.IBRS and IA32_PRED_CMD.IBPB. */
+  SPEC_CTRL: 1 << 26,
+  /** IA32_SPEC_CTRL.STIBP. */
+  STIBP: 1 << 27,
+  /** IA32_ARCH_CAPABILITIES. */
+  ARCH_CAPABILITIES: 1 << 29,
+  /** IA32_SPEC_CTRL.SSBD. */
+  SSBD: 1 << 31,
+} as const;
+
 export const Cpuid7Ecx = {
   UMIP: 1 << 2,
   LA57: 1 << 16,
@@ -112,6 +124,8 @@ export interface CpuModel {
   readonly leaf1Edx: number;
   readonly leaf7Ebx: number;
   readonly leaf7Ecx: number;
+  /** CPUID.(EAX=07H,ECX=0):EDX (the speculation controls); 0 when absent. */
+  readonly leaf7Edx?: number;
   readonly ext1Ecx: number;
   readonly ext1Edx: number;
   /** Physical and linear address widths (CPUID.80000008H:EAX). */
@@ -119,6 +133,13 @@ export interface CpuModel {
   readonly linearAddrBits: 48 | 57;
   /** Logical processors per package (for topology leaves). */
   readonly threadsPerPackage: number;
+  /**
+   * The microcode revision the core reports: IA32_BIOS_SIGN_ID[63:32] on Intel (SDM Vol. 3
+   * §10.11.7.1), PATCH_LEVEL (MSR 8B) on AMD. Operating systems compare it against errata lists
+   * (Linux turns off the TSC-deadline timer of Skylake-SP stepping 4 below 0x2000014), so a
+   * model reports a revision at or past those. 1 when absent.
+   */
+  readonly microcodeRevision?: number;
 }
 
 /**
@@ -174,11 +195,16 @@ export const INTEL_CORE: CpuModel = Object.freeze({
   leaf1Edx: COMMON_EDX,
   leaf7Ebx: COMMON_7EBX,
   leaf7Ecx: Cpuid7Ecx.UMIP | Cpuid7Ecx.LA57 | Cpuid7Ecx.RDPID,
+  // The speculation controls exist (as no-ops: the core does not speculate), and
+  // IA32_ARCH_CAPABILITIES says which speculative attacks it is not subject to.
+  leaf7Edx: Cpuid7Edx.SPEC_CTRL | Cpuid7Edx.STIBP | Cpuid7Edx.ARCH_CAPABILITIES | Cpuid7Edx.SSBD,
   ext1Ecx: CpuidExt1Ecx.LAHF_LM | CpuidExt1Ecx.ABM,
   ext1Edx: CpuidExt1Edx.SYSCALL | CpuidExt1Edx.NX | CpuidExt1Edx.PAGE1GB | CpuidExt1Edx.RDTSCP | CpuidExt1Edx.LM,
   physAddrBits: 46,
   linearAddrBits: 57,
   threadsPerPackage: 1,
+  // The last public Skylake-SP stepping-4 revision; past every errata check Linux makes for 06_55H.
+  microcodeRevision: 0x2007006,
 });
 
 /** An AMD Zen-class model (family 17h). */
@@ -199,6 +225,8 @@ export const AMD_ZEN: CpuModel = Object.freeze({
   physAddrBits: 48,
   linearAddrBits: 48,
   threadsPerPackage: 1,
+  // A Zen 2 (17h model 31h) patch level past the Zenbleed fix Linux checks for (0x0830107A).
+  microcodeRevision: 0x0830107c,
 });
 
 /** The display family/model encoding of CPUID.01H:EAX (SDM Vol. 2 Figure 3-6). */

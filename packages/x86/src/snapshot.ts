@@ -89,6 +89,7 @@ const MSR_FIELDS = [
   'sysenterEipLo',
   'sysenterEipHi',
   'tscAux',
+  'specCtrl',
   'patLo',
   'patHi',
   'apicBaseLo',
@@ -345,7 +346,8 @@ function parse(snapshot: CpuSnapshot | DeviceSnapshot, cpu: Cpu): CpuSnapshotSta
   for (const k of CONTROL_FIELDS) control[k] = word(c, k, 'control');
   const m = record(s['msrs'], 'msrs');
   const msrs = {} as Record<MsrField, number>;
-  for (const k of MSR_FIELDS) msrs[k] = word(m, k, 'msrs');
+  // IA32_SPEC_CTRL came after version 2's first snapshots: absent means 0.
+  for (const k of MSR_FIELDS) msrs[k] = k === 'specCtrl' && m[k] === undefined ? 0 : word(m, k, 'msrs');
   const tscOffset = s['tscOffset'];
   if (typeof tscOffset !== 'number' || !Number.isFinite(tscOffset)) fail('"state.tscOffset" is not a finite number');
   const mtrrs = s['mtrrs'];

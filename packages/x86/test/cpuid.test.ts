@@ -85,8 +85,18 @@ describe('CPUID', () => {
 
   it('leaf 7.0 reports the model; subleaf 1 is empty', () => {
     const s = new Sys();
-    expect(q(s, 7, 0)).toEqual([0, INTEL_CORE.leaf7Ebx >>> 0, INTEL_CORE.leaf7Ecx >>> 0, 0]);
+    expect(q(s, 7, 0)).toEqual([0, INTEL_CORE.leaf7Ebx >>> 0, INTEL_CORE.leaf7Ecx >>> 0, (INTEL_CORE.leaf7Edx ?? 0) >>> 0]);
+    // EDX: IBRS/IBPB (26), STIBP (27), IA32_ARCH_CAPABILITIES (29), SSBD (31) on the Intel model.
+    expect(q(s, 7, 0)[3]).toBe(((1 << 26) | (1 << 27) | (1 << 29) | (1 << 31)) >>> 0);
+    expect(q(new Sys({ model: AMD_ZEN }), 7, 0)[3]).toBe(0);
     expect(q(s, 7, 1)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('leaf 0AH: architectural performance monitoring version 0 (no PMU for software to program)', () => {
+    // SDM Vol. 3 §20.2.1: EAX[7:0] = 0 means no architectural performance monitoring; Linux
+    // then keeps its hands off the model-specific PMU (the LBR stack of 06_55H, for one).
+    expect(q(new Sys(), 0x0a)).toEqual([0, 0, 0, 0]);
+    expect(q(new Sys({ model: AMD_ZEN }), 0x0a)).toEqual([0, 0, 0, 0]);
   });
 
   it('extended leaves: maximum, AMD mirror bits, brand string, address sizes', () => {

@@ -171,8 +171,70 @@ describe('RDMSR / WRMSR', () => {
     expect(wr(s, Msr.MCG_STATUS, 1n)).toBe(false);
     expect(wr(s, Msr.DEBUGCTL, 1n)).toBe(false);
     expect(wr(s, Msr.BIOS_SIGN_ID, 0n)).toBe(true);
-    expect(rd(s, Msr.BIOS_SIGN_ID)).toBe(1n << 32n);
+    // Linux turns the TSC-deadline timer of 06_55H stepping 4 off below revision 0x2000014.
+    expect(rd(s, Msr.BIOS_SIGN_ID)).toBe(0x2007006n << 32n);
     expect(rd(s, Msr.PLATFORM_ID)).toBe(0n);
+    expect(rd(new Sys({ model: AMD_ZEN }).flat32(), Msr.BIOS_SIGN_ID)).toBe(0x0830107cn);
+    const plain = new Sys({ model: { ...AMD_ZEN, vendor: 'intel', vendorString: 'GenuineIntel', microcodeRevision: undefined } }).flat32();
+    expect(rd(plain, Msr.BIOS_SIGN_ID)).toBe(1n << 32n);
+  });
+
+  it('IA32_SPEC_CTRL takes the enumerated controls, IA32_PRED_CMD is write-only, IA32_ARCH_CAPABILITIES read-only', () => {
+    const s = new Sys().flat32();
+    expect(rd(s, Msr.SPEC_CTRL)).toBe(0n);
+    expect(wr(s, Msr.SPEC_CTRL, 7n)).toBe(true); // IBRS | STIBP | SSBD
+    expect(rd(s, Msr.SPEC_CTRL)).toBe(7n);
+    expect(wr(s, Msr.SPEC_CTRL, 8n)).toBe(false); // IPRED_DIS_U: not enumerated
+    expect(wr(s, Msr.SPEC_CTRL, 1n << 32n)).toBe(false);
+    expect(wr(s, Msr.PRED_CMD, 1n)).toBe(true); // IBPB
+    expect(wr(s, Msr.PRED_CMD, 2n)).toBe(false);
+    expect(readMsr(s.cpu, Msr.PRED_CMD)).toBe(false);
+    // RDCL_NO, IBRS_ALL, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO, IF_PSCHANGE_MC_NO, TAA_NO,
+    // SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO (SDM Vol. 4 Table 2-2).
+    const caps = [0, 1, 3, 4, 5, 6, 8, 13, 14, 15, 20, 24, 26, 27].reduce((a, b) => a | (1n << BigInt(b)), 0n);
+    expect(rd(s, Msr.ARCH_CAPABILITIES)).toBe(caps);
+    expect(wr(s, Msr.ARCH_CAPABILITIES, 0n)).toBe(false);
+    s.cpu.init();
+    expect(rd(s, Msr.SPEC_CTRL)).toBe(7n); // INIT keeps MSRs
+    s.cpu.reset();
+    expect(rd(s, Msr.SPEC_CTRL)).toBe(0n);
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(readMsr(a.cpu, Msr.SPEC_CTRL)).toBe(false);
+    expect(readMsr(a.cpu, Msr.ARCH_CAPABILITIES)).toBe(false);
+    expect(writeMsr(a.cpu, Msr.PRED_CMD, 1, 0)).toBe(false);
+  });
+
+  it('RESET disables the MTRRs and restores the PAT; INIT keeps both (SDM Vol. 3 Table 10-1)', () => {
+    const s = new Sys().flat32();
+    expect(wr(s, Msr.MTRR_DEF_TYPE, 0xc06n)).toBe(true);
+    expect(wr(s, Msr.MTRR_PHYSBASE0, 0x8000_0000n)).toBe(true);
+    expect(wr(s, Msr.PAT, 0x0106n)).toBe(true);
+    s.cpu.init();
+    expect(rd(s, Msr.MTRR_DEF_TYPE)).toBe(0xc06n);
+    expect(rd(s, Msr.MTRR_PHYSBASE0)).toBe(0x8000_0000n);
+    expect(rd(s, Msr.PAT)).toBe(0x0106n);
+    s.cpu.reset();
+    expect(rd(s, Msr.MTRR_DEF_TYPE)).toBe(0n);
+    expect(rd(s, Msr.MTRR_PHYSBASE0)).toBe(0n);
+    expect(rd(s, Msr.PAT)).toBe(0x0007040600070406n);
+  });
+
+  it('cores sharing a TSC never read it below the latest read on another core', () => {
+    const a = new Sys().flat32();
+    const b = new Sys().flat32();
+    const shared = new Float64Array(1);
+    a.cpu.tscShared = shared;
+    b.cpu.tscShared = shared;
+    a.cpu.icount = 5000;
+    b.cpu.icount = 4000; // b's turn comes after a's, with a smaller count of its own
+    expect(rd(a, Msr.TSC)).toBe(5000n);
+    expect(rd(b, Msr.TSC)).toBe(5000n);
+    b.cpu.icount = 6000;
+    expect(rd(b, Msr.TSC)).toBe(6000n);
+    expect(rd(a, Msr.TSC)).toBe(6000n);
+    const lone = new Sys().flat32();
+    lone.cpu.icount = 10;
+    expect(rd(lone, Msr.TSC)).toBe(10n);
   });
 
   it('SYSENTER_ESP/EIP: canonical on Intel; AMD keeps 32 bits', () => {

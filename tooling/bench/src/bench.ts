@@ -1,7 +1,8 @@
 /**
  * `pnpm bench`: guest MIPS of hvkit on a CPU-bound bare-metal Multiboot guest, next to v86
  * (npm) on the same image, and QEMU TCG when it is installed; plus hvkit's memory overhead
- * beyond guest RAM. See ../README.md.
+ * beyond guest RAM; then the time to boot the Linux guest of @hvkit/guests (linux.mjs) to its marker
+ * line on hvkit and QEMU TCG (linux.ts). See ../README.md.
  *
  * Each run of each emulator is a child process of this script (`--child ENGINE`), so every
  * run starts cold and measures only its own memory. Runs of the engines are interleaved
@@ -14,8 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { prepareLinux, type PreparedLinux } from '@hvkit/guests';
 import { baselineMemory, qemuVersion, runHvkit, runQemu, runV86, SEABIOS_DIR, type EngineName, type EngineResult } from './engines.js';
 import { benchGuest } from './guest.js';
+import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
 import { summariseProfile } from './profile.js';
 
@@ -39,6 +42,9 @@ const USAGE = `usage: pnpm bench [options]
   --profile          also profile one hvkit run (V8 sampler) and list the hottest functions
   --profile-dir DIR  where to keep the .cpuprofile (default: a new temporary directory)
   --json             print the raw results as JSON as well
+  --linux-cpus LIST  Linux boot-to-marker section: vCPU counts (default 1,2)
+  --linux-runs N     Linux boots per engine and vCPU count (default 1)
+  --no-linux         skip the Linux section
 `;
 
 // ---- child mode ---------------------------------------------------------------------------
@@ -57,6 +63,21 @@ async function child(engine: string, elf: string, memoryMiB: number, seabiosDir:
   await new Promise<void>((resolve) => process.send!(result, () => resolve()));
   process.exit(0);
 }
+
+/** `--child hvkit-linux`: one Linux boot to the marker line on hvkit. */
+async function childLinux(kernel: string, initrd: string, cpus: number, timeoutMs: number): Promise<void> {
+  let result: LinuxResult;
+  try {
+    result = await runHvkitLinux(kernel, initrd, cpus, timeoutMs);
+  } catch (error) {
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    result = linuxFailed('hvkit', cpus, message);
+  }
+  await new Promise<void>((resolve) => process.send!(result, () => resolve()));
+  process.exit(0);
+}
+
+const linuxFailed = (engine: LinuxEngine, cpus: number, error: string): LinuxResult => ({ engine, cpus, error, wallSeconds: NaN, cpuSeconds: null, instructions: null, guestSeconds: null, marker: null, tail: '' });
 
 const failed = (engine: EngineName, error: string): EngineResult => ({ engine, error, instructions: null, wallSeconds: NaN, cpuSeconds: null, serial: '', exit: 'error' });
 
@@ -199,6 +220,90 @@ function resultTable(summaries: Summary[]): string {
   return table(rows);
 }
 
+// ---- Linux boot to the marker line --------------------------------------------------------
+
+/** One Linux run's progress line. */
+function linuxRunLine(r: LinuxResult): string {
+  if (r.error) return `FAILED: ${r.error.split('\n')[0]}`;
+  const cpu = r.cpuSeconds === null ? '' : `, ${fmt(r.cpuSeconds, 1)} s CPU`;
+  return `${fmt(r.wallSeconds, 2)} s wall${cpu} to "${r.marker ?? '(marker line incomplete)'}"`;
+}
+
+/**
+ * Boots the Linux guest to its marker line on each engine with each vCPU count (hvkit in a
+ * child process), prints the runs and the table, and returns the results and their problems.
+ * Without the guest (no apt-get to fetch Debian's packages, say) it prints why and skips.
+ */
+async function linuxSection(engines: readonly LinuxEngine[], cpuCounts: readonly number[], runs: number, timeoutMs: number): Promise<{ results: LinuxResult[]; problems: string[] }> {
+  let guest: PreparedLinux;
+  try {
+    guest = prepareLinux({ log: (line) => console.log(`  ${line}`) });
+  } catch (error) {
+    console.log(`\nLinux boot skipped: the guest cannot be prepared here: ${error instanceof Error ? error.message : String(error)}`);
+    return { results: [], problems: [] };
+  }
+  console.log(`\nLinux boot to the marker line: kernel ${guest.release}, busybox initramfs (pnpm guests:linux), ${LINUX_MEMORY_MIB} MiB, -append ${LINUX_CMDLINE}`);
+  console.log(`${runs} run(s) of ${engines.map((e) => LABEL[e]).join(', ')} with ${cpuCounts.join(', ')} vCPU(s)\n`);
+  const results: LinuxResult[] = [];
+  for (let round = 1; round <= runs; round++) {
+    for (const cpus of cpuCounts) {
+      for (const engine of engines) {
+        let r: LinuxResult;
+        if (engine === 'qemu') r = await runQemuLinux(guest.kernel, guest.initrd, cpus, timeoutMs);
+        else {
+          // The child gives up at the timeout itself (and says how far the guest got); this one is a backstop.
+          const extra = ['--initrd', guest.initrd, '--cpus', String(cpus), '--timeout', String(timeoutMs / 1000)];
+          const c = await forkChild('hvkit-linux', guest.kernel, LINUX_MEMORY_MIB, timeoutMs + 60_000, extra);
+          r = 'message' in c ? (c.message as LinuxResult) : linuxFailed('hvkit', cpus, `hvkit: ${c.failure}`);
+        }
+        results.push(r);
+        console.log(`  run ${round}/${runs} ${`${LABEL[engine]}, ${cpus} vCPU`.padEnd(18)} ${linuxRunLine(r)}`);
+      }
+    }
+  }
+
+  const rows = [['vCPUs', 'emulator', 'boot-to-marker wall s', 'CPU s', 'instructions', 'guest s', 'MIPS (CPU time)', 'marker cpus=', 'runs ok']];
+  const walls = new Map<string, number>();
+  for (const cpus of cpuCounts) {
+    for (const engine of engines) {
+      const rs = results.filter((r) => r.engine === engine && r.cpus === cpus);
+      const good = rs.filter((r) => !r.error && markerCpus(r.marker) === cpus);
+      const med = (f: (r: LinuxResult) => number | null) => {
+        const xs = good.map(f).filter((x): x is number => x !== null);
+        return xs.length ? median(xs) : null;
+      };
+      const wall = med((r) => r.wallSeconds);
+      if (wall !== null) walls.set(`${engine}/${cpus}`, wall);
+      const cpu = med((r) => r.cpuSeconds);
+      const n = med((r) => r.instructions);
+      const seen = [...new Set(rs.map((r) => String(markerCpus(r.marker) ?? '-')))].join(' / ');
+      rows.push([
+        String(cpus),
+        LABEL[engine],
+        fmt(wall, 2),
+        fmt(cpu, 2),
+        n === null ? '-' : Math.round(n).toLocaleString('en-US'),
+        fmt(med((r) => r.guestSeconds), 2),
+        n !== null && cpu ? fmt(n / cpu / 1e6) : '-',
+        seen,
+        `${good.length}/${rs.length}`,
+      ]);
+    }
+  }
+  console.log(`\n${table(rows)}`);
+  if (engines.includes('hvkit')) {
+    console.log('hvkit: from just before bootLinux to the marker on COM1 (median runs); instructions are pc.stats().instructions, all vCPUs,');
+    console.log('  including the TSC ticks of halted vCPUs that hvkit skips; guest s is guest time at the marker.');
+  }
+  if (engines.includes('qemu')) console.log("QEMU TCG: from spawning qemu-system-x86_64 to the marker on its stdout, so QEMU's start-up and SeaBIOS are included; it counts no instructions.");
+  for (const cpus of cpuCounts) {
+    const h = walls.get(`hvkit/${cpus}`);
+    const q = walls.get(`qemu/${cpus}`);
+    if (h !== undefined && q !== undefined) console.log(`hvkit / QEMU TCG boot-to-marker (${cpus} vCPU): ${fmt(h / q)}x slower (wall)`);
+  }
+  return { results, problems: checkLinuxRuns(results, (e) => LABEL[e]) };
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -217,11 +322,22 @@ async function main(): Promise<number> {
       'profile-file': { type: 'string' },
       seabios: { type: 'string', default: SEABIOS_DIR },
       json: { type: 'boolean', default: false },
+      'linux-cpus': { type: 'string', default: '1,2' },
+      'linux-runs': { type: 'string', default: '1' },
+      'no-linux': { type: 'boolean', default: false },
+      initrd: { type: 'string' },
+      cpus: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
+    // `pnpm run bench -- --runs 1` passes the `--` on.
+    args: process.argv.slice(2).filter((a, i) => i > 0 || a !== '--'),
   });
   const memoryMiB = Number(values.memory);
+  if (values.child === 'hvkit-linux') {
+    await childLinux(values.guest!, values.initrd!, Number(values.cpus), Number(values.timeout) * 1000);
+    return 0;
+  }
   if (values.child) {
     await child(values.child, values.guest!, memoryMiB, values.seabios, values['profile-file']);
     return 0;
@@ -251,6 +367,13 @@ async function main(): Promise<number> {
       engines = engines.filter((e) => e !== 'qemu');
     }
   }
+
+  // The Linux section: hvkit and QEMU boot it; v86 does not.
+  const linuxEngines = values['no-linux'] || runs === 0 ? [] : engines.filter((e): e is LinuxEngine => e === 'hvkit' || e === 'qemu');
+  const linuxCpus = values['linux-cpus'].split(',').map((c) => Number(c.trim()));
+  for (const c of linuxCpus) if (!Number.isInteger(c) || c < 1 || c > 32) throw new Error(`--linux-cpus: "${values['linux-cpus']}" is not a list of vCPU counts (1 to 32)`);
+  const linux = linuxEngines.length ? { engines: linuxEngines, cpus: linuxCpus, runs: Math.max(1, Number(values['linux-runs']) | 0) } : null;
+  if (!values['no-linux'] && runs > 0 && !linux && engines.length) notes.push('Linux boot skipped: of the engines run, only hvkit and QEMU boot the Linux guest.');
 
   if (notes.length) console.log(`${notes.join('\n')}\n`);
   if (engines.length === 0) return 0;
@@ -351,6 +474,13 @@ async function main(): Promise<number> {
     console.log(`  ${LABEL[s.engine]} for comparison: process RSS ${MiB(median(ms.map((x) => x.end.rss)))} at the end (its guest RAM, SeaBIOS and VGA memory included)`);
   }
 
+  let linuxResults: LinuxResult[] = [];
+  if (linux) {
+    const section = await linuxSection(linux.engines, linux.cpus, linux.runs, timeoutMs);
+    linuxResults = section.results;
+    problems.push(...section.problems);
+  }
+
   if (values.profile) {
     const dir = values['profile-dir'] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hvkit-bench-prof-'));
     fs.mkdirSync(dir, { recursive: true });
@@ -367,7 +497,7 @@ async function main(): Promise<number> {
     }
   }
 
-  if (values.json) console.log(`\n${JSON.stringify({ ...Object.fromEntries(results), ...(fpEngines.length ? { fp: Object.fromEntries(fpResults) } : {}) }, null, 2)}`);
+  if (values.json) console.log(`\n${JSON.stringify({ ...Object.fromEntries(results), ...(fpEngines.length ? { fp: Object.fromEntries(fpResults) } : {}), ...(linuxResults.length ? { linux: linuxResults } : {}) }, null, 2)}`);
   if (notes.length) console.log(`\n${notes.join('\n')}`);
   if (problems.length) {
     console.error(`\n${'!'.repeat(78)}\n${problems.map((p) => `!! ${p}`).join('\n')}\n${'!'.repeat(78)}`);

@@ -6,7 +6,7 @@
  * leaf 8000000AH). Leaves implemented:
  *
  * - Intel: basic 00H-1FH (02H descriptors, 04H caches, 05H MONITOR, 07H.0 features, 0AH
- *   architectural performance monitoring v1, 0BH/1FH topology, 0DH only when XSAVE is
+ *   version 0 (no architectural performance monitoring), 0BH/1FH topology, 0DH only when XSAVE is
  *   advertised; the rest of the range reads 0), extended 80000000H-80000008H. A leaf above the
  *   maximum returns the data of the highest basic leaf (SDM Vol. 2 "CPUID", Table 3-8 note).
  * - AMD: basic 00H-0DH, extended 80000000H-8000000AH (80000001H mirrors the shared leaf-1 EDX
@@ -118,12 +118,13 @@ function basicLeaf(cpu: Cpu, leaf: number, sub: number, out: Int32Array): void {
       if (sub !== 0) return;
       out[EBX] = m.leaf7Ebx;
       out[ECX] = m.leaf7Ecx;
+      out[EDX] = m.leaf7Edx ?? 0;
       return;
     case 0x0a:
-      // Architectural performance monitoring version 1: two 48-bit counters, no events available.
-      if (!intel) return;
-      out[EAX] = 1 | (2 << 8) | (48 << 16) | (7 << 24);
-      out[EBX] = 0x7f;
+      // Architectural performance monitoring: version 0, not supported (SDM Vol. 3 §20.2). The
+      // counters do not count, and a version >= 1 would make software assume the model's whole
+      // PMU (Linux programs Skylake's LBR stack at 680H-69FH for model 55H). IA32_PERFEVTSELx
+      // and IA32_PMCx stay as plain registers for RDPMC. QEMU's TCG CPUs report the same.
       return;
     case 0x0b:
     case 0x1f: {

@@ -9,19 +9,23 @@
  *
  * The TSC is a function of the instructions retired: TSC = retired + `cpu.tscOffset` (the
  * handlers count the instructions of the running block too, `cpu.retired(d)`), and a WRMSR to
- * IA32_TSC sets the offset (SDM Vol. 3 §18.17). It is exact below 2^53.
+ * IA32_TSC sets the offset (SDM Vol. 3 §18.17). It is exact below 2^53. On a machine with
+ * several cores no read returns less than the latest read on any core (`cpu.tscShared`).
  */
 import { isCanonical } from '@hvkit/mmu';
 import type { Cpu } from '../cpu.js';
 import { I_MEM, I_REP, R_INFO, R_RM } from '../decoded.js';
 import { Intercept } from '../extension.js';
-import { Cpuid7Ecx, CpuidExt1Edx } from '../model.js';
+import { Cpuid7Ecx, Cpuid7Edx, CpuidExt1Edx } from '../model.js';
 import { defineHandler, OpMap, Pfx, setOp } from '../optable.js';
 import { CodeMode, Cr0, Cr4, Efer, Seg } from '../state.js';
 
 /** MSR numbers (SDM Vol. 4 Table 2-2; AMD APM Vol. 2 Appendix A). */
 export const Msr = {
   TSC: 0x10,
+  SPEC_CTRL: 0x48,
+  PRED_CMD: 0x49,
+  ARCH_CAPABILITIES: 0x10a,
   PLATFORM_ID: 0x17,
   APIC_BASE: 0x1b,
   FEATURE_CONTROL: 0x3a,
@@ -75,7 +79,25 @@ export const MiscEnable = {
   XdDisableHi: 1 << 2,
 } as const;
 
-/** Microcode revision reported in IA32_BIOS_SIGN_ID[63:32] (Intel) / PATCH_LEVEL (AMD). */
+/**
+ * IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2; Intel's "Affected Processors" guidance): the
+ * core executes one instruction at a time and never speculates, so it is subject to none of the
+ * speculative-execution attacks the bits enumerate: RDCL_NO (0), IBRS_ALL (1),
+ * SKIP_L1DFL_VMENTRY (3), SSB_NO (4), MDS_NO (5), IF_PSCHANGE_MC_NO (6), TAA_NO (8),
+ * SBDR_SSDP_NO (13), FBSDP_NO (14), PSDP_NO (15), BHI_NO (20), PBRSB_NO (24), GDS_NO (26),
+ * RFDS_NO (27). Operating systems then skip the mitigations (Linux: no page-table isolation, no
+ * retpolines, no buffer clearing) and do not warn about them.
+ */
+export const ARCH_CAPABILITIES_LO =
+  (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 14) | (1 << 15) | (1 << 20) | (1 << 24) | (1 << 26) | (1 << 27);
+
+/** The IA32_SPEC_CTRL bits this model has (SDM Vol. 4 Table 2-2): IBRS, STIBP, SSBD as enumerated. */
+function specCtrlMask(cpu: Cpu): number {
+  const edx = cpu.model.leaf7Edx ?? 0;
+  return ((edx & Cpuid7Edx.SPEC_CTRL) !== 0 ? 1 : 0) | ((edx & Cpuid7Edx.STIBP) !== 0 ? 2 : 0) | ((edx & Cpuid7Edx.SSBD) !== 0 ? 4 : 0);
+}
+
+/** Microcode revision reported in IA32_BIOS_SIGN_ID[63:32] (Intel) / PATCH_LEVEL (AMD) by a model that names none. */
 export const MICROCODE_REVISION = 1;
 
 const MISC_RO = MiscEnable.PerfMon | MiscEnable.BtsUnavailable | MiscEnable.PebsUnavailable;
@@ -120,6 +142,11 @@ function physHiMask(cpu: Cpu): number {
  * between instructions): returns the low half, the high half in `cpu.hi`.
  */
 export function readTsc(cpu: Cpu, retired: number = cpu.icount): number {
+  const shared = cpu.tscShared;
+  if (shared !== null) {
+    if (retired < shared[0]!) retired = shared[0]!;
+    else shared[0] = retired;
+  }
   const t = retired + cpu.tscOffset;
   const hi = Math.floor(t / 4294967296);
   cpu.hi = hi | 0;
@@ -170,7 +197,7 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
     case Msr.FEATURE_CONTROL:
       return intel && setResult(cpu, cpu.featureControlLo, 0);
     case Msr.BIOS_SIGN_ID:
-      return intel ? setResult(cpu, 0, MICROCODE_REVISION) : setResult(cpu, MICROCODE_REVISION, 0);
+      return intel ? setResult(cpu, 0, cpu.model.microcodeRevision ?? MICROCODE_REVISION) : setResult(cpu, cpu.model.microcodeRevision ?? MICROCODE_REVISION, 0);
     case Msr.MTRRCAP:
       // VCNT = 8, FIX = 1, WC = 1 (SDM Vol. 3 §12.11.1).
       return setResult(cpu, 8 | (1 << 8) | (1 << 10), 0);
@@ -207,6 +234,10 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
       return setResult(cpu, cpu.kernelGsBaseLo, cpu.kernelGsBaseHi);
     case Msr.TSC_AUX:
       return hasTscAux(cpu) && setResult(cpu, cpu.tscAux, 0);
+    case Msr.SPEC_CTRL:
+      return specCtrlMask(cpu) !== 0 && setResult(cpu, cpu.specCtrl, 0);
+    case Msr.ARCH_CAPABILITIES:
+      return ((cpu.model.leaf7Edx ?? 0) & Cpuid7Edx.ARCH_CAPABILITIES) !== 0 && setResult(cpu, ARCH_CAPABILITIES_LO, 0);
     default:
       break;
   }
@@ -393,6 +424,16 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
       if (!hasTscAux(cpu) || (intel && hi !== 0)) return false;
       cpu.tscAux = lo;
       return true;
+    case Msr.SPEC_CTRL: {
+      // Only the enumerated controls; the rest is reserved (#GP).
+      const mask = specCtrlMask(cpu);
+      if (mask === 0 || (lo & ~mask) !== 0 || hi !== 0) return false;
+      cpu.specCtrl = lo;
+      return true;
+    }
+    case Msr.PRED_CMD:
+      // Write-only: bit 0 (IBPB) is a barrier, a no-op on a core with no branch predictor state.
+      return (specCtrlMask(cpu) & 1) !== 0 && (lo & ~1) === 0 && hi === 0;
     default:
       break;
   }
