@@ -235,7 +235,7 @@ function prepareOnce(dir, log) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
+  const args = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')); // `pnpm guests:linux -- --force`
   const bad = args.find((a) => a !== '--force' && a !== '--quiet');
   if (bad) {
     process.stderr.write(`guests:linux: unknown option ${bad} (usage: node tooling/guests/linux.mjs [--force] [--quiet])\n`);
