@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type Streams } from '../src/index.js';
+import { type Input, type Streams } from '../src/index.js';
 
 export type Captured = Streams & { stdout: () => string; stderr: () => string };
 
@@ -142,3 +142,27 @@ export const exitWith = (value: number): number[] => [0xb0, value & 0xff, ...EXI
 
 /** The isa-debug-exit device the tiny guests use. */
 export const DEBUG_EXIT = ['-device', 'isa-debug-exit,iobase=0xf4,iosize=4'];
+
+/** A keyboard for the tests: `type` delivers a chunk as stdin would. */
+export class Keys implements Input {
+  readonly raw: boolean[] = [];
+  private readonly data = new Set<(c: Uint8Array | string) => void>();
+  constructor(readonly isTTY = false) {}
+  setRawMode(on: boolean): void {
+    this.raw.push(on);
+  }
+  on(event: 'data' | 'end', l: ((c: Uint8Array | string) => void) | (() => void)): this {
+    if (event === 'data') this.data.add(l as (c: Uint8Array | string) => void);
+    return this;
+  }
+  off(event: 'data' | 'end', l: ((c: Uint8Array | string) => void) | (() => void)): this {
+    if (event === 'data') this.data.delete(l as (c: Uint8Array | string) => void);
+    return this;
+  }
+  get listeners(): number {
+    return this.data.size;
+  }
+  type(text: string): void {
+    for (const l of this.data) l(text);
+  }
+}

@@ -4,7 +4,8 @@
  */
 import { LINUX_MARKER, LINUX_PROMPT, prepareLinux, SAMPLE_PATH, sampleMd5, type PreparedLinux } from '@hvkit/guests';
 import { expect } from 'vitest';
-import { systemMain, type Input } from '../src/index.js';
+import { systemMain } from '../src/index.js';
+import { Keys } from './helpers.js';
 
 /** The guest, or why it cannot be prepared here (the tests then skip, saying so). */
 export function linuxGuest(): { guest: PreparedLinux; why: null } | { guest: null; why: string } {
@@ -19,23 +20,6 @@ export function linuxGuest(): { guest: PreparedLinux; why: null } | { guest: nul
 export interface Step {
   readonly waitFor: string;
   readonly send: string;
-}
-
-/** A keyboard the test types on. */
-class ScriptedInput implements Input {
-  readonly isTTY = false;
-  private readonly listeners = new Set<(chunk: Uint8Array | string) => void>();
-  on(event: 'data' | 'end', listener: ((chunk: Uint8Array | string) => void) | (() => void)): this {
-    if (event === 'data') this.listeners.add(listener as (chunk: Uint8Array | string) => void);
-    return this;
-  }
-  off(event: 'data' | 'end', listener: ((chunk: Uint8Array | string) => void) | (() => void)): this {
-    if (event === 'data') this.listeners.delete(listener as (chunk: Uint8Array | string) => void);
-    return this;
-  }
-  type(text: string): void {
-    for (const l of this.listeners) l(text);
-  }
 }
 
 export interface Session {
@@ -63,7 +47,7 @@ export async function runLinux(guest: PreparedLinux, options: { cpus: number; ap
   let next = 0;
   let markerSeconds: number | null = null;
   const t0 = performance.now();
-  const input = new ScriptedInput();
+  const input = new Keys();
   const decoder = new TextDecoder();
   const advance = (): void => {
     while (next < options.steps.length) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EscapeFilter, systemMain, type EscapeCommand, type Input } from '../src/index.js';
-import { asm, capture, DEBUG_EXIT, ELF_CODE, elf32, scratchFile } from './helpers.js';
+import { EscapeFilter, systemMain, type EscapeCommand } from '../src/index.js';
+import { asm, capture, DEBUG_EXIT, ELF_CODE, elf32, Keys, scratchFile } from './helpers.js';
 
 const PROGRAM = 'hvkit-system-x86_64';
 
@@ -35,30 +35,6 @@ describe('the Ctrl-A escape (QEMU mon:stdio)', () => {
     expect(filter(['\x01', '\x01'])).toEqual({ guest: '\x01', commands: [] });
   });
 });
-
-/** A keyboard for the tests: `type` delivers a chunk as stdin would. */
-class Keys implements Input {
-  readonly raw: boolean[] = [];
-  private readonly data = new Set<(c: Uint8Array | string) => void>();
-  constructor(readonly isTTY = false) {}
-  setRawMode(on: boolean): void {
-    this.raw.push(on);
-  }
-  on(event: 'data' | 'end', l: ((c: Uint8Array | string) => void) | (() => void)): this {
-    if (event === 'data') this.data.add(l as (c: Uint8Array | string) => void);
-    return this;
-  }
-  off(event: 'data' | 'end', l: ((c: Uint8Array | string) => void) | (() => void)): this {
-    if (event === 'data') this.data.delete(l as (c: Uint8Array | string) => void);
-    return this;
-  }
-  get listeners(): number {
-    return this.data.size;
-  }
-  type(text: string): void {
-    for (const l of this.data) l(text);
-  }
-}
 
 /** A guest that echoes COM1 input back until it reads 'q', then exits through isa-debug-exit with 0x2A. */
 const ECHO = asm(ELF_CODE, [

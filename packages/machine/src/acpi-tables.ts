@@ -27,6 +27,7 @@
  * `HVKT` and creator revision 1, and a checksum that makes the table's bytes sum to 0 mod 256.
  * The tables are plain bytes: {@link writeAcpiTables} copies them to guest memory.
  */
+import { ByteWriter } from './byte-writer.js';
 import { hex, type Hpa, type PhysicalMemory } from '@hvkit/platform';
 import { AmlError } from './aml.js';
 import { buildDsdtAml, type DsdtConfig } from './dsdt.js';
@@ -227,30 +228,7 @@ export function acpiChecksum(bytes: Uint8Array): number {
 
 // ---- small writers ----------------------------------------------------------------------------
 
-class Writer {
-  readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  constructor(length: number) {
-    this.bytes = new Uint8Array(length);
-    this.view = new DataView(this.bytes.buffer);
-  }
-  u8(at: number, v: number): void {
-    this.view.setUint8(at, v);
-  }
-  u16(at: number, v: number): void {
-    this.view.setUint16(at, v, true);
-  }
-  u32(at: number, v: number): void {
-    this.view.setUint32(at, v >>> 0, true);
-  }
-  /** A 64-bit little-endian value from a number below 2^53. */
-  u64(at: number, v: number): void {
-    this.view.setUint32(at, v % 0x1_0000_0000, true);
-    this.view.setUint32(at + 4, Math.floor(v / 0x1_0000_0000), true);
-  }
-  ascii(at: number, s: string, length: number): void {
-    for (let i = 0; i < length; i++) this.bytes[at + i] = i < s.length ? s.charCodeAt(i) : 0x20;
-  }
+class Writer extends ByteWriter {
   /** A Generic Address Structure (§5.2.3.2): 12 bytes. */
   gas(at: number, space: number, bitWidth: number, bitOffset: number, accessSize: number, address: number): void {
     this.u8(at, space);

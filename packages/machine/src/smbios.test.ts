@@ -366,6 +366,7 @@ describe('buildSmbiosTables: errors', () => {
     ['a bad UUID', { uuid: 'not-a-uuid' }, /UUID/],
     ['memory not in MiB', { lowMemory: 1000 }, /whole, non-zero MiB/],
     ['a string with a NUL', { productName: 'a\0b' }, /NUL/],
+    ['a string outside printable ASCII', { productName: 'hvkit\u2122' }, /not printable ASCII/],
   ] as [string, Partial<SmbiosConfig>, RegExp][])('rejects %s', (_, over, message) => {
     expect(() => buildSmbiosTables(config(over))).toThrow(SmbiosTableError);
     expect(() => buildSmbiosTables(config(over))).toThrow(message);

@@ -32,6 +32,7 @@
  * ends in two NULs (§6.1.3). A string field holds the string's 1-based number, or 0 for none.
  * The tables are plain bytes: {@link writeSmbiosTables} copies them to guest memory.
  */
+import { asciiBytes, ByteWriter } from './byte-writer.js';
 import { hex, type Hpa, type PhysicalMemory } from '@hvkit/platform';
 import { signature, type CpuModel } from '@hvkit/x86';
 
@@ -176,9 +177,7 @@ const FOUR_GIB = 0x1_0000_0000;
 // ---- one structure ------------------------------------------------------------------------------
 
 /** A structure under construction: the formatted area (§6.1.2) and its string-set (§6.1.3). */
-class Structure {
-  readonly area: Uint8Array;
-  private readonly view: DataView;
+class Structure extends ByteWriter {
   private readonly strings: string[] = [];
 
   constructor(
@@ -186,30 +185,15 @@ class Structure {
     length: number,
     readonly handle: number,
   ) {
-    this.area = new Uint8Array(length);
-    this.view = new DataView(this.area.buffer);
-    this.area[0] = type;
-    this.area[1] = length;
-    this.view.setUint16(2, handle, true);
-  }
-  u8(at: number, v: number): void {
-    this.view.setUint8(at, v);
-  }
-  u16(at: number, v: number): void {
-    this.view.setUint16(at, v, true);
-  }
-  u32(at: number, v: number): void {
-    this.view.setUint32(at, v >>> 0, true);
-  }
-  /** A 64-bit little-endian value from a number below 2^53. */
-  u64(at: number, v: number): void {
-    this.view.setUint32(at, v % FOUR_GIB, true);
-    this.view.setUint32(at + 4, Math.floor(v / FOUR_GIB), true);
+    super(length);
+    this.bytes[0] = type;
+    this.bytes[1] = length;
+    this.u16(2, handle);
   }
   /** A string field: the string's number in the set (a repeated string reuses its number), or 0 for none. */
   str(at: number, s: string | undefined): void {
     if (s === undefined || s === '') {
-      this.area[at] = 0;
+      this.bytes[at] = 0;
       return;
     }
     if (s.includes('\0')) throw new SmbiosTableError(`SMBIOS string ${JSON.stringify(s)} contains a NUL`);
@@ -219,15 +203,16 @@ class Structure {
       this.strings.push(s);
     }
     if (n >= 255) throw new SmbiosTableError('more than 255 strings in one SMBIOS structure');
-    this.area[at] = n + 1;
+    this.bytes[at] = n + 1;
   }
   /** The formatted area and the string-set: "each string is terminated with a null (00h) BYTE and the set of strings is terminated with an additional null (00h) BYTE"; no strings: two NULs. */
-  bytes(): Uint8Array {
-    const parts = this.strings.map(utf8);
+  encode(): Uint8Array {
+    // Strings here are ASCII, the subset of UTF-8 (§6.1.3) every SMBIOS version reads.
+    const parts = this.strings.map((text) => asciiBytes(text, (bad) => new SmbiosTableError(`SMBIOS string ${JSON.stringify(bad)} is not printable ASCII`)));
     const setSize = parts.length === 0 ? 2 : parts.reduce((n, p) => n + p.length + 1, 0) + 1;
-    const out = new Uint8Array(this.area.length + setSize);
-    out.set(this.area);
-    let at = this.area.length;
+    const out = new Uint8Array(this.bytes.length + setSize);
+    out.set(this.bytes);
+    let at = this.bytes.length;
     for (const p of parts) {
       out.set(p, at);
       at += p.length + 1;
@@ -318,22 +303,6 @@ function checkUint(v: number, max: number, what: string): number {
 // ---- the tables -------------------------------------------------------------------------------------
 
 /** Builds the entry points and the structure table. See the module comment for what they say. */
-/**
- * A string's UTF-8 bytes (DSP0134 §6.1.3: strings are UTF-8 since 3.x; the ones here are ASCII).
- * Written out because the package compiles without the DOM or Node types (no TextEncoder).
- */
-function utf8(text: string): Uint8Array {
-  const out: number[] = [];
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
-  }
-  return Uint8Array.from(out);
-}
-
 /** Type 0's BIOS release date by default (see there). */
 export const DEFAULT_BIOS_DATE = '01/01/2014';
 
@@ -404,7 +373,7 @@ export function buildSmbiosTables(config: SmbiosConfig): SmbiosTables {
       config.uuid !== undefined
         ? parseUuid(config.uuid)
         : derivedUuid([manufacturer, product, version, low, high, speed, ...cpus.map((c) => `${c.model.name}/${String(signature(c.model))}`)].join('|'));
-    s.area.set(smbiosUuidBytes(uuid), 0x08);
+    s.bytes.set(smbiosUuidBytes(uuid), 0x08);
     // §7.2.2 Table 12: 06h Power Switch.
     s.u8(0x18, 0x06);
     s.str(0x19, undefined);
@@ -557,7 +526,7 @@ export function buildSmbiosTables(config: SmbiosConfig): SmbiosTables {
   add(SmbiosType.END_OF_TABLE, SmbiosLength.END_OF_TABLE);
 
   // ---- the table ------------------------------------------------------------------------------------------
-  const encoded = structures.map((s) => s.bytes());
+  const encoded = structures.map((s) => s.encode());
   const tableLength = encoded.reduce((n, b) => n + b.length, 0);
   const table = new Uint8Array(tableLength);
   const infos: SmbiosStructureInfo[] = [];
@@ -565,7 +534,7 @@ export function buildSmbiosTables(config: SmbiosConfig): SmbiosTables {
   structures.forEach((s, i) => {
     const b = encoded[i]!;
     table.set(b, at);
-    infos.push({ type: s.type, handle: s.handle, offset: at, length: s.area.length, size: b.length });
+    infos.push({ type: s.type, handle: s.handle, offset: at, length: s.bytes.length, size: b.length });
     at += b.length;
   });
   const maxStructure = encoded.reduce((n, b) => Math.max(n, b.length), 0);
@@ -583,7 +552,7 @@ export function buildSmbiosTables(config: SmbiosConfig): SmbiosTables {
   const ep64 = new Uint8Array(SMBIOS_ENTRY_POINT_64_LENGTH);
   {
     const v = new DataView(ep64.buffer);
-    ep64.set(utf8('_SM3_'), 0x00);
+    ep64.set(asciiBytes('_SM3_', Error), 0x00);
     ep64[0x06] = SMBIOS_ENTRY_POINT_64_LENGTH;
     ep64[0x07] = SMBIOS_VERSION_64.major;
     ep64[0x08] = SMBIOS_VERSION_64.minor;
@@ -601,14 +570,14 @@ export function buildSmbiosTables(config: SmbiosConfig): SmbiosTables {
   const ep32 = new Uint8Array(SMBIOS_ENTRY_POINT_32_LENGTH);
   {
     const v = new DataView(ep32.buffer);
-    ep32.set(utf8('_SM_'), 0x00);
+    ep32.set(asciiBytes('_SM_', Error), 0x00);
     ep32[0x05] = SMBIOS_ENTRY_POINT_32_LENGTH;
     ep32[0x06] = SMBIOS_VERSION_32.major;
     ep32[0x07] = SMBIOS_VERSION_32.minor;
     v.setUint16(0x08, maxStructure, true);
     // Entry Point Revision 00h (the 2.1 layout); the Formatted Area 0Bh-0Fh is zero.
     ep32[0x0a] = 0x00;
-    ep32.set(utf8('_DMI_'), 0x10);
+    ep32.set(asciiBytes('_DMI_', Error), 0x10);
     v.setUint16(0x16, tableLength, true);
     v.setUint32(0x18, tableAddress, true);
     v.setUint16(0x1c, structures.length, true);
