@@ -175,3 +175,32 @@ describe('division', () => {
     expect(amd.reg('rax') & 0xffffn).toBe(0x020en); // 100 = 7 * 14 + 2
   });
 });
+
+describe('the exact limb products behind MUL/IMUL', async () => {
+  const { mulU32, mulHigh, mulU64, productWord } = await import('../src/ops/muldiv.js');
+  const u = (v: number) => BigInt(v >>> 0);
+  // Edge values where a double product rounds (near 2^64, near multiples of 2^32) plus random ones.
+  const edges = [0, 1, 2, 0x7fffffff, 0x80000000, 0x80000001, 0xfffffffe, 0xffffffff, 0xffff, 0x10000, 0x10001, 0xfffff001, 0x9e3779b9];
+  let x = 0x12345678;
+  const rand = () => (x = (Math.imul(x, 1664525) + 1013904223) | 0);
+  const values = [...edges, ...Array.from({ length: 400 }, rand)];
+
+  it('mulU32 gives the exact 64-bit product of two unsigned 32-bit values', () => {
+    for (const a of values) {
+      for (const b of values.slice(0, 60)) {
+        const lo = mulU32(a, b);
+        const got = (u(mulHigh()) << 32n) | u(lo);
+        expect(got, `${a >>> 0} * ${b >>> 0}`).toBe(u(a) * u(b));
+      }
+    }
+  });
+
+  it('mulU64 gives the exact 128-bit product of two unsigned 64-bit values', () => {
+    for (let i = 0; i < 3000; i++) {
+      const [aLo, aHi, bLo, bHi] = i < edges.length ** 2 ? [edges[i % edges.length]!, edges[(i / edges.length) | 0]!, edges[(i * 7) % edges.length]!, 0xffffffff] : [rand(), rand(), rand(), rand()];
+      mulU64(aLo, aHi, bLo, bHi);
+      const got = (u(productWord(3)) << 96n) | (u(productWord(2)) << 64n) | (u(productWord(1)) << 32n) | u(productWord(0));
+      expect(got).toBe(((u(aHi) << 32n) | u(aLo)) * ((u(bHi) << 32n) | u(bLo)));
+    }
+  });
+});

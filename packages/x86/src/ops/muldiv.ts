@@ -38,15 +38,12 @@ let mHi = 0;
 
 /** Unsigned 32x32 -> 64: returns the low half (int32), the high half in mHi. */
 export function mulU32(a: number, b: number): number {
-  const a0 = a & 0xffff;
-  const a1 = a >>> 16;
-  const b0 = b & 0xffff;
-  const b1 = b >>> 16;
-  const p00 = a0 * b0;
-  const mid = a0 * b1 + a1 * b0 + Math.floor(p00 / 65536); // < 2^34, exact
-  const midLo = mid % 65536;
-  mHi = (a1 * b1 + Math.floor(mid / 65536)) | 0;
-  return ((p00 & 0xffff) | (midLo << 16)) | 0;
+  // The low half is exact from Math.imul. The double product p is the exact product P rounded
+  // to 53 bits (|p - P| <= 2^11 as P < 2^64), and p - lo rounds once more (again <= 2^11), so
+  // (p - lo) / 2^32 is within 2^-20 of the exact high half, an integer: rounding recovers it.
+  const lo = Math.imul(a, b);
+  mHi = Math.round(((a >>> 0) * (b >>> 0) - (lo >>> 0)) / TWO32) | 0;
+  return lo;
 }
 
 /** 128-bit product words (w0 lowest), as int32. */
