@@ -26,7 +26,8 @@ const cli = path.join(root, 'apps/cli/bin/hvkit-system-x86_64.js');
 const DEMO = 'tooling/guests/prebuilt/demo.elf';
 const EXIT_DEVICE = ['-device', 'isa-debug-exit,iobase=0xf4,iosize=4'];
 
-const argv = process.argv.slice(2);
+// `pnpm run demo -- --all` passes the `--` through.
+const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
 if (argv.includes('-h') || argv.includes('--help')) {
   process.stdout.write('usage: node tooling/scripts/demo.mjs [--all]\n  --all  also build and boot the modes and smoke64 guests (needs gcc)\n');
   process.exit(0);
