@@ -238,9 +238,10 @@ export function formatProgress(stats: PcStats): string {
 export function formatStats(stats: PcStats, memoryMiB: number): string {
   const rows: [string, string][] = [
     ['instructions', String(stats.instructions)],
+    ['idle', `${stats.idle} of them skipped while every core was halted`],
     ['guest time', `${(stats.guestNs / 1e9).toFixed(6)} s`],
     ['host time', `${(stats.hostMs / 1000).toFixed(3)} s`],
-    ['speed', `${stats.mips.toFixed(2)} MIPS`],
+    ['speed', `${stats.mips.toFixed(2)} MIPS (executed instructions per host second)`],
     ['exits', `${stats.exits} (port I/O and MMIO)`],
     ['TLB fills', String(stats.tlbFills)],
     ['guest RAM', `${(stats.ramAllocated / (1024 * 1024)).toFixed(1)} MiB allocated of ${memoryMiB} MiB`],

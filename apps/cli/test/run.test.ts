@@ -132,26 +132,28 @@ describe('hvkit run machines', () => {
     expect(r.status).toBe(1);
     expect(r.out).toContain('PASS smoke');
     const lines = r.err.split('\n');
-    expect(lines).toHaveLength(8);
+    expect(lines).toHaveLength(9);
     expect(lines[0]).toMatch(/^\[hvkit\] instructions {2}[1-9]\d*$/);
-    expect(lines[1]).toMatch(/^\[hvkit\] guest time {4}\d+\.\d{6} s$/);
-    expect(lines[2]).toMatch(/^\[hvkit\] host time {5}\d+\.\d{3} s$/);
-    expect(lines[3]).toMatch(/^\[hvkit\] speed {9}\d+\.\d\d MIPS$/);
-    expect(lines[4]).toMatch(/^\[hvkit\] exits {9}[1-9]\d* \(port I\/O and MMIO\)$/);
-    expect(lines[5]).toMatch(/^\[hvkit\] TLB fills {5}\d+$/);
-    expect(lines[6]).toMatch(/^\[hvkit\] guest RAM {5}\d+\.\d MiB allocated of 32 MiB$/);
-    expect(lines[7]).toBe('');
+    expect(lines[1]).toMatch(/^\[hvkit\] idle {10}\d+ of them skipped while every core was halted$/);
+    expect(lines[2]).toMatch(/^\[hvkit\] guest time {4}\d+\.\d{6} s$/);
+    expect(lines[3]).toMatch(/^\[hvkit\] host time {5}\d+\.\d{3} s$/);
+    expect(lines[4]).toMatch(/^\[hvkit\] speed {9}\d+\.\d\d MIPS \(executed instructions per host second\)$/);
+    expect(lines[5]).toMatch(/^\[hvkit\] exits {9}[1-9]\d* \(port I\/O and MMIO\)$/);
+    expect(lines[6]).toMatch(/^\[hvkit\] TLB fills {5}\d+$/);
+    expect(lines[7]).toMatch(/^\[hvkit\] guest RAM {5}\d+\.\d MiB allocated of 32 MiB$/);
+    expect(lines[8]).toBe('');
   }, 30_000);
 
   it('formats the statistics and the progress line from pc.stats()', () => {
-    const stats = { instructions: 1_234_567_890, guestNs: 1_230_000_000, hostMs: 27_300, mips: 45.23, exits: 77, tlbFills: 5, ramAllocated: 3 * 1024 * 1024 };
+    const stats = { instructions: 1_234_567_890, idle: 34_567_890, guestNs: 1_230_000_000, hostMs: 27_300, mips: 45.23, exits: 77, tlbFills: 5, ramAllocated: 3 * 1024 * 1024 };
     expect(formatProgress(stats)).toBe('[hvkit] 1234M instr  45.2 MIPS  guest 1.23 s');
     expect(formatStats(stats, 64)).toBe(
       [
         '[hvkit] instructions  1234567890',
+        '[hvkit] idle          34567890 of them skipped while every core was halted',
         '[hvkit] guest time    1.230000 s',
         '[hvkit] host time     27.300 s',
-        '[hvkit] speed         45.23 MIPS',
+        '[hvkit] speed         45.23 MIPS (executed instructions per host second)',
         '[hvkit] exits         77 (port I/O and MMIO)',
         '[hvkit] TLB fills     5',
         '[hvkit] guest RAM     3.0 MiB allocated of 64 MiB',

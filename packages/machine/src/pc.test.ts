@@ -240,4 +240,19 @@ describe('createPc: what the board does as firmware', () => {
     expect(pc.run(1_000_000).reason).toBe('halt');
     pc.stopWhenIdle = false;
   });
+
+  it('counts the ticks a halted core skips as idle, not as executed instructions', () => {
+    const pc = createPc({ memoryMiB: 16 });
+    // prettier-ignore
+    pc.bootFlat(Uint8Array.from([
+      0xc7, 0x05, 0xe0, 0x03, 0xe0, 0xfe, 0x0b, 0, 0, 0,        // LAPIC divide by 1
+      0xc7, 0x05, 0x20, 0x03, 0xe0, 0xfe, 0x20, 0, 0, 0,        // LVT timer, one-shot
+      0xc7, 0x05, 0x80, 0x03, 0xe0, 0xfe, 0x40, 0x42, 0x0f, 0,  // initial count 1,000,000
+      0xfa, 0xf4, 0xeb, 0xfd,                                   // cli; hlt; jmp hlt
+    ]), 0x10_0000);
+    expect(pc.run(10_000_000).reason).toBe('halt');
+    const s = pc.stats();
+    expect(s.idle).toBeGreaterThan(50_000); // the 1 ms timer: ~100,000 ticks at 1e8 per second
+    expect(s.instructions - s.idle).toBeLessThan(10); // three stores, CLI, HLT
+  });
 });

@@ -148,8 +148,10 @@ export interface PcStats {
   readonly guestNs: number;
   /** Host milliseconds spent in {@link Pc.run}. */
   readonly hostMs: number;
-  /** Million instructions per host second. */
+  /** Million instructions executed per host second in {@link Pc.run} (idle time skipped while halted does not count). */
   readonly mips: number;
+  /** Of {@link instructions}, the TSC ticks that passed while cores were halted: skipped, not executed. */
+  readonly idle: number;
   /** Exits from guest execution to device models: port I/O and MMIO accesses. */
   readonly exits: number;
   /** TLB fills (page walks or identity translations that missed the TLB). */
@@ -603,12 +605,14 @@ export class Pc {
   run(maxInstructions: number): PcStop {
     const t0 = Date.now();
     const start = this.totalInstructions();
+    const idle0 = this.idleTicks();
     this.paused = false;
     try {
       return this.cpus.length === 1 ? this.runOne(maxInstructions, start) : this.runMany(maxInstructions, start);
     } finally {
       this.hostMs += Date.now() - t0;
-      this.instructionsRun += this.totalInstructions() - start;
+      // Executed instructions only: ticks skipped while halted are not work done.
+      this.instructionsRun += this.totalInstructions() - start - (this.idleTicks() - idle0);
     }
   }
 
@@ -619,6 +623,7 @@ export class Pc {
   }
 
   stats(): PcStats {
+    const idle = this.idleTicks();
     let tlbFills = 0;
     let exits = 0;
     for (const c of this.cpus) {
@@ -630,10 +635,17 @@ export class Pc {
       guestNs: this.clock.nowNs,
       hostMs: this.hostMs,
       mips: this.hostMs > 0 ? this.instructionsRun / this.hostMs / 1000 : 0,
+      idle,
       exits,
       tlbFills,
       ramAllocated: this.memory.allocatedRamBytes,
     };
+  }
+
+  private idleTicks(): number {
+    let n = 0;
+    for (const c of this.cpus) n += c.idleTicks;
+    return n;
   }
 
   private totalInstructions(): number {
@@ -680,7 +692,10 @@ export class Pc {
     const nsPerInstruction = 1e9 / this.instructionsPerSecond;
     const n = Math.min(this.clock.instructionsUntilNextDeadline(), Math.floor(ns / nsPerInstruction));
     if (!(n > 0)) return 0;
-    for (const c of this.cpus) c.icount += n;
+    for (const c of this.cpus) {
+      c.icount += n;
+      c.idleTicks += n;
+    }
     this.clock.advance(n);
     return n * nsPerInstruction;
   }
@@ -704,6 +719,7 @@ export class Pc {
         if (this.idleStops) return { reason: 'idle', instructions, untilNs: this.clock.nextDeadlineNs() - this.clock.nowNs };
         const skip = Math.max(1, Math.min(until, left));
         cpu.icount += skip;
+        cpu.idleTicks += skip;
         this.clock.advance(skip);
       }
     }
@@ -730,7 +746,10 @@ export class Pc {
         if (why === StopReason.Shutdown) return { reason: 'shutdown', instructions: this.totalInstructions() - start };
         // A halted core (or one waiting for SIPI) idles through the rest of its turn: its TSC
         // keeps pace with guest time.
-        if (ran < slice) cpu.icount += slice - ran;
+        if (ran < slice) {
+          cpu.icount += slice - ran;
+          cpu.idleTicks += slice - ran;
+        }
       }
       if (!active) {
         // Every core is idle: skip to the next timer, or stop when nothing can wake them.

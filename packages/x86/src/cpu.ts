@@ -263,6 +263,8 @@ export class Cpu {
   icount = 0;
   /** Statistics: TLB fills (translations that missed the TLB). */
   tlbFills = 0;
+  /** Statistics: TSC ticks (instruction counts) that passed while this core was halted, skipped rather than executed. */
+  idleTicks = 0;
   /** Statistics: accesses that left the core for a device model (port I/O, MMIO, the local APIC page). */
   deviceExits = 0;
   /** Record index of the first instruction of the block being executed. */
@@ -1361,6 +1363,7 @@ export class Cpu {
           const next = clock.instructionsUntilNextDeadline();
           if (next !== Infinity && this.icount + next <= limit) {
             this.icount += Math.max(1, next);
+            this.idleTicks += Math.max(1, next);
             clock.advance(Math.max(1, next));
             continue;
           }

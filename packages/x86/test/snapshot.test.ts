@@ -333,7 +333,7 @@ describe('every Cpu field is accounted for', () => {
     'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
     'lastLo', 'lastHi', 'msrLo', 'msrHi', 'desc', 'descUpperType', 'tssSs', 'tssEsp', 'frameScratch', 'excError', 'excHasError',
     'scratchBytes', 'crossFetch', 'stopAtPageEnd', 'memory', 'io', 'model', 'isAmd', 'clock', 'interrupts', 'apic', 'walker', 'decoder',
-    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'deviceExits',
+    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'idleTicks', 'deviceExits',
     // Shared by a machine's cores: a floor for TSC reads, safe to start from 0 after a restore.
     'tscShared',
     // How the host lets idle time pass: configuration, not guest state.

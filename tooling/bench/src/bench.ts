@@ -292,8 +292,8 @@ async function linuxSection(engines: readonly LinuxEngine[], cpuCounts: readonly
   }
   console.log(`\n${table(rows)}`);
   if (engines.includes('hvkit')) {
-    console.log('hvkit: from just before bootLinux to the marker on COM1 (median runs); instructions are pc.stats().instructions, all vCPUs,');
-    console.log('  including the TSC ticks of halted vCPUs that hvkit skips; guest s is guest time at the marker.');
+    console.log('hvkit: from just before bootLinux to the marker on COM1 (median runs); instructions are those executed by all vCPUs');
+    console.log('  (pc.stats().instructions less the idle ticks skipped while halted); guest s is guest time at the marker.');
   }
   if (engines.includes('qemu')) console.log("QEMU TCG: from spawning qemu-system-x86_64 to the marker on its stdout, so QEMU's start-up and SeaBIOS are included; it counts no instructions.");
   for (const cpus of cpuCounts) {

@@ -20,7 +20,7 @@ export interface LinuxResult {
   readonly wallSeconds: number;
   /** CPU time (user + system) of the emulating process over the same interval; null for QEMU. */
   readonly cpuSeconds: number | null;
-  /** `pc.stats().instructions` at the marker (all cores, with the TSC ticks of halted cores); null for QEMU. */
+  /** Instructions executed by all cores up to the marker (`pc.stats()`: instructions less the idle ticks skipped while halted); null for QEMU. */
   readonly instructions: number | null;
   /** Guest seconds at the marker (`pc.stats().guestNs`); null for QEMU. */
   readonly guestSeconds: number | null;
@@ -81,7 +81,7 @@ export async function runHvkitLinux(kernelPath: string, initrdPath: string, cpus
         const t = performance.now();
         const c = process.cpuUsage(c0);
         const s = pc.stats();
-        seen = { t, c, instructions: s.instructions, guestNs: s.guestNs, line: line.slice(line.indexOf(LINUX_MARKER)).replace(/\r$/, '') };
+        seen = { t, c, instructions: s.instructions - s.idle, guestNs: s.guestNs, line: line.slice(line.indexOf(LINUX_MARKER)).replace(/\r$/, '') };
         pc.pause();
       }
       line = '';
