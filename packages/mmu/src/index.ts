@@ -1,7 +1,8 @@
 /**
- * `@hvkit/mmu`: x86 address translation. The linear-address rules, and the guest page walker
- * for every paging mode (32-bit, PAE, 4-level, 5-level); EPT and NPT two-dimensional walks and
- * a TLB tagged by VPID/ASID/PCID arrive with their issues.
+ * `@hvkit/mmu`: x86 address translation. The linear-address rules; the guest page walker for
+ * every paging mode (32-bit, PAE, 4-level, 5-level); the second-level walker in EPT and NPT
+ * formats and the two-dimensional walk that composes the two; and a TLB tagged by VPID/ASID,
+ * PCID and EPTP/nCR3 with paging-structure caches and every invalidation rule.
  */
 export { isCanonical, PageFaultErrorCode } from './linear.js';
 export {
@@ -22,3 +23,17 @@ export {
   type PageTableMemory,
   type PageWalkerOptions,
 } from './paging.js';
+export {
+  EptMemoryType,
+  EptViolation,
+  Eptp,
+  GuestPhysicalMemory,
+  NestedAccess,
+  NestedPageWalker,
+  NestedStatus,
+  NpfInfoHi,
+  SecondLevelFormat,
+  SecondLevelWalker,
+  type SecondLevelWalkerOptions,
+} from './nested.js';
+export { ep4ta, FlushCause, NO_ROOT, Tlb, TlbPerm, type TlbOptions, type TlbStats, type TranslationResult } from './tlb.js';

@@ -20,6 +20,7 @@ import { baselineMemory, qemuVersion, runHvkit, runQemu, runV86, SEABIOS_DIR, ty
 import { benchGuest } from './guest.js';
 import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
+import { benchMmu } from './mmu.js';
 import { summariseProfile } from './profile.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -45,6 +46,7 @@ const USAGE = `usage: pnpm bench [options]
   --linux-cpus LIST  Linux boot-to-marker section: vCPU counts (default 1,2)
   --linux-runs N     Linux boots per engine and vCPU count (default 1)
   --no-linux         skip the Linux section
+  --no-mmu           skip the MMU micro-benchmarks (TLB hit, two-dimensional walk)
 `;
 
 // ---- child mode ---------------------------------------------------------------------------
@@ -325,6 +327,7 @@ async function main(): Promise<number> {
       'linux-cpus': { type: 'string', default: '1,2' },
       'linux-runs': { type: 'string', default: '1' },
       'no-linux': { type: 'boolean', default: false },
+      'no-mmu': { type: 'boolean', default: false },
       initrd: { type: 'string' },
       cpus: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -479,6 +482,14 @@ async function main(): Promise<number> {
     const section = await linuxSection(linux.engines, linux.cpus, linux.runs, timeoutMs);
     linuxResults = section.results;
     problems.push(...section.problems);
+  }
+
+  if (!values['no-mmu'] && engines.includes('hvkit')) {
+    // Second-level translation (@hvkit/mmu): what a tagged TLB hit and a full 2D walk cost.
+    const m = benchMmu();
+    console.log('\nMMU (@hvkit/mmu, in this process, after a warm-up):');
+    console.log(`  TLB hit (tagged by VPID/ASID, PCID, EPTP/nCR3): ${fmt(m.tlbHitNs)} ns`);
+    for (const w of m.walks) console.log(`  two-dimensional walk, 4-level guest paging over 4-level ${w.format}: ${fmt(w.ns)} ns, ${w.references} memory references`);
   }
 
   if (values.profile) {
