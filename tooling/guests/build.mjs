@@ -70,6 +70,8 @@ const TARGETS = {
     ld: ['-m', 'elf_x86_64'],
     script: 'link64.ld',
     sources: ['boot64.S', 'console.c', 'report.c', 'arch64.c', 'paging.c'],
+    /** Compiled with the library, linked only into the programs that ask for `+vmx`. */
+    vmxSources: ['vmx.c'],
   },
 };
 const LD_FLAGS = ['-nostdlib', '-static', '-z', 'max-page-size=0x1000', '-z', 'noexecstack', '--build-id=none', '--no-warn-rwx-segments'];
@@ -83,6 +85,8 @@ const LD_FLAGS = ['-nostdlib', '-static', '-z', 'max-page-size=0x1000', '-z', 'n
  * @property {string[]} devices extra devices it needs (`devices=pc-testdev,...`), by their QEMU `-device` names
  * @property {boolean} pc whether it needs the full PC (`machine=pc`: interrupt controllers, timers, PCI, ACPI)
  * @property {number} timeoutMs how long a run may take on QEMU TCG
+ * @property {boolean} vmx whether it needs VT-x (`cpu=max,+vmx`): linked with lib/vmx.c, run on hvkit with
+ *   `virtualization: 'vmx'`, and not on QEMU, whose TCG does not emulate VMX
  * @property {string} description
  * @property {string} source the program's C file
  */
@@ -104,7 +108,8 @@ export function guestNames() {
  * What a program declares about itself in its `@guest` line, for example
  * `// @guest bits=64 cpu=max timeout=30 -- SYSCALL/SYSRET`. Keys: `bits`, `cpu`, `timeout`
  * (seconds on QEMU TCG), `smp` (CPUs), `devices` (comma-separated QEMU `-device` names) and
- * `machine=pc` (needs the full PC rather than the minimal board).
+ * `machine=pc` (needs the full PC rather than the minimal board). `cpu=max,+vmx` asks for VT-x: such
+ * a program links lib/vmx.c and cannot run on QEMU TCG, which has no VMX.
  * @param {string} name
  * @returns {GuestInfo}
  */
@@ -124,6 +129,8 @@ export function guestInfo(name) {
   }
   const bits = kv['bits'] === '64' ? 64 : 32;
   const qemuArgs = kv['cpu'] ? ['-cpu', kv['cpu']] : [];
+  const vmx = (kv['cpu'] ?? '').split(',').includes('+vmx');
+  if (vmx && bits !== 64) throw new Error(`guest program "${name}": +vmx needs bits=64 (lib/vmx.c is 64-bit only)`);
   const smp = Number(kv['smp'] ?? 1);
   if (!Number.isInteger(smp) || smp < 1 || smp > 255) throw new Error(`guest program "${name}": smp=${kv['smp']} is not a CPU count from 1 to 255`);
   if (smp > 1) qemuArgs.push('-smp', String(smp));
@@ -131,7 +138,7 @@ export function guestInfo(name) {
   for (const d of devices) qemuArgs.push('-device', d);
   const pc = kv['machine'] === 'pc' || smp > 1 || devices.length > 0;
   const timeoutMs = (Number(kv['timeout']) || 30) * 1000;
-  return { name, bits, qemuArgs, smp, devices, pc, timeoutMs, description, source };
+  return { name, bits, qemuArgs, smp, devices, pc, vmx, timeoutMs, description, source };
 }
 
 /** Where built guests are cached: `os.tmpdir()/hvkit-guests`, or `$HVKIT_GUESTS_CACHE`. */
@@ -255,7 +262,7 @@ function buildLibrary(bits, cacheDir) {
       const versions = await Promise.all(TOOLCHAIN.map(toolVersion));
       const dir = path.join(cacheDir, `lib${bits}-${hash(libraryHash(), JSON.stringify(compileArgs(bits)), ...versions, String(bits))}`);
       await atomicDir(dir, async (tmp) => {
-        const sources = TARGETS[bits].sources;
+        const sources = [...TARGETS[bits].sources, ...(bits === 64 ? TARGETS[64].vmxSources : [])];
         await pool(
           sources.map((s) => () => exec('gcc', [...compileArgs(bits), '-c', path.join(LIB_DIR, s), '-o', path.join(tmp, `${s}.o`)])),
           PARALLEL,
@@ -282,14 +289,15 @@ export async function buildGuest(name, options = {}) {
   fs.mkdirSync(cacheDir, { recursive: true });
   const libDir = await buildLibrary(info.bits, cacheDir);
   const source = fs.readFileSync(info.source, 'utf8');
-  const key = hash(path.basename(libDir), source, JSON.stringify(LD_FLAGS), fs.readFileSync(path.join(LIB_DIR, TARGETS[info.bits].script), 'utf8'));
+  const key = hash(path.basename(libDir), source, info.vmx ? 'vmx' : '', JSON.stringify(LD_FLAGS), fs.readFileSync(path.join(LIB_DIR, TARGETS[info.bits].script), 'utf8'));
   const elf = path.join(cacheDir, `${name}-${key}`, `${name}.elf`);
   const cached = fs.existsSync(elf);
   if (!cached) {
     await atomicDir(path.dirname(elf), async (tmp) => {
       const obj = path.join(tmp, `${name}.o`);
       await exec('gcc', [...compileArgs(info.bits), '-c', info.source, '-o', obj]);
-      const objects = TARGETS[info.bits].sources.map((s) => path.join(libDir, `${s}.o`));
+      const sources = [...TARGETS[info.bits].sources, ...(info.vmx ? TARGETS[64].vmxSources : [])];
+      const objects = sources.map((s) => path.join(libDir, `${s}.o`));
       const linked = path.join(tmp, info.bits === 64 ? `${name}.elf64` : `${name}.elf`);
       await exec('ld', [...TARGETS[info.bits].ld, ...LD_FLAGS, '-T', path.join(LIB_DIR, TARGETS[info.bits].script), ...objects, obj, '-o', linked]);
       if (info.bits === 64) await exec('objcopy', ['-O', 'elf32-i386', linked, path.join(tmp, `${name}.elf`)]);

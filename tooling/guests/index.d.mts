@@ -11,6 +11,11 @@ export interface GuestInfo {
   readonly devices: string[];
   /** Whether it needs the full PC (`machine=pc`, implied by `smp` > 1 or `devices`). */
   readonly pc: boolean;
+  /**
+   * Whether it needs VT-x (`cpu=max,+vmx`): linked with lib/vmx.c, run on hvkit with
+   * `virtualization: 'vmx'`, never on QEMU (TCG has no VMX).
+   */
+  readonly vmx: boolean;
   /** How long a run may take on QEMU TCG. */
   readonly timeoutMs: number;
   readonly description: string;

@@ -120,7 +120,11 @@ const ALIASES: Readonly<Record<string, string>> = {
  */
 const APIC_FEATURES = ['apic', 'x2apic', 'tsc-deadline'];
 
-/** The virtualization extensions: not in any model; a frontend will add them. */
+/**
+ * The virtualization extensions: not CPUID bits of a model but extensions plugged into the
+ * cores (`createPc({ virtualization })`), which then report their own CPUID bit. `vmx` (Intel
+ * VT-x, `@hvkit/vmx`) needs an Intel model; `svm` (AMD) is not implemented yet.
+ */
 const VIRT_FEATURES = ['vmx', 'svm'];
 
 /**
@@ -179,7 +183,14 @@ function implemented(bit: FeatureBit): boolean {
 /** The feature names `-cpu` accepts, sorted. */
 export function cpuFeatureNames(): string[] {
   const names = Object.keys(FEATURE_BITS).filter((n) => implemented(FEATURE_BITS[n]!));
-  return [...names, ...APIC_FEATURES].sort();
+  return [...names, ...APIC_FEATURES, 'vmx'].sort();
+}
+
+/** A parsed `-cpu` value: the model, and the virtualization extension its cores get. */
+export interface CpuSpec {
+  readonly model: CpuModel;
+  /** `'vmx'` with `+vmx` (Intel VT-x); absent without. */
+  readonly virtualization?: 'vmx';
 }
 
 function canonicalFeature(name: string): string {
@@ -197,8 +208,18 @@ function parseSwitch(value: string, item: string): boolean {
  * Parses a `-cpu` value: `MODEL` then comma-separated features, each `+name`, `-name`,
  * `name=on|off` or a bare `name` (on). Later items win, as in QEMU. Throws {@link OptionError}
  * naming the model or feature it cannot use. Returns the base model itself when nothing changes.
+ * `+vmx` does not change the model: it asks for the VT-x extension ({@link parseCpuSpec}).
  */
 export function parseCpuModel(spec: string): CpuModel {
+  return parseCpuSpec(spec).model;
+}
+
+/**
+ * Parses a `-cpu` value as {@link parseCpuModel} does, and says whether it turns on `vmx`
+ * (Intel VT-x: `-cpu max,+vmx`, `host,+vmx`, any Intel model). `vmx` on an AMD model and `svm`
+ * are {@link OptionError}s.
+ */
+export function parseCpuSpec(spec: string): CpuSpec {
   const [modelName = '', ...items] = spec.split(',');
   const base = CPU_MODELS[modelName];
   if (base === undefined) throw new OptionError(`-cpu: unknown model '${modelName}' (hvkit has: ${Object.keys(CPU_MODELS).join(', ')})`);
@@ -211,6 +232,7 @@ export function parseCpuModel(spec: string): CpuModel {
     ext1Edx: base.ext1Edx,
   };
   const changes: string[] = [];
+  let vmx = false;
   for (const item of items) {
     if (item === '') continue;
     let name: string;
@@ -228,8 +250,9 @@ export function parseCpuModel(spec: string): CpuModel {
     }
     const feature = canonicalFeature(name);
     if (VIRT_FEATURES.includes(feature)) {
-      if (on) throw new OptionError(`-cpu: ${feature}: the VT-x/SVM frontend is not implemented yet`);
-      continue; // already absent
+      if (feature === 'vmx') vmx = on;
+      else if (on) throw new OptionError(`-cpu: ${feature}: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)`);
+      continue;
     }
     if (APIC_FEATURES.includes(feature)) {
       if (!on) throw new OptionError(`-cpu: ${feature} cannot be turned off: hvkit reports it whenever the local APIC is present`);
@@ -243,9 +266,13 @@ export function parseCpuModel(spec: string): CpuModel {
     words[bit.word] = on ? before | mask : before & ~mask;
     if (words[bit.word] !== before) changes.push(`${on ? '+' : '-'}${feature}`);
   }
-  if (changes.length === 0) return base;
+  if (vmx && base.vendor !== 'intel') {
+    throw new OptionError(`-cpu: vmx: VT-x is an Intel extension and '${modelName}' is an ${base.vendorString} model (use max, host or intel; AMD's extension is svm)`);
+  }
+  const virt: { virtualization?: 'vmx' } = vmx ? { virtualization: 'vmx' } : {};
+  if (changes.length === 0) return { model: base, ...virt };
   const la57 = (words.leaf7Ecx & (1 << FEATURE_BITS['la57']!.bit)) !== 0;
-  return Object.freeze({
+  const model: CpuModel = Object.freeze({
     ...base,
     ...words,
     name: `${base.name},${changes.join(',')}`,
@@ -253,6 +280,7 @@ export function parseCpuModel(spec: string): CpuModel {
     // available (SDM Vol. 3 §4.1.1); the core checks canonicality against this width.
     linearAddrBits: la57 ? 57 : 48,
   });
+  return { model, ...virt };
 }
 
 /** `-cpu help`: the models and the features. */
@@ -269,5 +297,5 @@ export function cpuHelp(): string {
     line += ` ${name}`;
   }
   lines.push(line);
-  return `Available CPU models:\n${models.join('\n')}\n\nFeatures (+name, -name, name=on|off):\n${lines.join('\n')}\n\nvmx and svm come with the VT-x/SVM frontends; apic, x2apic and tsc-deadline follow the local APIC.\n`;
+  return `Available CPU models:\n${models.join('\n')}\n\nFeatures (+name, -name, name=on|off):\n${lines.join('\n')}\n\nvmx gives the cores Intel VT-x (Intel models only: max,+vmx); svm (AMD SVM) is not implemented yet.\napic, x2apic and tsc-deadline follow the local APIC.\n`;
 }

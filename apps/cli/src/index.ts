@@ -7,7 +7,7 @@ export { systemMain } from './system.js';
 export { parseRunArgs, runMain, RUN_USAGE, type RunOptions } from './run.js';
 export { collectPackages, formatInfo, type PackageInfo } from './info.js';
 export { parseSystemArgs, systemUsage, type SystemOptions } from './qemu-args.js';
-export { CPU_MODELS, cpuFeatureNames, cpuHelp, parseCpuModel, UNGATED_FEATURES } from './cpu-model.js';
+export { CPU_MODELS, cpuFeatureNames, cpuHelp, parseCpuModel, parseCpuSpec, UNGATED_FEATURES, type CpuSpec } from './cpu-model.js';
 export {
   checkCpuCount,
   MAX_CPUS,

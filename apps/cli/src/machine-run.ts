@@ -38,6 +38,8 @@ export interface MachineConfig {
   memoryMiB: number;
   cpus: number;
   cpuModel: CpuModel;
+  /** Intel VT-x for every vCPU (`-cpu max,+vmx`). */
+  virtualization?: 'vmx';
   /** The kernel file: Multiboot 1, Linux bzImage or ELF (detected from its contents). */
   kernel?: string;
   /**
@@ -359,6 +361,7 @@ export async function runMachine(config: MachineConfig, env: RunEnvironment): Pr
         memoryMiB: config.memoryMiB,
         cpus: config.cpus,
         cpuModel: config.cpuModel,
+        ...(config.virtualization !== undefined ? { virtualization: config.virtualization } : {}),
         devices,
         noSerial: config.serial === null,
         ...(serialSink ? { onSerial: (b: number) => serialSink.push(b) } : {}),

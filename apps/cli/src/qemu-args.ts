@@ -7,7 +7,7 @@
  * names the option: a mistyped command line never starts a machine with a guess.
  */
 import { type CpuModel } from '@hvkit/x86';
-import { parseCpuModel } from './cpu-model.js';
+import { parseCpuModel, parseCpuSpec } from './cpu-model.js';
 import { type MachineConfig } from './machine-run.js';
 import {
   checkCpuCount,
@@ -36,7 +36,7 @@ export interface SystemOptions {
 const VALUE_OPTIONS: Record<string, string> = {
   m: '-m [size=]megs          guest RAM, at least 2 MiB; suffixes K, M, G, T (default M; 128M by default)',
   smp: '-smp [cpus=]n[,cores=n,threads=n,sockets=n,dies=n,maxcpus=n]   vCPUs, 1 to 32',
-  cpu: '-cpu model[,+feat|-feat|feat=on|off...]   max, host, intel, amd or qemu64 (-cpu help lists the features)',
+  cpu: '-cpu model[,+feat|-feat|feat=on|off...]   max, host, intel, amd or qemu64; +vmx: Intel VT-x (-cpu help lists the features)',
   machine: '-machine [type=]pc[,accel=tcg]   the machine: pc (i440FX/PIIX) is the only one',
   M: '-M pc                   same as -machine',
   accel: '-accel tcg              software emulation (the only accelerator)',
@@ -160,6 +160,7 @@ export function parseSystemArgs(argv: readonly string[]): SystemOptions {
   let memoryMiB = 128;
   let cpus = 1;
   let cpuModel: CpuModel = parseCpuModel('max');
+  let virtualization: 'vmx' | undefined;
   let kernel: string | undefined;
   let initrd: string | undefined;
   let append = '';
@@ -214,7 +215,7 @@ export function parseSystemArgs(argv: readonly string[]): SystemOptions {
         break;
       case 'cpu':
         if (value === 'help' || value === '?') cpuHelp = true;
-        else cpuModel = parseCpuModel(value);
+        else ({ model: cpuModel, virtualization } = parseCpuSpec(value));
         break;
       case 'machine':
       case 'M':
@@ -268,6 +269,7 @@ export function parseSystemArgs(argv: readonly string[]): SystemOptions {
     memoryMiB,
     cpus,
     cpuModel,
+    ...(virtualization !== undefined ? { virtualization } : {}),
     append,
     serial: resolveChar(serialSpec, chardevs, '-serial'),
     devices,

@@ -5,7 +5,7 @@
  * instruction limit, statistics and a progress line.
  */
 import { type CpuModel } from '@hvkit/x86';
-import { parseCpuModel } from './cpu-model.js';
+import { parseCpuModel, parseCpuSpec } from './cpu-model.js';
 import { runMachine, type MachineConfig } from './machine-run.js';
 import { checkCpuCount, OptionError, parseCharSpec, parseDeviceSpec, parseInteger, parseMemoryMiB, type CharBackend } from './option-values.js';
 import { type Streams } from './streams.js';
@@ -20,6 +20,7 @@ options:
   -m, --memory SIZE          guest RAM, at least 2 MiB (K, M, G, T; default unit M; default 128M)
   -c, --cpus N               vCPUs, 1 to 32 (default 1)
       --cpu MODEL[,FEAT...]  max, host, intel, amd or qemu64, with +feat, -feat, feat=on|off
+                             (+vmx: Intel VT-x, on Intel models)
       --initrd FILE          Linux initrd; Multiboot modules as 'file args,file args'
       --append, --cmdline S  kernel command line
       --serial BACKEND       COM1: stdio (default), null, none, file:PATH
@@ -88,6 +89,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
   let memoryMiB = 128;
   let cpus = 1;
   let cpuModel: CpuModel = parseCpuModel('max');
+  let virtualization: 'vmx' | undefined;
   let initrd: string | undefined;
   let append = '';
   let serial: CharBackend | null = { kind: 'stdio' };
@@ -152,7 +154,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
         cpus = checkCpuCount(parseInteger(value, shown), shown, value);
         break;
       case 'cpu':
-        cpuModel = parseCpuModel(value);
+        ({ model: cpuModel, virtualization } = parseCpuSpec(value));
         break;
       case 'initrd':
         initrd = value;
@@ -205,6 +207,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
     memoryMiB,
     cpus,
     cpuModel,
+    ...(virtualization !== undefined ? { virtualization } : {}),
     append,
     serial,
     devices,

@@ -1,7 +1,7 @@
 import { buildGuest, toolchainAvailable } from '@hvkit/guests';
 import { AMD_ZEN, INTEL_CORE, type CpuModel } from '@hvkit/x86';
 import { describe, expect, it } from 'vitest';
-import { cpuFeatureNames, CPU_MODELS, OptionError, parseCpuModel, systemMain } from '../src/index.js';
+import { cpuFeatureNames, cpuHelp, CPU_MODELS, OptionError, parseCpuModel, parseCpuSpec, systemMain } from '../src/index.js';
 import { asm, capture, DEBUG_EXIT, ELF_CODE, elf32, EXIT_AL, exitWith, scratchFile, u32 } from './helpers.js';
 
 type Word = 'leaf1Ecx' | 'leaf1Edx' | 'leaf7Ebx' | 'leaf7Ecx' | 'ext1Ecx' | 'ext1Edx';
@@ -72,7 +72,9 @@ const has = (m: CpuModel, name: string) => (m[SDM[name]![0]] & (1 << SDM[name]![
 describe('-cpu models and feature flags', () => {
   it('offers exactly the features some hvkit model advertises, plus the APIC ones', () => {
     const names = cpuFeatureNames();
-    expect(names.filter((n) => !APIC_FEATURES.includes(n)).sort()).toEqual(Object.keys(SDM).sort());
+    expect(names.filter((n) => !APIC_FEATURES.includes(n) && n !== 'vmx').sort()).toEqual(Object.keys(SDM).sort());
+    expect(names).toContain('vmx');
+    expect(names).not.toContain('svm');
     for (const name of Object.keys(SDM)) expect(has(INTEL_CORE, name) || has(AMD_ZEN, name), name).toBe(true);
   });
 
@@ -144,9 +146,10 @@ describe('-cpu models and feature flags', () => {
   });
 
   it.each([
-    ['max,+vmx', '-cpu: vmx: the VT-x/SVM frontend is not implemented yet'],
-    ['amd,svm=on', '-cpu: svm: the VT-x/SVM frontend is not implemented yet'],
-    ['max,vmx', '-cpu: vmx: the VT-x/SVM frontend is not implemented yet'],
+    ['amd,svm=on', '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    ['max,+svm', '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    ['amd,+vmx', "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
+    ['qemu64,vmx=on', "-cpu: vmx: VT-x is an Intel extension and 'qemu64' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
     ['max,-x2apic', '-cpu: x2apic cannot be turned off: hvkit reports it whenever the local APIC is present'],
     ['max,apic=off', '-cpu: apic cannot be turned off: hvkit reports it whenever the local APIC is present'],
     ['max,+pclmulqdq', "-cpu: feature 'pclmulqdq' is not implemented by hvkit yet"],
@@ -157,6 +160,23 @@ describe('-cpu models and feature flags', () => {
   ])('refuses -cpu %s', (spec, message) => {
     expect(() => parseCpuModel(spec)).toThrow(OptionError);
     expect(() => parseCpuModel(spec)).toThrow(message);
+  });
+
+  it('turns VT-x on with +vmx on any Intel model, leaving the model itself alone (the extension reports CPUID.1:ECX.VMX)', () => {
+    for (const spec of ['max,+vmx', 'host,+vmx', 'intel,vmx=on', 'max,vmx', 'max,-vmx,+vmx']) {
+      expect(parseCpuSpec(spec), spec).toEqual({ model: INTEL_CORE, virtualization: 'vmx' });
+    }
+    expect(parseCpuSpec('max,+vmx,-smep')).toMatchObject({ virtualization: 'vmx', model: { name: 'hvkit-intel,-smep' } });
+    // Off, or turned off again (the last item wins): no extension.
+    expect(parseCpuSpec('max')).toEqual({ model: INTEL_CORE });
+    expect(parseCpuSpec('max,+vmx,-vmx')).toEqual({ model: INTEL_CORE });
+    expect(parseCpuSpec('amd,-vmx')).toEqual({ model: AMD_ZEN });
+    expect(parseCpuModel('max,+vmx')).toBe(INTEL_CORE);
+  });
+
+  it('lists vmx in -cpu help', () => {
+    expect(cpuHelp()).toMatch(/ vmx\b/);
+    expect(cpuHelp()).toContain('vmx gives the cores Intel VT-x (Intel models only: max,+vmx); svm (AMD SVM) is not implemented yet.');
   });
 
   it('refuses an unknown feature, listing the known ones', () => {
@@ -219,6 +239,18 @@ describe('-cpu in a running guest', () => {
     expect(await runTiny(setCr4Bit(bit), `max,-${name}`, `cr4-${name}-off`)).toBe(0);
     expect(await runTiny(setCr4Bit(bit), 'qemu64', `cr4-${name}-qemu64`)).toBe(0);
     expect(await runTiny(setCr4Bit(bit), `qemu64,+${name}`, `cr4-${name}-qemu64-on`)).toBe(3);
+  });
+
+  it('-cpu max,+vmx: CPUID.1:ECX.VMX[bit 5] = 1 (SDM Vol. 3C §23.6 "Discovering Support for VMX"), 0 without +vmx', async () => {
+    expect(await runTiny(cpuidBit(1, 'ecx', 5), 'max,+vmx', 'cpuid-vmx-on')).toBe(3);
+    expect(await runTiny(cpuidBit(1, 'ecx', 5), 'max', 'cpuid-vmx-off')).toBe(1);
+  });
+
+  it('-cpu max,+vmx: the board, as firmware, leaves IA32_FEATURE_CONTROL = 5 (locked, VMX outside SMX enabled)', async () => {
+    // mov ecx, 3AH; rdmsr; out 0xf4, al: status = (EAX << 1) | 1.
+    const code = [0xb9, ...u32(0x3a), 0x0f, 0x32, ...EXIT_AL];
+    expect(await runTiny(code, 'max,+vmx', 'featctl-vmx')).toBe((5 << 1) | 1);
+    expect(await runTiny(code, 'max', 'featctl-novmx')).toBe(1);
   });
 
   it('reports 48 linear-address bits after -la57 (CPUID.80000008H:EAX[15:8])', async () => {

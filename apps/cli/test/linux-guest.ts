@@ -37,10 +37,14 @@ export interface Session {
 }
 
 /**
- * Boots `guest` with `-smp cpus -append append`, runs `steps`, and returns when the command
- * ends (power-off, Ctrl-A x in a step, or Ctrl-A x at the deadline).
+ * Boots `guest` with `-smp cpus -append append` (and `-cpu cpu`, and `initrd` instead of the
+ * guest's plain initramfs, when given), runs `steps`, and returns when the command ends
+ * (power-off, Ctrl-A x in a step, or Ctrl-A x at the deadline).
  */
-export async function runLinux(guest: PreparedLinux, options: { cpus: number; append: string; steps: readonly Step[]; deadlineSeconds: number; marker?: string }): Promise<Session> {
+export async function runLinux(
+  guest: PreparedLinux,
+  options: { cpus: number; append: string; steps: readonly Step[]; deadlineSeconds: number; marker?: string; cpu?: string; initrd?: string },
+): Promise<Session> {
   let text = '';
   let stderr = '';
   let cursor = 0;
@@ -83,11 +87,12 @@ export async function runLinux(guest: PreparedLinux, options: { cpus: number; ap
     '-kernel',
     guest.kernel,
     '-initrd',
-    guest.initrd,
+    options.initrd ?? guest.initrd,
     '-append',
     options.append,
     '-accel',
     'tcg',
+    ...(options.cpu === undefined ? [] : ['-cpu', options.cpu]),
   ];
   // A guest that hangs is stopped the way a person would: Ctrl-A x.
   let timedOut = false;

@@ -162,10 +162,18 @@ describe('QEMU-style options', () => {
     [['-vga', 'std'], "-vga: unsupported type 'std' (hvkit has no graphics card: use -vga none)"],
     [['-monitor', 'stdio'], "-monitor: unsupported 'stdio' (hvkit has no monitor: use -monitor none)"],
     [['-cpu', 'pentium'], "-cpu: unknown model 'pentium' (hvkit has: max, host, intel, amd, qemu64)"],
-    [['-cpu', 'max,+vmx'], '-cpu: vmx: the VT-x/SVM frontend is not implemented yet'],
+    [['-cpu', 'amd,+vmx'], "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
+    [['-cpu', 'max,+svm'], '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
   ])('refuses %j with a message naming the problem', (argv, message) => {
     expect(() => parseSystemArgs(argv)).toThrow(OptionError);
     expect(() => parseSystemArgs(argv)).toThrow(message);
+  });
+
+  it('-cpu max,+vmx asks for VT-x (virtualization: vmx), and only then', () => {
+    expect(parseSystemArgs(['-cpu', 'max,+vmx']).machine).toMatchObject({ cpuModel: INTEL_CORE, virtualization: 'vmx' });
+    expect(parseSystemArgs(['-cpu', 'host,+vmx']).machine.virtualization).toBe('vmx');
+    expect(parseSystemArgs(['-cpu', 'max']).machine).not.toHaveProperty('virtualization');
+    expect(parseSystemArgs([]).machine).not.toHaveProperty('virtualization');
   });
 
   it('refuses an unknown option, listing every option it supports', () => {

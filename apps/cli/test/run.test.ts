@@ -35,6 +35,11 @@ describe('hvkit run options', () => {
     });
   });
 
+  it('--cpu max,+vmx gives the vCPUs VT-x', () => {
+    expect(parseRunArgs(['--cpu', 'max,+vmx', 'k']).machine).toMatchObject({ cpuModel: INTEL_CORE, virtualization: 'vmx' });
+    expect(parseRunArgs(['--cpu=intel,vmx=on', 'k']).machine.virtualization).toBe('vmx');
+  });
+
   it('reads every option in its long, short and --name=value forms', () => {
     const o = parseRunArgs([
       '--memory', '256M', '--cpus=4', '--cpu', 'amd', '--initrd', 'mods', '--append=console=ttyS0 quiet', '--serial', 'file:/tmp/s',
@@ -84,7 +89,8 @@ describe('hvkit run options', () => {
     [['--cpus', '0', 'k'], '--cpus 0: the number of vCPUs must be at least 1'],
     [['-c', '64', 'k'], '-c 64: the PC has at most 32 vCPUs'],
     [['--cpus', 'two', 'k'], "--cpus: 'two' is not an integer"],
-    [['--cpu', 'max,+svm', 'k'], '-cpu: svm: the VT-x/SVM frontend is not implemented yet'],
+    [['--cpu', 'max,+svm', 'k'], '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    [['--cpu', 'amd,+vmx', 'k'], "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
     [['--serial', 'pty', 'k'], "--serial: unsupported backend 'pty' (hvkit has: stdio, mon:stdio, null, none, file:PATH)"],
     [['--debugcon', 'none', 'k'], "--debugcon: unsupported backend 'none' (hvkit has: stdio, mon:stdio, null, file:PATH)"],
     [['--device', 'virtio-net', 'k'], "--device: unknown driver 'virtio-net' (hvkit has: isa-debug-exit, pc-testdev, isa-debugcon)"],

@@ -11,6 +11,8 @@ import { IsaDebugExit, SystemControlPort, Uart16550 } from '@hvkit/devices';
 import { Chipset, PhysicalMemory, PioBus, VirtualClock } from '@hvkit/platform';
 import { Cpu, Seg, SegAttr, StopReason, type CpuModel } from '@hvkit/x86';
 import { loadMultiboot, type MultibootBoot, type MultibootOptions } from './multiboot.js';
+import { attachVmx, FEATURE_CONTROL_VMX_LOCKED, virtualizationProblem, type Virtualization } from './virtualization.js';
+import type { VmxFeatures } from '@hvkit/vmx';
 
 export interface MinimalBoardOptions {
   /** RAM in MiB; 64 by default. */
@@ -26,6 +28,14 @@ export interface MinimalBoardOptions {
   debugExitSize?: number;
   /** Guest instructions per second of virtual time; 1e9 by default. */
   instructionsPerSecond?: number;
+  /**
+   * Hardware virtualization: `'vmx'` gives the core Intel VT-x (`@hvkit/vmx`; the model must be
+   * Intel) and, as firmware would, IA32_FEATURE_CONTROL locked with VMX enabled. `'svm'` is not
+   * implemented yet. Both throw `RangeError` when they cannot be used.
+   */
+  virtualization?: Virtualization;
+  /** What VT-x exposes; `DEFAULT_VMX_FEATURES` of `@hvkit/vmx` by default. */
+  vmxFeatures?: VmxFeatures;
 }
 
 /** How a {@link MinimalBoard.run} ended. */
@@ -44,6 +54,8 @@ export class MinimalBoard {
   readonly chipset: Chipset;
   /** Everything written to COM1, as text (Latin-1). */
   serialOutput = '';
+  private readonly vmx: boolean;
+  private readonly vmxFeatures: VmxFeatures | undefined;
 
   constructor(options: MinimalBoardOptions = {}) {
     const mib = options.memoryMiB ?? 64;
@@ -54,6 +66,11 @@ export class MinimalBoard {
     this.memory.mapRam(0, mib * 1024 * 1024);
     this.clock = new VirtualClock({ instructionsPerSecond: options.instructionsPerSecond ?? 1e9 });
     this.cpu = new Cpu({ memory: this.memory, io: this.io, clock: this.clock, ...(options.model ? { model: options.model } : {}) });
+    const virtProblem = virtualizationProblem(options.virtualization, this.cpu.model);
+    if (virtProblem !== null) throw new RangeError(virtProblem);
+    this.vmx = options.virtualization === 'vmx';
+    this.vmxFeatures = options.vmxFeatures;
+    this.firmware();
     const onSerial = options.onSerial;
     this.uart = new Uart16550({
       onOutput: (b) => {
@@ -85,6 +102,7 @@ export class MinimalBoard {
     const boot = loadMultiboot(this.memory, image, options);
     const cpu = this.cpu;
     cpu.reset();
+    this.firmware();
     cpu.setA20(true);
     cpu.cr0 = (cpu.cr0 | 1) & ~(0x6000_0000 | 0); // PE = 1; caches on (CD = NW = 0)
     const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.Accessed | SegAttr.DB | SegAttr.G;
@@ -99,6 +117,13 @@ export class MinimalBoard {
     this.serialOutput = '';
     this.debugExit.reset();
     return boot;
+  }
+
+  /** What the board does in the firmware's stead after a reset: VT-x out of VMX operation, IA32_FEATURE_CONTROL locked with VMX on. */
+  private firmware(): void {
+    if (!this.vmx) return;
+    attachVmx(this.cpu, this.memory, this.vmxFeatures);
+    this.cpu.featureControlLo = FEATURE_CONTROL_VMX_LOCKED;
   }
 
   /** Runs until the guest exits through isa-debug-exit, shuts down, halts for good, or `maxInstructions` retire. */

@@ -74,6 +74,8 @@ import { FpuErrorLatch } from './fpu-error.js';
 import { E820Type, loadLinux, type E820Entry, type LinuxBoot } from './linux.js';
 import { loadMultiboot, MultibootMemoryType, type MultibootBoot, type MultibootOptions } from './multiboot.js';
 import { buildSmbiosTables, writeSmbiosTables } from './smbios.js';
+import { attachVmx, FEATURE_CONTROL_VMX_LOCKED, virtualizationProblem, vmxSnapshotProblem, type Virtualization } from './virtualization.js';
+import type { VmxFeatures } from '@hvkit/vmx';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -128,6 +130,14 @@ export interface PcOptions {
   bios?: Uint8Array;
   /** Without COM1 (QEMU's `-serial none`). */
   noSerial?: boolean;
+  /**
+   * Hardware virtualization: `'vmx'` gives every core Intel VT-x (`@hvkit/vmx`; the CPU model
+   * must be Intel), so guests can run hypervisors. `'svm'` (AMD) is not implemented yet.
+   * Without a BIOS the board leaves IA32_FEATURE_CONTROL locked with VMX enabled, as firmware does.
+   */
+  virtualization?: Virtualization;
+  /** What VT-x exposes (capability MSRs); `DEFAULT_VMX_FEATURES` of `@hvkit/vmx` by default. */
+  vmxFeatures?: VmxFeatures;
 }
 
 /** How {@link Pc.run} ended. */
@@ -164,7 +174,7 @@ export interface PcStats {
 export interface PcSnapshot {
   readonly format: 'hvkit-pc';
   readonly version: 1;
-  readonly config: { readonly memoryMiB: number; readonly cpus: number; readonly model: string; readonly devices: readonly string[] };
+  readonly config: { readonly memoryMiB: number; readonly cpus: number; readonly model: string; readonly devices: readonly string[]; readonly virtualization?: Virtualization };
   readonly clock: { readonly nowNs: number; readonly rem: number; readonly retired: number };
   readonly ram: RamSnapshot;
   readonly cpus: readonly CpuSnapshot[];
@@ -296,6 +306,8 @@ export class Pc {
     this.instructionsPerSecond = ips;
     this.ips = ips;
     const model = options.cpuModel ?? INTEL_CORE;
+    const virtProblem = virtualizationProblem(options.virtualization, model);
+    if (virtProblem !== null) throw new PcConfigurationError(virtProblem);
     const ram = mib * MiB;
     const low = ram >= LOW_SPLIT ? LOW_LIMIT : ram;
     this.lowMemory = low;
@@ -446,6 +458,8 @@ export class Pc {
       ]),
     );
     if (options.bios === undefined) this.writeFirmwareTables();
+    // With a BIOS: SeaBIOS writes this file's value into IA32_FEATURE_CONTROL of every core.
+    else if (options.virtualization === 'vmx') this.fwCfg.addFile('etc/msr_feature_control', new Uint8Array([FEATURE_CONTROL_VMX_LOCKED, 0, 0, 0, 0, 0, 0, 0]));
     this.powerOn();
   }
 
@@ -470,6 +484,8 @@ export class Pc {
     this.chipset.reset();
     this.shadowBios();
     for (const cpu of this.cpus) cpu.reset();
+    // RESET leaves VMX operation (SDM Vol. 3C §23.7): every core gets a fresh VmxCpu.
+    if (this.options.virtualization === 'vmx') for (const cpu of this.cpus) attachVmx(cpu, this.memory, this.options.vmxFeatures);
     if (this.options.bios === undefined) for (const cpu of this.cpus) this.firmwareMtrrs(cpu);
     this.setA20(true);
     for (let i = 1; i < this.cpus.length; i++) this.cpus[i]!.init();
@@ -593,6 +609,8 @@ export class Pc {
       n++;
     }
     m.set(0x2ff, [0xc06, 0]); // IA32_MTRR_DEF_TYPE
+    // With VT-x, firmware locks IA32_FEATURE_CONTROL with VMX outside SMX enabled (virtualization.ts).
+    if (this.options.virtualization === 'vmx') cpu.featureControlLo = FEATURE_CONTROL_VMX_LOCKED;
   }
 
   // ---- run control -----------------------------------------------------------------------------
@@ -789,6 +807,10 @@ export class Pc {
     // A device whose state would be lost makes the snapshot a lie: refuse instead.
     const stateless = this.chipset.devices().filter((d) => d.supportsSnapshot?.() === undefined);
     if (stateless.length > 0) throw new PcConfigurationError(`cannot snapshot: ${stateless.map((d) => d.name).join(', ')} cannot save state`);
+    for (const [i, cpu] of this.cpus.entries()) {
+      const problem = vmxSnapshotProblem(cpu, i);
+      if (problem !== null) throw new PcConfigurationError(`cannot snapshot: ${problem}`);
+    }
     return {
       format: 'hvkit-pc',
       version: 1,
@@ -815,6 +837,8 @@ export class Pc {
     }
     this.clock.restoreState(snapshot.clock);
     this.memory.restoreRam(snapshot.ram);
+    // Snapshots are taken outside VMX operation only: the cores restart out of it too.
+    if (this.options.virtualization === 'vmx') for (const cpu of this.cpus) attachVmx(cpu, this.memory, this.options.vmxFeatures);
     snapshot.cpus.forEach((s, i) => restoreCpuState(this.cpus[i]!, s));
     this.chipset.restoreState(snapshot.devices);
     this.setA20(snapshot.board.a20);
@@ -822,7 +846,8 @@ export class Pc {
   }
 
   private configKey(): PcSnapshot['config'] {
-    return { memoryMiB: this.memory.ramSize / MiB, cpus: this.cpus.length, model: this.cpu.model.name, devices: [...this.deviceNames] };
+    const v = this.options.virtualization;
+    return { memoryMiB: this.memory.ramSize / MiB, cpus: this.cpus.length, model: this.cpu.model.name, devices: [...this.deviceNames], ...(v !== undefined ? { virtualization: v } : {}) };
   }
 
   // ---- firmware ----------------------------------------------------------------------------------

@@ -18,23 +18,6 @@ export type VmcsFieldWidth = (typeof VmcsFieldWidth)[keyof typeof VmcsFieldWidth
 export const VmcsFieldType = { Control: 0, ExitInformation: 1, GuestState: 2, HostState: 3 } as const;
 export type VmcsFieldType = (typeof VmcsFieldType)[keyof typeof VmcsFieldType];
 
-/** A few field encodings from SDM Vol. 3 Appendix B; the full table arrives with the VMCS. */
-export const VmcsField = {
-  GuestEsSelector: 0x0800,
-  HostEsSelector: 0x0c00,
-  IoBitmapA: 0x2000,
-  EptPointer: 0x201a,
-  VmcsLinkPointer: 0x2800,
-  PinBasedVmExecControl: 0x4000,
-  VmInstructionError: 0x4400,
-  VmExitReason: 0x4402,
-  Cr0GuestHostMask: 0x6000,
-  ExitQualification: 0x6400,
-  GuestCr0: 0x6800,
-  GuestRip: 0x681e,
-  HostRip: 0x6c16,
-} as const;
-
 /** Bits that must be 0 in any encoding: 12 and 31:15. */
 const RESERVED_MASK = 0xffff_8000 | (1 << 12);
 

@@ -17,7 +17,7 @@ import { PagingMode, PageAccess, PageWalker, pagingModeOf, walkControlOf, isCano
 import type { CpuLocalApic, CpuPins, PhysicalMemory, PioBus, VirtualClock, Hpa, Port } from '@hvkit/platform';
 import * as decoded from './decoded.js';
 import { Decoder, NEED_MORE_BYTES } from './decoder.js';
-import type { VirtualizationExtension } from './extension.js';
+import type { Intercept, VirtualizationExtension } from './extension.js';
 import * as fault from './fault.js';
 import * as flagsModule from './flags.js';
 import { CpuidExt1Edx, INTEL_CORE, type CpuModel } from './model.js';
@@ -95,6 +95,35 @@ const TLB_NOFAST = 2 * TLB_SIZE;
 const MAX_BLOCK_INSNS = 64;
 const JC_SIZE = 4096;
 const REC_POOL_INSNS = 1 << 16;
+
+/** Most TLB banks kept at once ({@link Cpu.selectTlbBank}); the least recently used one is reused. */
+const MAX_TLB_BANKS = 8;
+
+/**
+ * One bank of TLB arrays (every set), selected by a tag: 0 for the host (root operation), the
+ * extension's choice (1 + VPID, a hash of EPTP/VPID, ...) for guests, like the VPID/EP4TA tags
+ * of SDM §28.3.1 "Information That May Be Cached" / §28.4 "Caching Translation Information".
+ */
+class TlbBank {
+  lastUse = 0;
+  /** The walk-control rights the entries were filled under (Cpu.tlbRights). */
+  rights = -1;
+  readonly tagR = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  readonly tagW = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  readonly tagX = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
+  readonly hi = new Int32Array(TLB_SETS * TLB_SIZE);
+  readonly view: DataView[] = new Array<DataView>(TLB_SETS * TLB_SIZE).fill(NO_PAGE);
+  readonly host = new Int32Array(TLB_SETS * TLB_SIZE);
+  readonly phys = new Float64Array(TLB_SETS * TLB_SIZE);
+  readonly global = new Uint8Array(TLB_SETS * TLB_SIZE);
+  constructor(public tag: number) {}
+  /** Drops every entry. */
+  clear(): void {
+    this.tagR.fill(TLB_INVALID);
+    this.tagW.fill(TLB_INVALID);
+    this.tagX.fill(TLB_INVALID);
+  }
+}
 
 /** One decoded block: consecutive instructions within one page, ending at a branch. */
 class Block {
@@ -252,6 +281,10 @@ export class Cpu {
   msrHi = 0;
 
   // ---- run state -------------------------------------------------------------------------
+  /**
+   * HLT executed, waiting for an event: the VMX activity state HLT (1); `waitForSipi` is the
+   * wait-for-SIPI state (3); neither is active (0) (SDM §24.4.2 "activity state").
+   */
   halted = false;
   /**
    * With a clock: a halted core skips guest time ahead to the next timer deadline inside
@@ -278,20 +311,33 @@ export class Cpu {
   branched = false;
   /** Non-zero when something other than plain execution needs attention between instructions. */
   events = 0;
-  /** The instruction after an STI / MOV SS / POP SS cannot be interrupted (SDM Vol. 3 §6.8.3). */
+  /**
+   * The instruction after an STI / MOV SS / POP SS cannot be interrupted (SDM Vol. 3 §6.8.3).
+   * At an instruction boundary it means the NEXT instruction runs in the shadow, which is what
+   * the VMX guest interruptibility state holds (SDM §24.4.2): "blocking by STI" (bit 0) =
+   * `interruptShadow && stiShadow`, "blocking by MOV SS" (bit 1) = `interruptShadow &&
+   * !stiShadow`. A VM entry loads them the same way; the run loop consumes both as the next
+   * instruction starts.
+   */
   interruptShadow = false;
   /** The shadow came from STI, which (unlike MOV SS / POP SS) does not hold back debug traps (SDM Vol. 3 §6.8.3). */
   stiShadow = false;
   /**
    * DR6 bits of a debug trap to deliver at the next instruction boundary (SDM Vol. 3 §17.3.1.2-17.3.1.5):
-   * B0-B3 (data / I/O breakpoint hits), BS (single-step), BT (task switch).
+   * B0-B3 (data / I/O breakpoint hits), BS (single-step), BT (task switch). The same bit positions
+   * as the VMCS pending debug exceptions field (SDM §24.4.2: B3-B0 bits 3:0, BS bit 14); an
+   * extension sets bit 12 ("enabled breakpoint") itself when any of B0-B3 is set.
    */
   pendingDb = 0;
   /** Enabled breakpoints by kind (bit n = DRn), from DR7 (see {@link updateDebug}). */
   dbExec = 0;
   dbData = 0;
   dbIo = 0;
-  /** NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1). */
+  /**
+   * NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1): "blocking by NMI"
+   * (interruptibility bit 3, SDM §24.4.2). Set when NMI delivery starts (deliverEvent), not when
+   * the extension turns the NMI into a VM exit.
+   */
   nmiBlocked = false;
   nmiPending = false;
   /**
@@ -350,20 +396,81 @@ export class Cpu {
   /** True while running a guest under the extension (VMX non-root / SVM guest mode). */
   guestMode = false;
 
-  // TLB: per set (supervisor, user, no-fast), per slot.
-  private readonly tlbTagR = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
-  private readonly tlbTagW = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
-  private readonly tlbTagX = new Int32Array(TLB_SETS * TLB_SIZE).fill(TLB_INVALID);
-  private readonly tlbHi = new Int32Array(TLB_SETS * TLB_SIZE);
+  // ---- virtualization hooks (set by the extension; the defaults have no effect) -------------
+  /**
+   * While true (and in guest mode) the core runs one instruction at a time and calls
+   * `ext.boundary(cpu)` at every instruction boundary, also while halted or waiting for SIPI
+   * (interrupt/NMI-window exiting, the monitor trap flag, pending virtual events).
+   */
+  extBoundary = false;
+  /**
+   * Instruction count (compared with {@link icount}) at which `ext.boundary` is called (guest
+   * mode only): a run never goes past it, and a halted core skips idle time up to it
+   * (the VMX-preemption timer, SDM §25.5.1).
+   */
+  extDeadline = Infinity;
+  /**
+   * CR0/CR4 guest/host masks and read shadows (SDM §24.6.6, §25.3 "Changes to instruction
+   * behavior in VMX non-root operation"): in guest mode MOV from CR0/CR4 and SMSW read
+   * `(cr & ~mask) | (shadow & mask)`, and MOV to CR0/CR4, CLTS and LMSW leave the masked
+   * (host-owned) bits unchanged.
+   */
+  cr0GuestMask = 0;
+  cr0ReadShadow = 0;
+  cr4GuestMask = 0;
+  cr4ReadShadow = 0;
+  /** TSC offset added (64-bit, with carry) to RDTSC, RDTSCP and RDMSR IA32_TSC in guest mode (SDM §25.3). */
+  tscOffsetLo = 0;
+  tscOffsetHi = 0;
+  /** While true an INIT stays pending (VMX root operation blocks INIT, SDM §24.8, §30.3 "VMXON"). */
+  initBlocked = false;
+  /** An INIT that arrived while blocked or in guest mode, taken at the next boundary (see {@link initBlocked}). */
+  initPending = false;
+  /**
+   * While `deliverEvent` delivers an event (after its intercept check, until the handler's
+   * CS:RIP is loaded): `1 << 31 | hasError << 11 | type << 8 | vector` with the VMX
+   * interruption types (0 external interrupt, 2 NMI, 3 hardware exception, 4 software
+   * interrupt, 5 privileged software exception, 6 software exception); 0 otherwise. A VM exit
+   * raised during delivery reports it as IDT-vectoring information (SDM §27.2.4).
+   */
+  vectoringInfo = 0;
+  /** The error code of the event in {@link vectoringInfo}. */
+  vectoringError = 0;
+  /** Instruction length of a software interrupt/exception (types 4, 5, 6) being delivered. */
+  vectoringInsnLen = 0;
+  /**
+   * The linear address being translated by {@link translate} (gvaValid = true), for the
+   * guest-linear address of EPT violations (SDM §27.2.1 Table 27-7 bits 7/8); gvaValid is
+   * false for accesses the extension makes itself (no linear address).
+   */
+  gvaLo = 0;
+  gvaHi = 0;
+  gvaValid = false;
+  /** The decode record of the instruction an `ext.intercept` call is made for (guest mode; see insn-info.ts). */
+  curRec = 0;
+  /** MONITOR armed the monitoring hardware (cleared by MWAIT): the MWAIT exit qualification (SDM §27.2.1). */
+  monitorArmed = false;
+  /** Set by {@link injectEvent}: `deliverEvent` skips its intercept check for the injected event. */
+  injecting = false;
+
+  // TLB: per set (supervisor, user, no-fast), per slot. The arrays are those of the current
+  // bank (selectTlbBank swaps them: same types, so the lookups stay monomorphic).
+  private tlbBank = new TlbBank(0);
+  private readonly tlbBanks: TlbBank[] = [this.tlbBank];
+  private tlbBankClock = 0;
+  private tlbTagR = this.tlbBank.tagR;
+  private tlbTagW = this.tlbBank.tagW;
+  private tlbTagX = this.tlbBank.tagX;
+  private tlbHi = this.tlbBank.hi;
   /**
    * The RAM chunk holding the page (guest RAM is allocated in chunks: see `PhysicalMemory`), and
    * the index in it of the page's first byte.
    */
-  private readonly tlbView: DataView[] = new Array<DataView>(TLB_SETS * TLB_SIZE).fill(NO_PAGE);
-  private readonly tlbHost = new Int32Array(TLB_SETS * TLB_SIZE);
+  private tlbView = this.tlbBank.view;
+  private tlbHost = this.tlbBank.host;
   /** Physical page address. */
-  private readonly tlbPhys = new Float64Array(TLB_SETS * TLB_SIZE);
-  private readonly tlbGlobal = new Uint8Array(TLB_SETS * TLB_SIZE);
+  private tlbPhys = this.tlbBank.phys;
+  private tlbGlobal = this.tlbBank.global;
   /** 0 (supervisor), TLB_USER or TLB_NOFAST: added to every TLB index. */
   tlbSet = 0;
   /** Paging mode and walk control, recomputed when CR0/CR4/EFER/CPL/AC change. */
@@ -396,7 +503,7 @@ export class Cpu {
   setA20(enabled: boolean): void {
     if (this.a20 === enabled) return;
     this.a20 = enabled;
-    this.flushTlb(true);
+    this.flushAllTlbBanks();
   }
 
   /** Host breakpoints on linear RIP (low 32 bits); checked only when non-empty. */
@@ -491,6 +598,9 @@ export class Cpu {
     this.nmiBlocked = false;
     this.nmiPending = false;
     this.waitForSipi = false;
+    this.initPending = false;
+    this.vectoringInfo = 0;
+    this.monitorArmed = false;
     this.yieldRequested = false;
     this.excVector = -1;
     this.deliveringVector = -1;
@@ -507,6 +617,23 @@ export class Cpu {
    * an application processor waits for a start-up IPI (§10.4.3).
    */
   init(): void {
+    if (this.initBlocked || this.guestMode) {
+      // Held pending: blocked in VMX root operation (SDM §24.8, §30.3 "VMXON"), or a possible VM
+      // exit in guest mode, which happens at an instruction boundary (see run).
+      this.initPending = true;
+      this.exitBlock = true;
+      return;
+    }
+    this.initNow();
+  }
+
+  /** A pending INIT no longer blocked: in guest mode the extension may turn it into a VM exit first (SDM §25.2 "INIT signals"). */
+  private takeInit(): void {
+    if (this.guestMode && this.ext !== null && this.ext.intercept(this, 17, 0, 0)) return;
+    this.initNow();
+  }
+
+  private initNow(): void {
     const keep = [
       this.patLo, this.patHi, this.sysenterCs, this.sysenterEspLo, this.sysenterEspHi, this.sysenterEipLo, this.sysenterEipHi,
       this.starLo, this.starHi, this.lstarLo, this.lstarHi, this.cstarLo, this.cstarHi, this.sfmask,
@@ -549,6 +676,8 @@ export class Cpu {
    */
   startup(vector: number): void {
     if (!this.waitForSipi) return;
+    // In guest mode a SIPI in wait-for-SIPI may be a VM exit (SDM §25.2 "start-up IPIs").
+    if (this.guestMode && this.ext !== null && this.ext.intercept(this, 18, vector & 0xff, 0)) return;
     this.waitForSipi = false;
     this.halted = false;
     const v = vector & 0xff;
@@ -626,6 +755,70 @@ export class Cpu {
     if (seg === Seg.CS || seg === Seg.SS) this.exitBlock = true;
   }
 
+  // ---- world switches (the virtualization extension) -------------------------------------------
+
+  /**
+   * Recomputes everything derived from the architectural state after the extension loaded a
+   * whole new context (VM entry, VM exit; SDM §26.3.2 "Loading Guest State", §27.5 "Loading
+   * Host State"): code mode, CPL, segment fast limits, paging mode, walk control and TLB set
+   * (the TLB bank is the extension's choice: {@link selectTlbBank}), debug-register masks, the
+   * jump-cache generation, `exitBlock`, and the next RIP (= RIP, so the run loop continues at
+   * the loaded RIP even when called from an instruction's intercept).
+   *
+   * The extension writes these directly before calling it: `gpr`/`gprHi` (RSP included),
+   * `ripLo`/`ripHi`, RFLAGS through `setEflags`, segment registers through `setSegmentRaw`
+   * (selector, base, baseHi, limit, access rights), `cr0`, `cr3Lo`/`cr3Hi`, `cr4`, `efer`,
+   * `drLo[7]`/`drHi[7]` (DR7), `gdtrBaseLo/Hi`, `gdtrLimit`, `idtrBaseLo/Hi`, `idtrLimit`,
+   * `sysenterCs/EspLo/EspHi/EipLo/EipHi`, `patLo`/`patHi`, `kernelGsBaseLo/Hi`, and the
+   * activity/interruptibility state (`halted`, `waitForSipi`, `interruptShadow`, `stiShadow`,
+   * `nmiBlocked`, `pendingDb`). With PAE paging (not IA-32e) it loads the PDPTEs itself
+   * (`walker.loadPdptes(cr3Lo)` or from the VMCS, SDM §26.3.2.4).
+   */
+  contextChanged(): void {
+    this.nipLo = this.ripLo;
+    this.nipHi = this.ripHi;
+    this.excVector = -1;
+    this.updateMode();
+    this.updateDebug();
+    this.codeGen = (this.codeGen + 1) | 0;
+    this.exitBlock = true;
+  }
+
+  /**
+   * Delivers an event through the guest's IDT for VM-entry event injection (SDM §26.6 "Event
+   * Injection"; AMD APM Vol. 2 §15.20): the injected event itself is not offered to
+   * `ext.intercept`, faults during its delivery are (with `vectoringInfo` describing it).
+   * `kind` is an EventKind; software events (INT n: src 1, INT3: 2, INTO: 3, INT1: 4) push
+   * RIP + `insnLen` as the return address. A fault during delivery is delivered (double-fault
+   * rules) before this returns.
+   */
+  injectEvent(kind: number, vector: number, errorCode: number, insnLen = 0, src = 0): void {
+    const lo = this.ripLo;
+    const hi = this.ripHi;
+    const software = kind === EventKind.Software || kind === EventKind.PrivilegedSoftware;
+    if (software) {
+      const next = (lo >>> 0) + insnLen;
+      this.ripLo = next | 0;
+      if (next > 0xffff_ffff) this.ripHi = this.mode === CodeMode.Bits64 ? (hi + 1) | 0 : 0;
+      this.vectoringInsnLen = insnLen;
+    }
+    this.nipLo = this.ripLo;
+    this.nipHi = this.ripHi;
+    this.injecting = true;
+    try {
+      if (kind === EventKind.Exception) this.deliverException(vector, errorCode);
+      else deliverEvent(this, kind as interrupts.EventKind, vector, errorCode, src);
+    } catch (e) {
+      if (software && e === CPU_FAULT) {
+        this.ripLo = lo;
+        this.ripHi = hi;
+      }
+      this.handleThrow(e);
+    } finally {
+      this.injecting = false;
+    }
+  }
+
   // ---- flags ------------------------------------------------------------------------------
 
   /** The full EFLAGS value. */
@@ -691,6 +884,20 @@ export class Cpu {
     this.memory.write32(addr as Hpa, value >>> 0);
   }
 
+  /**
+   * Guest mode only: offers the instruction at decode record `d` to the extension's
+   * `intercept` (after setting {@link curRec} = d). Returns true when it performed a VM exit.
+   */
+  interceptInsn(d: number, what: number, info: number, info2: number): boolean {
+    const ext = this.ext;
+    if (ext === null) return false;
+    this.curRec = d;
+    const exited = ext.intercept(this, what as Intercept, info, info2);
+    // The extension may have set extBoundary/extDeadline: the run loop looks after this instruction.
+    this.exitBlock = true;
+    return exited;
+  }
+
   /** Applies the extension's guest-physical -> host-physical translation (guest mode only). */
   gpaToHpa(gpa: number, kind: number): number {
     return this.ext === null ? gpa : this.ext.translateGpa(this, gpa, kind);
@@ -710,6 +917,81 @@ export class Cpu {
     }
     this.codeGen = (this.codeGen + 1) | 0;
     this.exitBlock = true;
+  }
+
+  /** The tag of the current TLB bank (0 = host). */
+  get tlbBankTag(): number {
+    return this.tlbBank.tag;
+  }
+
+  /**
+   * Selects the TLB bank tagged `tag` (0 = root/host; the extension passes e.g. 1 + VPID), so a
+   * world switch keeps each context's translations without a flush (SDM §28.3.1, §28.4). Banks
+   * are created on first use, at most 8 (the least recently used one is flushed and reused).
+   * The decoded-block jump cache is invalidated (codeGen), so no block found by linear RIP in
+   * one context runs in another.
+   */
+  selectTlbBank(tag: number): void {
+    const cur = this.tlbBank;
+    if (cur.tag === tag) return;
+    cur.rights = this.tlbRights;
+    let bank: TlbBank | null = null;
+    const banks = this.tlbBanks;
+    for (let k = 0; k < banks.length; k++) {
+      if (banks[k]!.tag === tag) {
+        bank = banks[k]!;
+        break;
+      }
+    }
+    if (bank === null) {
+      if (banks.length < MAX_TLB_BANKS) {
+        bank = new TlbBank(tag);
+        banks.push(bank);
+      } else {
+        for (let k = 0; k < banks.length; k++) {
+          const b = banks[k]!;
+          if (b !== cur && (bank === null || b.lastUse < bank.lastUse)) bank = b;
+        }
+        bank = bank!;
+        bank.tag = tag;
+        bank.clear();
+        bank.rights = -1;
+      }
+    }
+    bank.lastUse = ++this.tlbBankClock;
+    this.tlbBank = bank;
+    this.tlbTagR = bank.tagR;
+    this.tlbTagW = bank.tagW;
+    this.tlbTagX = bank.tagX;
+    this.tlbHi = bank.hi;
+    this.tlbView = bank.view;
+    this.tlbHost = bank.host;
+    this.tlbPhys = bank.phys;
+    this.tlbGlobal = bank.global;
+    this.tlbRights = bank.rights;
+    // Entries filled under other rights (WP, SMEP, SMAP, NXE, AC) cannot be reused.
+    const rights = this.walkCtl & ~WalkControl.Cpl3;
+    if (rights !== this.tlbRights) {
+      this.tlbRights = rights;
+      this.flushTlb(true);
+    }
+    this.codeGen = (this.codeGen + 1) | 0;
+    this.exitBlock = true;
+  }
+
+  /** Drops every entry of the bank tagged `tag` (nothing when there is none), global ones included. */
+  flushTlbBank(tag: number): void {
+    if (tag === this.tlbBank.tag) {
+      this.flushTlb(true);
+      return;
+    }
+    for (const b of this.tlbBanks) if (b.tag === tag) b.clear();
+  }
+
+  /** Drops every entry of every bank (physical-layout changes: A20, the xAPIC page, data breakpoints). */
+  flushAllTlbBanks(): void {
+    for (const b of this.tlbBanks) if (b !== this.tlbBank) b.clear();
+    this.flushTlb(true);
   }
 
   /** Drops the entries for one linear page (INVLPG), global ones included (SDM Vol. 3 §4.10.4.1). */
@@ -741,6 +1023,12 @@ export class Cpu {
     let executable = true;
     let global = false;
     let dirty = true;
+    if (this.guestMode) {
+      // The guest-linear address of this access, for EPT-violation exit information (SDM §27.2.1).
+      this.gvaLo = lo;
+      this.gvaHi = hi;
+      this.gvaValid = true;
+    }
     if (this.pagingMode === PagingMode.None) {
       phys = lo >>> 0;
     } else {
@@ -759,7 +1047,10 @@ export class Cpu {
       global = w.global && (this.cr4 & Cr4.PGE) !== 0;
       dirty = w.dirty;
     }
-    if (this.guestMode) phys = this.gpaToHpa(phys, kind);
+    if (this.guestMode) {
+      phys = this.gpaToHpa(phys, kind);
+      this.gvaValid = false;
+    }
     // The A20 gate masks physical address bit 20 (SDM Vol. 3 §21.33.1 "A20M#").
     if (!this.a20) phys = phys - (Math.floor(phys / 0x100000) % 2) * 0x100000;
     if (implicit) return phys;
@@ -1082,7 +1373,7 @@ export class Cpu {
     this.dbIo = io;
     if (data !== 0 || this.dbData !== 0) {
       this.dbData = data;
-      this.flushTlb(true);
+      this.flushAllTlbBanks();
     }
     this.exitBlock = true;
   }
@@ -1191,8 +1482,13 @@ export class Cpu {
     if (list === undefined) {
       list = [];
       this.codePages.set(p, list);
+      // In every TLB bank: a bank selected later must not write the code page directly either.
       const n = TLB_SETS * TLB_SIZE;
-      for (let i = 0; i < n; i++) if (this.tlbPhys[i] === physPage) this.tlbTagW[i] = TLB_INVALID;
+      for (const b of this.tlbBanks) {
+        const phys = b.phys;
+        const tagW = b.tagW;
+        for (let i = 0; i < n; i++) if (phys[i] === physPage) tagW[i] = TLB_INVALID;
+      }
     }
     list.push(block);
   }
@@ -1354,20 +1650,24 @@ export class Cpu {
         this.yieldRequested = false;
         return StopReason.Yield;
       }
-      if (this.waitForSipi) return StopReason.Halt;
+      if (this.guestMode && (this.extBoundary || this.icount >= this.extDeadline) && this.ext !== null) {
+        // The extension's boundary hook (SDM §25.2 window exiting, §25.5.1 preemption timer, MTF).
+        if (this.ext.boundary(this)) continue;
+      }
+      if (this.initPending && !this.initBlocked) {
+        this.initPending = false;
+        this.takeInit();
+        continue;
+      }
+      if (this.waitForSipi) {
+        if (this.guestMode && this.idleSkip(limit)) continue;
+        return StopReason.Halt;
+      }
       // Pending events: interrupts, NMIs, traps.
       if (this.serviceEvents()) continue;
       if (this.halted) {
         // Nothing can wake us within this call unless a timer fires.
-        if (clock !== null && this.skipIdle) {
-          const next = clock.instructionsUntilNextDeadline();
-          if (next !== Infinity && this.icount + next <= limit) {
-            this.icount += Math.max(1, next);
-            this.idleTicks += Math.max(1, next);
-            clock.advance(Math.max(1, next));
-            continue;
-          }
-        }
+        if (this.idleSkip(limit)) continue;
         return StopReason.Halt;
       }
       if (this.breakpoints.size !== 0 && this.breakpoints.has(this.csLinear(this.ripLo, this.ripHi) >>> 0)) {
@@ -1379,6 +1679,11 @@ export class Cpu {
       if (clock !== null) {
         const until = clock.instructionsUntilNextDeadline();
         if (until < stopAt - before) stopAt = before + Math.max(1, until);
+      }
+      if (this.guestMode) {
+        // The extension's deadline (never run past it) and one-instruction stepping.
+        if (this.extBoundary) stopAt = before + 1;
+        else if (this.extDeadline < stopAt) stopAt = Math.max(before + 1, this.extDeadline);
       }
       try {
         // executeSome chains blocks while nothing needs this loop: anything that can raise an
@@ -1393,17 +1698,40 @@ export class Cpu {
     return this.shutdown ? StopReason.Shutdown : StopReason.Budget;
   }
 
+  /**
+   * A halted core (or one waiting for SIPI in guest mode) skips idle time to the next timer
+   * deadline or the extension's deadline, when that is within `limit`. Returns whether it did.
+   */
+  private idleSkip(limit: number): boolean {
+    const clock = this.clock;
+    if (!this.skipIdle) return false;
+    let next = clock !== null ? clock.instructionsUntilNextDeadline() : Infinity;
+    if (this.guestMode && this.extDeadline - this.icount < next) next = this.extDeadline - this.icount;
+    if (next === Infinity || this.icount + next > limit) return false;
+    const n = Math.max(1, next);
+    this.icount += n;
+    this.idleTicks += n;
+    if (clock !== null) clock.advance(n);
+    return true;
+  }
+
   private handleThrow(e: unknown): void {
     if (e === CPU_FAULT) {
       // A faulting instruction reports no data breakpoint (SDM Vol. 3 §17.3.1.2).
       this.pendingDb &= ~0xf;
       const v = this.excVector;
       this.excVector = -1;
-      this.deliverException(v, this.excHasError ? this.excError : -1);
+      try {
+        this.deliverException(v, this.excHasError ? this.excError : -1);
+      } catch (e2) {
+        // A VM exit (or shutdown) raised while delivering the exception.
+        this.handleThrow(e2);
+      }
     } else if (e === CPU_SHUTDOWN) {
       this.shutdown = true;
     } else if (e === CPU_VMEXIT) {
       this.exitBlock = true;
+      this.vectoringInfo = 0;
     } else {
       throw e;
     }
@@ -1461,7 +1789,7 @@ export class Cpu {
       this.nmiPending = false;
       this.halted = false;
       try {
-        this.nmiBlocked = true;
+        // deliverEvent sets nmiBlocked once delivery starts (not when the extension exits).
         deliverEvent(this, EventKind.Nmi, Vector.NMI, -1);
       } catch (e) {
         this.handleThrow(e);

@@ -14,46 +14,85 @@ import type { Cpu } from './cpu.js';
  * exit qualifications / EXITINFO is passed alongside.
  */
 export const Intercept = {
+  /** CPUID: info = EAX (leaf), info2 = ECX (subleaf). */
   Cpuid: 1,
+  /** HLT. */
   Hlt: 2,
+  /** INVLPG: info/info2 = the linear address (lo, hi); `cpu.curRec` = the instruction. */
   Invlpg: 3,
   Rdtsc: 4,
   Rdtscp: 5,
+  /** RDPMC: info = ECX. */
   Rdpmc: 6,
+  /** RDMSR: info = ECX. */
   Rdmsr: 7,
+  /** WRMSR: info = ECX. */
   Wrmsr: 8,
-  /** IN/OUT/INS/OUTS: info = port | size << 16 | in << 19 | string << 20 | rep << 21. */
+  /**
+   * IN/OUT/INS/OUTS: info = port | size << 16 | in << 19 | string << 20 | rep << 21. String
+   * forms: info2 = address size (1 16-bit, 2 32-bit, 3 64-bit) | segment << 4, and
+   * `cpu.lastLo/lastHi` = the linear address of the memory operand (ES:rDI for INS, seg:rSI for
+   * OUTS; SDM §27.2.1 "guest-linear address" for I/O instructions).
+   */
   Io: 9,
-  /** MOV to CRn: info = n. */
+  /** MOV to CRn: info = n | gpr << 4 (gpr = the source register 0-15; SDM §27.2.1 Table 27-3). */
   CrWrite: 10,
-  /** MOV from CRn: info = n. */
+  /** MOV from CRn: info = n | gpr << 4 (gpr = the destination register 0-15). */
   CrRead: 11,
-  /** MOV to DRn. */
+  /** MOV to DRn: info = n | gpr << 4 (the source register 0-15), info2 = 0 (direction: to DR; SDM §27.2.1 Table 27-4). */
   DrWrite: 12,
+  /** MOV from DRn: info = n | gpr << 4 (the destination register 0-15), info2 = 1 (direction: from DR). */
   DrRead: 13,
-  /** An exception about to be delivered: info = vector, info2 = error code. */
+  /**
+   * An exception or software interrupt about to be delivered (hardware exceptions, INT n,
+   * INT3, INTO, INT1): info = vector | kind << 8 | src << 12 where kind is the EventKind
+   * (0 exception, 3 software INT n/INT3/INTO, 4 privileged software INT1) and src says which
+   * instruction: 0 none (hardware), 1 INT n (CD ib), 2 INT3 (CC), 3 INTO (CE), 4 INT1 (F1);
+   * info2 = the error code, or -1 for none. For software events `cpu.vectoringInsnLen` is the
+   * instruction length and `cpu.ripLo/ripHi` is the address of the NEXT instruction (the
+   * extension computes rip - len for the instruction's address); for faults rip is the
+   * faulting instruction. `cpu.vectoringInfo` still describes an event whose delivery was
+   * interrupted by this one (IDT-vectoring information, SDM §27.2.4).
+   */
   Exception: 14,
-  /** An external interrupt about to be taken. */
+  /** An external interrupt about to be acknowledged (INTR asserted, IF = 1, no shadow). */
   Interrupt: 15,
+  /** An NMI about to be delivered: info = 2 | 2 << 8, info2 = -1. */
   Nmi: 16,
+  /** INIT (pending, not blocked by `cpu.initBlocked`), in guest mode. true = consumed. */
   Init: 17,
+  /** Start-up IPI received in wait-for-SIPI: info = the vector. true = consumed. */
   Sipi: 18,
+  /**
+   * Task switch: info = the new TSS selector, info2 = reason: 0 CALL, 1 IRET, 2 JMP, 3 IDT task
+   * gate (for 3, `cpu.vectoringInfo` describes the event that went through the gate; SDM
+   * §27.2.1 Table 27-2 "source of task switch"). For CALL, JMP and IRET `cpu.curRec` is the
+   * instruction (its length is the VM-exit instruction length).
+   */
   TaskSwitch: 19,
   Pause: 20,
   Monitor: 21,
+  /** MWAIT: info = 1 when the monitoring hardware is armed (a MONITOR ran), else 0 (SDM §27.2.1). */
   Mwait: 22,
-  /** LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR: info = which (0-7 as above). */
+  /** LGDT/LIDT/SGDT/SIDT/LLDT/LTR/SLDT/STR: info = which (0 LGDT, 1 LIDT, 2 SGDT, 3 SIDT, 4 LLDT, 5 LTR, 6 SLDT, 7 STR); `cpu.curRec` = the instruction. */
   DescriptorTable: 23,
   Xsetbv: 24,
   Wbinvd: 25,
   Invd: 26,
+  /** INVPCID: info = the type (low half); `cpu.curRec` = the instruction. */
   Invpcid: 27,
+  /**
+   * LMSW: info = the 16-bit source value, info2 = (memory ? 1 : 0) | reg << 1 (the source
+   * register for a register operand); for a memory operand its linear address is in
+   * `cpu.lastLo/lastHi` (SDM §27.2.1 Table 27-3 "LMSW operand type", "guest-linear address").
+   */
   Lmsw: 28,
   Clts: 29,
   Smsw: 30,
   Iret: 31,
   Intn: 32,
   Rsm: 33,
+  /** Triple fault (shutdown). */
   Shutdown: 34,
   Vmcall: 35,
   Rdrand: 36,
@@ -61,6 +100,7 @@ export const Intercept = {
   Popf: 38,
   Pushf: 39,
   Icebp: 40,
+  /** INT n (CD ib) before any check (SVM's INTn intercept): info = the vector. */
   Swint: 41,
   /** An interrupt window opened (IF=1, no shadow) while the hypervisor asked for one. */
   InterruptWindow: 42,
@@ -95,6 +135,11 @@ export const VirtInstruction = {
 } as const;
 export type VirtInstruction = (typeof VirtInstruction)[keyof typeof VirtInstruction];
 
+/**
+ * Every `intercept` call made for an instruction sets `cpu.curRec` to the instruction's decode
+ * record first (guest mode only), so the extension can build VM-exit instruction information
+ * with the helpers of insn-info.ts (SDM §27.2.5).
+ */
 export interface VirtualizationExtension {
   /** 'vmx' or 'svm'. */
   readonly kind: 'vmx' | 'svm';
@@ -121,4 +166,12 @@ export interface VirtualizationExtension {
   writeMsr(cpu: Cpu, msr: number, lo: number, hi: number): boolean;
   /** Whether CR4.VMXE / EFER.SVME may be set now (the feature bit is legal). */
   allowsEnable(cpu: Cpu): boolean;
+  /**
+   * Called at an instruction boundary, before the core services pending debug traps, NMI and
+   * INTR, whenever cpu.extBoundary is true or cpu.icount >= cpu.extDeadline (guest mode only;
+   * also while halted or waiting for SIPI). Returns true when it performed a VM exit (the core
+   * then re-evaluates from the new state). The extension must move `extDeadline` on (to
+   * Infinity, say) once it has acted on it, or it is called again at every boundary.
+   */
+  boundary(cpu: Cpu): boolean;
 }

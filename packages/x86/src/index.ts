@@ -20,3 +20,27 @@ export {
   type CpuSnapshotState,
   type CpuTableRegisterState,
 } from './snapshot.js';
+export { EventKind } from './interrupts.js';
+export {
+  insnAddrSize,
+  insnBaseReg,
+  insnDisplacement,
+  insnIndexReg,
+  insnIsMem,
+  insnLength,
+  insnOpSize,
+  insnRegField,
+  insnRipRelative,
+  insnRmReg,
+  insnScale,
+  insnSegment,
+  memOperandLinear,
+  vmxInstructionInfo,
+} from './insn-info.js';
+// For virtualization extensions (@hvkit/vmx): operand checks and translation of a memory
+// operand, the arithmetic-flag setter (VMsucceed/VMfail conventions), the CR4 bits the core accepts.
+export { memAddr } from './ops/operands.js';
+export { setArithFlags } from './flags.js';
+export { cr4ValidMask } from './ops/sysreg.js';
+// MSR access as RDMSR/WRMSR at CPL 0 perform it (VMX MSR-load/store lists, SDM Vol. 3 §26.4, §27.4).
+export { readMsr, writeMsr } from './ops/msr.js';

@@ -38,17 +38,58 @@ export type EventKind = (typeof EventKind)[keyof typeof EventKind];
  */
 const RF_FAULTS = (1 << 0) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 20) | (1 << 21);
 
+/** VMX interruption type (SDM §24.8.3, Table 24-16) of an event, by EventKind and source instruction. */
+function vmxType(kind: EventKind, src: number): number {
+  switch (kind) {
+    case EventKind.External:
+      return 0;
+    case EventKind.Nmi:
+      return 2;
+    case EventKind.Exception:
+      return 3;
+    case EventKind.PrivilegedSoftware:
+      return 5;
+    default:
+      // INT n is a software interrupt (4); INT3 and INTO are software exceptions (6).
+      return src === 2 || src === 3 ? 6 : 4;
+  }
+}
+
 /**
  * Delivers an event. `errorCode` is pushed when >= 0 (exceptions that define one) and the
  * IDT form of the vector is used for errors raised during delivery (SDM Vol. 3 §6.13).
+ * `src` names the instruction of a software event: 0 none (hardware), 1 INT n (CD ib), 2 INT3
+ * (CC), 3 INTO (CE), 4 INT1 (F1).
+ *
+ * In guest mode every event but an external interrupt (intercepted before it is acknowledged,
+ * see cpu.ts serviceEvents) is offered to `ext.intercept` (Intercept.Exception, or Intercept.Nmi)
+ * first; then, until the handler's CS:RIP is loaded, `cpu.vectoringInfo` describes it, so a VM
+ * exit raised during delivery can report IDT-vectoring information (SDM §27.2.4).
  */
-export function deliverEvent(cpu: Cpu, kind: EventKind, vector: number, errorCode: number): void {
+export function deliverEvent(cpu: Cpu, kind: EventKind, vector: number, errorCode: number, src = 0): void {
   if (kind === EventKind.Exception && errorCode < 0 && hasErrorCode(vector)) errorCode = 0;
   if (cpu.onEvent !== null && cpu.onEvent(kind, vector, errorCode)) return;
-  if (cpu.guestMode && cpu.ext !== null) {
-    const what = kind === EventKind.External ? 15 : kind === EventKind.Nmi ? 16 : 14;
-    if (cpu.ext.intercept(cpu, what, vector, errorCode)) return;
+  if (cpu.guestMode) {
+    if (cpu.injecting) {
+      // VM-entry event injection (SDM §26.6): the injected event itself is not intercepted.
+      cpu.injecting = false;
+    } else if (kind !== EventKind.External && cpu.ext !== null) {
+      // vectoringInfo still describes an event whose delivery this one interrupted.
+      if (cpu.ext.intercept(cpu, kind === EventKind.Nmi ? 16 : 14, vector | (kind << 8) | (src << 12), errorCode)) {
+        cpu.vectoringInfo = 0;
+        return;
+      }
+    }
+    cpu.vectoringInfo = (1 << 31) | (errorCode >= 0 ? 1 << 11 : 0) | (vmxType(kind, src) << 8) | vector;
+    cpu.vectoringError = errorCode >= 0 ? errorCode : 0;
   }
+  // Delivering an NMI blocks further NMIs until the next IRET (SDM Vol. 3 §6.7.1).
+  if (kind === EventKind.Nmi) cpu.nmiBlocked = true;
+  deliverNow(cpu, kind, vector, errorCode);
+  cpu.vectoringInfo = 0;
+}
+
+function deliverNow(cpu: Cpu, kind: EventKind, vector: number, errorCode: number): void {
   cpu.halted = false;
   // Faults save EFLAGS with RF = 1 so that IRET restarts the instruction without an
   // instruction-breakpoint re-trigger (SDM Vol. 3 §17.3.1.1).

@@ -43,6 +43,12 @@
  *   `yieldRequested` (cleared at every turn), `onFerr` (board wiring), `m128` (per-instruction
  *   scratch), `pauseYields` (the board's setting) and the
  *   statistics counters `tlbFills` and `deviceExits`;
+ * - the virtualization-extension hooks, which belong to the extension's state: `extBoundary`,
+ *   `extDeadline`, `cr0GuestMask`/`cr0ReadShadow`/`cr4GuestMask`/`cr4ReadShadow`,
+ *   `tscOffsetLo`/`tscOffsetHi`, `initBlocked`/`initPending`, `vectoringInfo`/`vectoringError`/
+ *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `curRec`, `injecting`, and the TLB banks
+ *   (`tlbBank`, `tlbBanks`, `tlbBankClock`: caches); `monitorArmed` (MONITOR's armed state, read
+ *   only for the MWAIT exit qualification);
  * - the RDRAND/RDSEED generator, which is module-wide entropy, not CPU state.
  *
  * A CPU in guest mode (VMX non-root / SVM guest) cannot be saved: the virtualization

@@ -2,7 +2,8 @@
  * `pnpm bench`: guest MIPS of hvkit on a CPU-bound bare-metal Multiboot guest, next to v86
  * (npm) on the same image, and QEMU TCG when it is installed; plus hvkit's memory overhead
  * beyond guest RAM; then the time to boot the Linux guest of @hvkit/guests (linux.mjs) to its marker
- * line on hvkit and QEMU TCG (linux.ts). See ../README.md.
+ * line on hvkit and QEMU TCG (linux.ts); then the VM-exit round trip of a bare-metal VT-x host
+ * (vmexit.ts). See ../README.md.
  *
  * Each run of each emulator is a child process of this script (`--child ENGINE`), so every
  * run starts cold and measures only its own memory. Runs of the engines are interleaved
@@ -21,6 +22,7 @@ import { benchGuest } from './guest.js';
 import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
 import { benchMmu } from './mmu.js';
+import { perRoundTrip, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
 import { summariseProfile } from './profile.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -47,6 +49,7 @@ const USAGE = `usage: pnpm bench [options]
   --linux-runs N     Linux boots per engine and vCPU count (default 1)
   --no-linux         skip the Linux section
   --no-mmu           skip the MMU micro-benchmarks (TLB hit, two-dimensional walk)
+  --no-vmexit        skip the VM-exit round trip (VT-x: the vmxbench guest on createPc({ virtualization: 'vmx' }))
 `;
 
 // ---- child mode ---------------------------------------------------------------------------
@@ -74,6 +77,18 @@ async function childLinux(kernel: string, initrd: string, cpus: number, timeoutM
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     result = linuxFailed('hvkit', cpus, message);
+  }
+  await new Promise<void>((resolve) => process.send!(result, () => resolve()));
+  process.exit(0);
+}
+
+/** `--child hvkit-vmexit`: one run of the vmxbench guest on hvkit with VT-x. */
+async function childVmexit(elf: string, timeoutMs: number): Promise<void> {
+  let result: VmexitResult;
+  try {
+    result = await runHvkitVmexit(elf, timeoutMs);
+  } catch (error) {
+    result = vmexitFailed(error instanceof Error ? (error.stack ?? error.message) : String(error));
   }
   await new Promise<void>((resolve) => process.send!(result, () => resolve()));
   process.exit(0);
@@ -306,6 +321,65 @@ async function linuxSection(engines: readonly LinuxEngine[], cpuCounts: readonly
   return { results, problems: checkLinuxRuns(results, (e) => LABEL[e]) };
 }
 
+// ---- VM-exit round trip (VT-x) --------------------------------------------------------------
+
+/**
+ * The `vmexit` workload (vmexit.ts): `runs` runs of the vmxbench guest on hvkit with VT-x, each
+ * in a child process; prints the runs, the peers, the target and the result. A failure (no VMX
+ * yet, a guest that does not pass) is reported as a problem; the other workloads are unaffected.
+ */
+async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number): Promise<{ problems: string[]; results: VmexitResult[] }> {
+  console.log('\nVM-exit round trip (VT-x): vmxbench, a bare-metal host whose guest runs CPUID in a loop (exit, advance RIP, re-enter)');
+  let elf: string;
+  try {
+    elf = (await benchGuest(undefined, 'vmxbench')).path;
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    console.log(`  FAILED: cannot build the vmxbench guest: ${why.split('\n')[0]}`);
+    return { problems: [`vmexit workload: cannot build the vmxbench guest: ${why}`], results: [] };
+  }
+  const results: VmexitResult[] = [];
+  const problems: string[] = [];
+  for (let round = 1; round <= runs; round++) {
+    const c = await forkChild('hvkit-vmexit', elf, memoryMiB, timeoutMs + 60_000, ['--timeout', String(timeoutMs / 1000)]);
+    const r = 'message' in c ? (c.message as VmexitResult) : vmexitFailed(`hvkit: ${c.failure}`);
+    results.push(r);
+    const p = perRoundTrip(r);
+    const line = p
+      ? `${fmt(p.us, 2)} µs per round trip (${fmt(r.vmexitSeconds, 2)} s wall for ${r.roundTrips!.toLocaleString('en-US')}), guest loop alone ${fmt(((r.nativeSeconds ?? NaN) / r.roundTrips!) * 1e6, 3)} µs`
+      : `FAILED: ${(r.error ?? 'no timing').split('\n')[0]}`;
+    console.log(`  run ${round}/${runs} ${'hvkit'.padEnd(15)} ${line}`);
+    if (r.error) problems.push(`vmexit workload, hvkit run ${round} failed: ${r.error}${r.serial ? `\nSerial output:\n${r.serial.trimEnd()}` : ''}`);
+  }
+  const good = results.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
+  const sums = [...new Set(good.map((x) => x.r.checksum ?? '?'))];
+  if (sums.length > 1) problems.push(`vmexit workload: the runs printed different checksums (${sums.join(', ')})`);
+  const peers = vmexitPeers();
+  const rows = [['emulator', 'µs / round trip (median)', 'best', 'net of guest loop', 'CPU µs', 'instructions / round trip', 'checksum', 'runs ok']];
+  const med = (xs: number[]) => (xs.length ? median(xs) : null);
+  const us = med(good.map((x) => x.p!.us));
+  rows.push([
+    'hvkit',
+    fmt(us, 2),
+    good.length ? fmt(Math.min(...good.map((x) => x.p!.us)), 2) : '-',
+    fmt(med(good.map((x) => x.p!.netUs).filter((v): v is number => v !== null)), 2),
+    fmt(med(good.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+    fmt(med(good.map((x) => (x.r.vmexitInstructions ?? NaN) / x.r.roundTrips!)), 1),
+    sums.join(' / ') || '-',
+    `${good.length}/${results.length}`,
+  ]);
+  for (const p of peers) rows.push([p.name, p.us === null ? 'not run' : fmt(p.us, 2), '-', '-', '-', '-', '-', '-']);
+  console.log(`\n${table(rows)}`);
+  for (const p of peers) console.log(`${p.name}: ${p.note}`);
+  console.log('hvkit: wall time between the guest\'s "# mark vmexit-start" and "vmexit-end" lines on COM1, divided by the round trips;');
+  console.log('  net: less the same loop body (INC, MOV, CPUID) run without VMX; instructions are guest and host together.');
+  const target = vmexitTarget(peers);
+  console.log(`Target: at most ${fmt(target.us, 2)} µs per round trip (${target.why}).`);
+  if (us === null) console.log('Result: no successful hvkit run (see the problems below).');
+  else console.log(`Result: hvkit ${fmt(us, 2)} µs per round trip: ${us <= target.us ? 'meets the target' : `${fmt(us / target.us, 1)}x the target (misses it)`}.`);
+  return { problems, results };
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
@@ -328,6 +402,7 @@ async function main(): Promise<number> {
       'linux-runs': { type: 'string', default: '1' },
       'no-linux': { type: 'boolean', default: false },
       'no-mmu': { type: 'boolean', default: false },
+      'no-vmexit': { type: 'boolean', default: false },
       initrd: { type: 'string' },
       cpus: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -337,6 +412,10 @@ async function main(): Promise<number> {
     args: process.argv.slice(2).filter((a, i) => i > 0 || a !== '--'),
   });
   const memoryMiB = Number(values.memory);
+  if (values.child === 'hvkit-vmexit') {
+    await childVmexit(values.guest!, Number(values.timeout) * 1000);
+    return 0;
+  }
   if (values.child === 'hvkit-linux') {
     await childLinux(values.guest!, values.initrd!, Number(values.cpus), Number(values.timeout) * 1000);
     return 0;
@@ -484,6 +563,13 @@ async function main(): Promise<number> {
     problems.push(...section.problems);
   }
 
+  let vmexitResults: VmexitResult[] = [];
+  if (!values['no-vmexit'] && engines.includes('hvkit') && runs > 0) {
+    const section = await vmexitSection(runs, memoryMiB, timeoutMs);
+    vmexitResults = section.results;
+    problems.push(...section.problems);
+  }
+
   if (!values['no-mmu'] && engines.includes('hvkit')) {
     // Second-level translation (@hvkit/mmu): what a tagged TLB hit and a full 2D walk cost.
     const m = benchMmu();
@@ -508,7 +594,7 @@ async function main(): Promise<number> {
     }
   }
 
-  if (values.json) console.log(`\n${JSON.stringify({ ...Object.fromEntries(results), ...(fpEngines.length ? { fp: Object.fromEntries(fpResults) } : {}), ...(linuxResults.length ? { linux: linuxResults } : {}) }, null, 2)}`);
+  if (values.json) console.log(`\n${JSON.stringify({ ...Object.fromEntries(results), ...(fpEngines.length ? { fp: Object.fromEntries(fpResults) } : {}), ...(linuxResults.length ? { linux: linuxResults } : {}), ...(vmexitResults.length ? { vmexit: vmexitResults.map(({ serial: _serial, ...r }) => r) } : {}) }, null, 2)}`);
   if (notes.length) console.log(`\n${notes.join('\n')}`);
   if (problems.length) {
     console.error(`\n${'!'.repeat(78)}\n${problems.map((p) => `!! ${p}`).join('\n')}\n${'!'.repeat(78)}`);

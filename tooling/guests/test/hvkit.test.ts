@@ -1,7 +1,7 @@
 /**
  * Every guest program runs on hvkit: the CPU programs on `MinimalBoard`, the ones that declare
  * `machine=pc` (or `smp`/`devices`) on the full PC from `createPc`, with the CPUs and devices
- * they ask for. Each must pass every check: exact vectors, error codes, CR2, pushed frames and register values,
+ * they ask for, and with VT-x (`virtualization: 'vmx'`) for those whose `cpu=` has `+vmx`. Each must pass every check: exact vectors, error codes, CR2, pushed frames and register values,
  * as each program checks them against the Intel SDM (and, where installed, QEMU agrees; see
  * guests.test.ts and scripts/qemu-conformance.mjs).
  */
@@ -15,8 +15,8 @@ if (!hasToolchain) console.warn('@hvkit/guests: gcc, ld or objcopy is missing, s
 
 /** Instructions a program may take; bench is the long one. */
 const BUDGET: Record<string, number> = { bench: 2_000_000_000 };
-/** The benchmark workloads of pnpm bench are not run here (bench and benchfp check their own checksums there). */
-const NOT_HERE = ['bench', 'benchfp'];
+/** The benchmark workloads of pnpm bench are not run here (bench, benchfp and vmxbench check their own checksums there). */
+const NOT_HERE = ['bench', 'benchfp', 'vmxbench'];
 
 describe.skipIf(!hasToolchain)('the guest programs on hvkit', () => {
   it.each(guestNames().filter((n) => !NOT_HERE.includes(n)))(
@@ -33,12 +33,12 @@ describe.skipIf(!hasToolchain)('the guest programs on hvkit', () => {
           if (d !== 'pc-testdev') throw new Error(`${name}: no hvkit device for -device ${d}`);
           devices.push({ type: 'pc-testdev' });
         }
-        const pc = createPc({ memoryMiB: 64, cpus: info.smp, devices });
+        const pc = createPc({ memoryMiB: 64, cpus: info.smp, devices, ...(info.vmx ? { virtualization: 'vmx' as const } : {}) });
         pc.bootMultiboot(image, { cmdline: name });
         stop = pc.run(BUDGET[name] ?? 200_000_000);
         serial = pc.serialOutput;
       } else {
-        const board = new MinimalBoard({ memoryMiB: 64 });
+        const board = new MinimalBoard({ memoryMiB: 64, ...(info.vmx ? { virtualization: 'vmx' as const } : {}) });
         board.bootMultiboot(image, { cmdline: name });
         stop = board.run(BUDGET[name] ?? 200_000_000);
         serial = board.serialOutput;

@@ -235,10 +235,10 @@ export function cpuidQuery(cpu: Cpu, leaf: number, subleaf: number, out: Int32Ar
 const scratch = new Int32Array(4);
 
 /** CPUID (0F A2): EAX = leaf, ECX = subleaf; results zero-extend into RAX, RBX, RCX, RDX. */
-function cpuid(cpu: Cpu): void {
+function cpuid(cpu: Cpu, d: number): void {
   const leaf = cpu.gpr[0]!;
   const sub = cpu.gpr[1]!;
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Cpuid, leaf, sub)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Cpuid, leaf, sub)) return;
   cpuidQuery(cpu, leaf, sub, scratch);
   cpu.setReg32(0, scratch[EAX]!);
   cpu.setReg32(3, scratch[EBX]!);

@@ -40,7 +40,7 @@ function movFromDr(cpu: Cpu, d: number): void {
   const n = cpu.rec[d + R_REG]!;
   const r = cpu.rec[d + R_RM]!;
   const i = drIndex(cpu, n);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DrRead, n, r)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DrRead, n | (r << 4), 1)) return;
   if (cpu.mode === CodeMode.Bits64) cpu.setReg64(r, cpu.drLo[i]!, cpu.drHi[i]!);
   else cpu.setReg32(r, cpu.drLo[i]!);
 }
@@ -54,7 +54,7 @@ function movToDr(cpu: Cpu, d: number): void {
   const n = cpu.rec[d + R_REG]!;
   const r = cpu.rec[d + R_RM]!;
   const i = drIndex(cpu, n);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DrWrite, n, r)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DrWrite, n | (r << 4), 0)) return;
   const lo = cpu.gpr[r]!;
   const hi = cpu.mode === CodeMode.Bits64 ? cpu.gprHi[r]! : 0;
   if (i === 6) {

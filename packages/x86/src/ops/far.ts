@@ -504,12 +504,19 @@ export function installFar(): void {
   setOp(
     OpMap.One,
     0xea,
-    defineHandler('jmp far ptr', (cpu, d) => farTransfer(cpu, false, cpu.rec[d + R_IMM2]!, cpu.rec[d + R_IMM]!, 0, oszOf(cpu, d))),
+    defineHandler('jmp far ptr', (cpu, d) => {
+      // A task switch's intercept reads the instruction (its length) from curRec.
+      if (cpu.guestMode) cpu.curRec = d;
+      farTransfer(cpu, false, cpu.rec[d + R_IMM2]!, cpu.rec[d + R_IMM]!, 0, oszOf(cpu, d));
+    }),
   );
   setOp(
     OpMap.One,
     0x9a,
-    defineHandler('call far ptr', (cpu, d) => farTransfer(cpu, true, cpu.rec[d + R_IMM2]!, cpu.rec[d + R_IMM]!, 0, oszOf(cpu, d))),
+    defineHandler('call far ptr', (cpu, d) => {
+      if (cpu.guestMode) cpu.curRec = d;
+      farTransfer(cpu, true, cpu.rec[d + R_IMM2]!, cpu.rec[d + R_IMM]!, 0, oszOf(cpu, d));
+    }),
   );
   setOp(
     OpMap.One,
@@ -517,6 +524,7 @@ export function installFar(): void {
     defineHandler('call far m', (cpu, d) => {
       const o = farOsz(cpu, d);
       readFarPointer(cpu, d, o);
+      if (cpu.guestMode) cpu.curRec = d;
       farTransfer(cpu, true, farSel, farLo, farHi, o);
     }),
     { reg: 3, mod3: false },
@@ -527,6 +535,7 @@ export function installFar(): void {
     defineHandler('jmp far m', (cpu, d) => {
       const o = farOsz(cpu, d);
       readFarPointer(cpu, d, o);
+      if (cpu.guestMode) cpu.curRec = d;
       farTransfer(cpu, false, farSel, farLo, farHi, o);
     }),
     { reg: 5, mod3: false },

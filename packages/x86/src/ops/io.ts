@@ -19,7 +19,7 @@ import type { Cpu } from '../cpu.js';
 import { I_REP, I_REPNE, R_IMM, R_INFO } from '../decoded.js';
 import { Intercept } from '../extension.js';
 import { defineHandler, OpMap, setOp } from '../optable.js';
-import { Cr0, Efer, Flag, Seg } from '../state.js';
+import { CodeMode, Cr0, Efer, Flag, Seg } from '../state.js';
 import { countIsZero, decrementCount, segLinear } from './operands.js';
 
 /** Iterations of REP INS/OUTS per execution before the instruction restarts itself. */
@@ -72,14 +72,14 @@ function writeAcc(cpu: Cpu, size: number, v: number): void {
   else cpu.setReg32(0, v | 0);
 }
 
-function portIn(cpu: Cpu, port: number, size: 1 | 2 | 4): void {
+function portIn(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4): void {
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 19), 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | (1 << 19), 0)) return;
   writeAcc(cpu, size, cpu.ioRead(port, size));
 }
-function portOut(cpu: Cpu, port: number, size: 1 | 2 | 4): void {
+function portOut(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4): void {
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16), 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16), 0)) return;
   cpu.ioWrite(port, size, readAcc(cpu, size));
 }
 
@@ -109,6 +109,27 @@ function advance(cpu: Cpu, reg: number, asz: number, size: number): void {
   }
 }
 
+/**
+ * The linear address of a string I/O operand (seg:rSI or ES:rDI at address size `asz`), without
+ * checks, into `cpu.lastLo/lastHi` for the extension (the VM exit's guest-linear address, SDM
+ * §27.2.1). Segment bases other than FS/GS are 0 in 64-bit mode.
+ */
+function ioStringLinear(cpu: Cpu, seg: number, reg: number, asz: number): void {
+  let lo = cpu.gpr[reg]!;
+  let hi = 0;
+  if (asz === 1) lo &= 0xffff;
+  else if (asz === 3) hi = cpu.gprHi[reg]!;
+  if (cpu.mode !== CodeMode.Bits64) {
+    lo = (cpu.segBase[seg]! + lo) | 0;
+  } else if (seg === Seg.FS || seg === Seg.GS) {
+    const sum = (lo >>> 0) + (cpu.segBase[seg]! >>> 0);
+    lo = sum | 0;
+    hi = (hi + cpu.segBaseHi[seg]! + (sum > 0xffff_ffff ? 1 : 0)) | 0;
+  }
+  cpu.lastLo = lo;
+  cpu.lastHi = hi;
+}
+
 /** INS (6C, 6D): port DX to ES:[rDI]. The destination is probed for writing before the port is read. */
 function ins(cpu: Cpu, d: number): void {
   const info = cpu.rec[d + R_INFO]!;
@@ -118,7 +139,10 @@ function ins(cpu: Cpu, d: number): void {
   if (rep && countIsZero(cpu, asz)) return;
   const port = cpu.gpr[2]! & 0xffff;
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 19) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (Seg.ES << 4))) return;
+  if (cpu.guestMode) {
+    ioStringLinear(cpu, Seg.ES, 7, asz);
+    if (cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | (1 << 19) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (Seg.ES << 4))) return;
+  }
   let n = rep ? REP_BATCH : 1;
   // A data or I/O breakpoint hit ends the batch after its iteration ({@link restart}).
   const db = cpu.pendingDb & 0xf;
@@ -152,7 +176,10 @@ function outs(cpu: Cpu, d: number): void {
   if (rep && countIsZero(cpu, asz)) return;
   const port = cpu.gpr[2]! & 0xffff;
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Io, port | (size << 16) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (seg << 4))) return;
+  if (cpu.guestMode) {
+    ioStringLinear(cpu, seg, 6, asz);
+    if (cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | (1 << 20) | (rep ? 1 << 21 : 0), asz | (seg << 4))) return;
+  }
   let n = rep ? REP_BATCH : 1;
   // A data or I/O breakpoint hit ends the batch after its iteration ({@link restart}).
   const db = cpu.pendingDb & 0xf;
@@ -183,16 +210,16 @@ function restart(cpu: Cpu): void {
 }
 
 export function installIo(): void {
-  const ii = defineHandler('in imm', (cpu, d) => portIn(cpu, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
+  const ii = defineHandler('in imm', (cpu, d) => portIn(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
   setOp(OpMap.One, 0xe4, ii);
   setOp(OpMap.One, 0xe5, ii);
-  const id = defineHandler('in dx', (cpu, d) => portIn(cpu, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
+  const id = defineHandler('in dx', (cpu, d) => portIn(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
   setOp(OpMap.One, 0xec, id);
   setOp(OpMap.One, 0xed, id);
-  const oi = defineHandler('out imm', (cpu, d) => portOut(cpu, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
+  const oi = defineHandler('out imm', (cpu, d) => portOut(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
   setOp(OpMap.One, 0xe6, oi);
   setOp(OpMap.One, 0xe7, oi);
-  const od = defineHandler('out dx', (cpu, d) => portOut(cpu, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
+  const od = defineHandler('out dx', (cpu, d) => portOut(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
   setOp(OpMap.One, 0xee, od);
   setOp(OpMap.One, 0xef, od);
   const hIns = defineHandler('ins', ins);

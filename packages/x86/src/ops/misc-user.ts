@@ -41,7 +41,7 @@ function iopl(cpu: Cpu): number {
  * and IOPL reads as 3 (SDM Vol. 3 §20.3.3, Table 20-2).
  */
 function pushf(cpu: Cpu, d: number): void {
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Pushf, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Pushf, 0, 0)) return;
   const o = osz(cpu, d);
   let f = cpu.getEflags() & ~(Flag.VM | Flag.RF);
   if ((cpu.flags & Flag.VM) !== 0 && iopl(cpu) < 3) {
@@ -68,7 +68,7 @@ const POPF_BASE = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Fl
  * A 16-bit operand size changes only the low 16 bits.
  */
 function popf(cpu: Cpu, d: number): void {
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Popf, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Popf, 0, 0)) return;
   const o = osz(cpu, d);
   const size = o === 1 ? 2 : o === 2 ? 4 : 8;
   const v = peek(cpu, size, 0);
@@ -129,7 +129,7 @@ function rotl(x: number, k: number): number {
 function rdrand(cpu: Cpu, d: number, seed: boolean): void {
   const info = cpu.rec[d + R_INFO]!;
   if ((info & (I_REP | I_REPNE)) !== 0) cpu.ud();
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, seed ? Intercept.Rdseed : Intercept.Rdrand, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, seed ? Intercept.Rdseed : Intercept.Rdrand, 0, 0)) return;
   const o = (info >>> 4) & 3;
   writeReg(cpu, cpu.rec[d + R_RM]!, o, random32(), random32());
   setArithFlags(cpu, 1);
@@ -143,7 +143,7 @@ function pause(cpu: Cpu, d: number): void {
     xchgAcc(cpu, d);
     return;
   }
-  if (cpu.guestMode && cpu.ext !== null) cpu.ext.intercept(cpu, Intercept.Pause, 0, 0);
+  if (cpu.guestMode) cpu.interceptInsn(d, Intercept.Pause, 0, 0);
   // A spin-wait hint (SDM Vol. 2 "PAUSE"): on a machine whose cores take turns on one thread,
   // the spinning core gives up the rest of its turn, so the core it waits for can run (as
   // QEMU's TCG does); otherwise a lock released and re-taken within one turn starves the others.

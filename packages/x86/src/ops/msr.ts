@@ -153,6 +153,17 @@ export function readTsc(cpu: Cpu, retired: number = cpu.icount): number {
   return (t - hi * 4294967296) | 0;
 }
 
+/**
+ * In guest mode, adds the TSC offset (cpu.tscOffsetLo/Hi, 64-bit with carry) to a TSC value
+ * (lo, high half in cpu.hi) for RDTSC, RDTSCP and RDMSR IA32_TSC (SDM §25.3); returns the low
+ * half, the high half in cpu.hi.
+ */
+function guestTsc(cpu: Cpu, lo: number): number {
+  const sum = (lo >>> 0) + (cpu.tscOffsetLo >>> 0);
+  cpu.hi = (cpu.hi + cpu.tscOffsetHi + (sum > 0xffff_ffff ? 1 : 0)) | 0;
+  return sum | 0;
+}
+
 function isMtrr(msr: number): boolean {
   return (
     (msr >= Msr.MTRR_PHYSBASE0 && msr < Msr.MTRR_PHYSBASE0 + 16) ||
@@ -319,7 +330,7 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
         if (!apic.writeBase(lo, hi)) return false;
         cpu.apicBaseLo = apic.baseLo;
         cpu.apicBaseHi = apic.baseHi;
-        cpu.flushTlb(true); // the xAPIC page moved, appeared or went away
+        cpu.flushAllTlbBanks(); // the xAPIC page moved, appeared or went away
         if (cpu.onApicBaseWrite !== null) cpu.onApicBaseWrite(cpu.apicBaseLo, cpu.apicBaseHi);
         return true;
       }
@@ -496,8 +507,13 @@ export function writeEfer(cpu: Cpu, lo: number, hi: number): boolean {
 function rdmsr(cpu: Cpu, d: number): void {
   if (cpu.cpl !== 0) cpu.gp(0);
   const msr = cpu.gpr[1]!;
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Rdmsr, msr, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Rdmsr, msr, 0)) return;
   if (!readMsr(cpu, msr, cpu.retired(d))) cpu.gp(0);
+  if (cpu.guestMode && msr === Msr.TSC) {
+    cpu.hi = cpu.msrHi;
+    cpu.msrLo = guestTsc(cpu, cpu.msrLo);
+    cpu.msrHi = cpu.hi;
+  }
   cpu.setReg32(0, cpu.msrLo);
   cpu.setReg32(2, cpu.msrHi);
 }
@@ -506,7 +522,7 @@ function rdmsr(cpu: Cpu, d: number): void {
 function wrmsr(cpu: Cpu, d: number): void {
   if (cpu.cpl !== 0) cpu.gp(0);
   const msr = cpu.gpr[1]!;
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Wrmsr, msr, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Wrmsr, msr, 0)) return;
   if (!writeMsr(cpu, msr, cpu.gpr[0]!, cpu.gpr[2]!, cpu.retired(d))) cpu.gp(0);
   cpu.exitBlock = true;
 }
@@ -514,8 +530,9 @@ function wrmsr(cpu: Cpu, d: number): void {
 /** RDTSC (0F 31): #GP(0) when CR4.TSD = 1 and CPL > 0 (SDM Vol. 2 "RDTSC"). */
 function rdtsc(cpu: Cpu, d: number): void {
   if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Rdtsc, 0, 0)) return;
-  const lo = readTsc(cpu, cpu.retired(d));
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Rdtsc, 0, 0)) return;
+  let lo = readTsc(cpu, cpu.retired(d));
+  if (cpu.guestMode) lo = guestTsc(cpu, lo);
   cpu.setReg32(2, cpu.hi);
   cpu.setReg32(0, lo);
 }
@@ -524,8 +541,9 @@ function rdtsc(cpu: Cpu, d: number): void {
 function rdtscp(cpu: Cpu, d: number): void {
   if ((cpu.model.ext1Edx & CpuidExt1Edx.RDTSCP) === 0) cpu.ud();
   if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Rdtscp, 0, 0)) return;
-  const lo = readTsc(cpu, cpu.retired(d));
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Rdtscp, 0, 0)) return;
+  let lo = readTsc(cpu, cpu.retired(d));
+  if (cpu.guestMode) lo = guestTsc(cpu, lo);
   cpu.setReg32(2, cpu.hi);
   cpu.setReg32(0, lo);
   cpu.setReg32(1, cpu.tscAux);
@@ -536,9 +554,9 @@ function rdtscp(cpu: Cpu, d: number): void {
  * (Intel: 0-1, AMD: 0-3; no fixed-function counters, so ECX[30] = 1 is invalid): #GP(0)
  * otherwise. The counters count nothing (no events are modelled) but keep what WRMSR wrote.
  */
-function rdpmc(cpu: Cpu): void {
+function rdpmc(cpu: Cpu, d: number): void {
   if ((cpu.cr4 & Cr4.PCE) === 0 && cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Rdpmc, cpu.gpr[1]!, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Rdpmc, cpu.gpr[1]!, 0)) return;
   const index = cpu.gpr[1]! >>> 0;
   if (index >= perfCounterCount(cpu)) cpu.gp(0);
   cpu.setReg32(0, cpu.perfMsrs[8 + 2 * index]!);

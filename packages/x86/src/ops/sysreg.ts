@@ -204,12 +204,14 @@ function movFromCr(cpu: Cpu, d: number): void {
   const n = cpu.rec[d + R_REG]!;
   if (!crValid(n)) cpu.ud();
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.CrRead, n, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.CrRead, n | (cpu.rec[d + R_RM]! << 4), 0)) return;
   let lo: number;
   let hi = 0;
   switch (n) {
     case 0:
       lo = cpu.cr0;
+      // Guest-owned bits from CR0, host-owned ones from the read shadow (SDM §25.3).
+      if (cpu.guestMode) lo = (lo & ~cpu.cr0GuestMask) | (cpu.cr0ReadShadow & cpu.cr0GuestMask);
       break;
     case 2:
       lo = cpu.cr2Lo;
@@ -221,6 +223,7 @@ function movFromCr(cpu: Cpu, d: number): void {
       break;
     case 4:
       lo = cpu.cr4;
+      if (cpu.guestMode) lo = (lo & ~cpu.cr4GuestMask) | (cpu.cr4ReadShadow & cpu.cr4GuestMask);
       break;
     default:
       lo = cpu.apic !== null ? cpu.apic.readCr8() & 0xf : cpu.cr8;
@@ -236,10 +239,15 @@ function movToCr(cpu: Cpu, d: number): void {
   const n = cpu.rec[d + R_REG]!;
   if (!crValid(n)) cpu.ud();
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.CrWrite, n, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.CrWrite, n | (cpu.rec[d + R_RM]! << 4), 0)) return;
   const r = cpu.rec[d + R_RM]!;
-  const lo = cpu.gpr[r]!;
+  let lo = cpu.gpr[r]!;
   const hi = cpu.mode === CodeMode.Bits64 ? cpu.gprHi[r]! : 0;
+  // MOV to CR0/CR4 that did not exit leaves the host-owned bits unchanged (SDM §25.3).
+  if (cpu.guestMode) {
+    if (n === 0) lo = (lo & ~cpu.cr0GuestMask) | (cpu.cr0 & cpu.cr0GuestMask);
+    else if (n === 4) lo = (lo & ~cpu.cr4GuestMask) | (cpu.cr4 & cpu.cr4GuestMask);
+  }
   switch (n) {
     case 0:
       writeCr0(cpu, lo, hi);
@@ -263,26 +271,50 @@ function movToCr(cpu: Cpu, d: number): void {
 // ---- CR0 shortcuts --------------------------------------------------------------------------
 
 /** CLTS (0F 06): clears CR0.TS; CPL 0. */
-function clts(cpu: Cpu): void {
+function clts(cpu: Cpu, d: number): void {
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Clts, 0, 0)) return;
+  if (cpu.guestMode) {
+    if (cpu.interceptInsn(d, Intercept.Clts, 0, 0)) return;
+    // A host-owned CR0.TS stays as it is (SDM §25.3 "CLTS").
+    if ((cpu.cr0GuestMask & Cr0.TS) !== 0) return;
+  }
   cpu.cr0 &= ~Cr0.TS;
 }
 
 /** LMSW (0F 01 /6): loads CR0[3:0] (PE, MP, EM, TS); it can set PE but never clear it. */
 function lmsw(cpu: Cpu, d: number): void {
   if (cpu.cpl !== 0) cpu.gp(0);
-  const msw = readRm16(cpu, d);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Lmsw, msw, 0)) return;
-  writeCr0(cpu, (cpu.cr0 & ~0xf) | (msw & 0xf) | (cpu.cr0 & Cr0.PE), 0);
+  const mem = (cpu.rec[d + R_INFO]! & I_MEM) !== 0;
+  let msw: number;
+  if (mem) {
+    // The operand's linear address stays in lastLo/lastHi for the extension (SDM §27.2.1).
+    const lo = memAddr(cpu, d, 2, false);
+    const hi = cpu.hi;
+    cpu.lastLo = lo;
+    cpu.lastHi = hi;
+    msw = cpu.rd16(lo, hi);
+  } else {
+    msw = cpu.gpr[cpu.rec[d + R_RM]!]! & 0xffff;
+  }
+  let v = (cpu.cr0 & ~0xf) | (msw & 0xf) | (cpu.cr0 & Cr0.PE);
+  if (cpu.guestMode) {
+    if (cpu.interceptInsn(d, Intercept.Lmsw, msw, mem ? 1 : cpu.rec[d + R_RM]! << 1)) return;
+    // Host-owned bits of CR0[3:0] stay unchanged (SDM §25.3 "LMSW").
+    v = (v & ~cpu.cr0GuestMask) | (cpu.cr0 & cpu.cr0GuestMask);
+  }
+  writeCr0(cpu, v, 0);
 }
 
 /** SMSW (0F 01 /4): a register destination gets CR0 at the operand size (zero-extended); memory gets 16 bits. */
 function smsw(cpu: Cpu, d: number): void {
   umipCheck(cpu);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Smsw, 0, 0)) return;
-  if ((cpu.rec[d + R_INFO]! & I_MEM) !== 0) writeRm(cpu, d, 1, cpu.cr0, 0);
-  else writeReg(cpu, cpu.rec[d + R_RM]!, osz(cpu, d), cpu.cr0, 0);
+  let cr0 = cpu.cr0;
+  if (cpu.guestMode) {
+    if (cpu.interceptInsn(d, Intercept.Smsw, 0, 0)) return;
+    cr0 = (cr0 & ~cpu.cr0GuestMask) | (cpu.cr0ReadShadow & cpu.cr0GuestMask);
+  }
+  if ((cpu.rec[d + R_INFO]! & I_MEM) !== 0) writeRm(cpu, d, 1, cr0, 0);
+  else writeReg(cpu, cpu.rec[d + R_RM]!, osz(cpu, d), cr0, 0);
 }
 
 // ---- descriptor-table registers -----------------------------------------------------------
@@ -293,7 +325,7 @@ function smsw(cpu: Cpu, d: number): void {
  */
 function lgdtLidt(cpu: Cpu, d: number, idt: boolean): void {
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DescriptorTable, idt ? 1 : 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DescriptorTable, idt ? 1 : 0, 0)) return;
   const is64 = cpu.mode === CodeMode.Bits64;
   const lo = memAddr(cpu, d, is64 ? 10 : 6, false);
   const hi = cpu.hi;
@@ -325,7 +357,7 @@ function lgdtLidt(cpu: Cpu, d: number, idt: boolean): void {
  */
 function sgdtSidt(cpu: Cpu, d: number, idt: boolean): void {
   umipCheck(cpu);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DescriptorTable, idt ? 3 : 2, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DescriptorTable, idt ? 3 : 2, 0)) return;
   const is64 = cpu.mode === CodeMode.Bits64;
   const size = is64 ? 10 : 6;
   const lo = memAddr(cpu, d, size, true);
@@ -359,7 +391,7 @@ function lldt(cpu: Cpu, d: number): void {
   if (!protectedMode(cpu)) cpu.ud();
   if (cpu.cpl !== 0) cpu.gp(0);
   const sel = readRm16(cpu, d);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DescriptorTable, 4, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DescriptorTable, 4, 0)) return;
   if ((sel & 0xfffc) === 0) {
     cpu.setSegmentRaw(Seg.LDTR, sel, 0, 0, SegAttr.Unusable);
     return;
@@ -385,7 +417,7 @@ function ltr(cpu: Cpu, d: number): void {
   if (!protectedMode(cpu)) cpu.ud();
   if (cpu.cpl !== 0) cpu.gp(0);
   const sel = readRm16(cpu, d);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DescriptorTable, 5, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DescriptorTable, 5, 0)) return;
   if ((sel & 0xfffc) === 0) cpu.gp(0);
   const err = sel & 0xfffc;
   const long = readSystemDescriptor(cpu, sel);
@@ -406,7 +438,7 @@ function ltr(cpu: Cpu, d: number): void {
 function storeSel(cpu: Cpu, d: number, seg: number): void {
   if (!protectedMode(cpu)) cpu.ud();
   umipCheck(cpu);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.DescriptorTable, seg === Seg.LDTR ? 6 : 7, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.DescriptorTable, seg === Seg.LDTR ? 6 : 7, 0)) return;
   const sel = cpu.segSel[seg]!;
   if ((cpu.rec[d + R_INFO]! & I_MEM) !== 0) writeRm(cpu, d, 1, sel, 0);
   else writeReg(cpu, cpu.rec[d + R_RM]!, osz(cpu, d), sel, 0);
@@ -505,7 +537,7 @@ function invlpg(cpu: Cpu, d: number): void {
     lo = s | 0;
     hi = cpu.mode === CodeMode.Bits64 ? (hi + cpu.segBaseHi[seg]! + (s > 0xffff_ffff ? 1 : 0)) | 0 : 0;
   }
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Invlpg, lo, hi)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Invlpg, lo, hi)) return;
   cpu.flushTlbPage(lo, hi);
 }
 
@@ -521,7 +553,7 @@ function invpcid(cpu: Cpu, d: number): void {
   const r = cpu.rec[d + R_REG]!;
   const typeLo = cpu.gpr[r]!;
   const typeHi = cpu.mode === CodeMode.Bits64 ? cpu.gprHi[r]! : 0;
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Invpcid, typeLo, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Invpcid, typeLo, 0)) return;
   const lo = memAddr(cpu, d, 16, false);
   const hi = cpu.hi;
   const descLo = cpu.rd64(lo, hi);
@@ -549,9 +581,9 @@ function invpcid(cpu: Cpu, d: number): void {
 }
 
 /** WBINVD (0F 09) and INVD (0F 08): CPL 0; caches are not modelled, so nothing else happens. */
-function cacheFlush(cpu: Cpu, wb: boolean): void {
+function cacheFlush(cpu: Cpu, d: number, wb: boolean): void {
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, wb ? Intercept.Wbinvd : Intercept.Invd, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, wb ? Intercept.Wbinvd : Intercept.Invd, 0, 0)) return;
 }
 
 // ---- 64-bit segment bases ---------------------------------------------------------------------
@@ -613,7 +645,7 @@ function monitorAllowed(cpu: Cpu): void {
  */
 function monitor(cpu: Cpu, d: number): void {
   monitorAllowed(cpu);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Monitor, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Monitor, 0, 0)) return;
   const info = cpu.rec[d + R_INFO]!;
   const asz = (info >>> 6) & 3;
   if (cpu.gpr[1] !== 0 || (cpu.mode === CodeMode.Bits64 && cpu.gprHi[1] !== 0)) cpu.gp(0);
@@ -623,13 +655,15 @@ function monitor(cpu: Cpu, d: number): void {
   else if (asz === 3) offHi = cpu.gprHi[0]!;
   const lo = segLinear(cpu, (info >>> 8) & 7, offLo, offHi, 1, false);
   cpu.translate(lo, cpu.hi, 0);
+  cpu.monitorArmed = true;
 }
 
 /** MWAIT (0F 01 C9): ECX bit 0 (break on interrupt with IF = 0) is the only extension, others #GP(0); then a NOP. */
-function mwait(cpu: Cpu): void {
+function mwait(cpu: Cpu, d: number): void {
   monitorAllowed(cpu);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Mwait, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Mwait, cpu.monitorArmed ? 1 : 0, 0)) return;
   if ((cpu.gpr[1]! & ~1) !== 0 || (cpu.mode === CodeMode.Bits64 && cpu.gprHi[1] !== 0)) cpu.gp(0);
+  cpu.monitorArmed = false;
 }
 
 /** XCR0 bits this CPU supports: x87 (bit 0) and SSE (bit 1) state; no AVX (SDM Vol. 1 §13.3). */
@@ -655,10 +689,10 @@ function xgetbv(cpu: Cpu): void {
  * XSETBV (0F 01 D1): CPL 0 only; ECX must be 0; XCR0 must keep bit 0 (x87) and set only supported
  * bits, EDX (bits 63:32) zero (SDM Vol. 2 "XSETBV", Vol. 1 §13.3).
  */
-function xsetbv(cpu: Cpu): void {
+function xsetbv(cpu: Cpu, d: number): void {
   xsaveEnabled(cpu);
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Xsetbv, cpu.gpr[1]!, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Xsetbv, cpu.gpr[1]!, 0)) return;
   const v = cpu.gpr[0]!;
   if (cpu.gpr[1] !== 0 || cpu.gpr[2] !== 0 || (v & 1) === 0 || (v & ~XCR0_SUPPORTED) !== 0) cpu.gp(0);
   cpu.xcr0 = v;
@@ -668,8 +702,8 @@ export function installSysreg(): void {
   setOp(OpMap.Two, 0x20, defineHandler('mov r,cr', movFromCr));
   setOp(OpMap.Two, 0x22, defineHandler('mov cr,r', movToCr));
   setOp(OpMap.Two, 0x06, defineHandler('clts', clts));
-  setOp(OpMap.Two, 0x08, defineHandler('invd', (cpu) => cacheFlush(cpu, false)));
-  setOp(OpMap.Two, 0x09, defineHandler('wbinvd', (cpu) => cacheFlush(cpu, true)));
+  setOp(OpMap.Two, 0x08, defineHandler('invd', (cpu, d) => cacheFlush(cpu, d, false)));
+  setOp(OpMap.Two, 0x09, defineHandler('wbinvd', (cpu, d) => cacheFlush(cpu, d, true)));
 
   // Group 6 (0F 00).
   setOp(OpMap.Two, 0x00, defineHandler('sldt', (cpu, d) => storeSel(cpu, d, Seg.LDTR)), { reg: 0 });

@@ -20,9 +20,9 @@ function osz(cpu: Cpu, d: number): number {
 }
 
 /** HLT (F4): CPL 0 only (SDM Vol. 2 "HLT"). */
-function hlt(cpu: Cpu): void {
+function hlt(cpu: Cpu, d: number): void {
   if (cpu.cpl !== 0) cpu.gp(0);
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, 2, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, 2, 0, 0)) return;
   cpu.halted = true;
   cpu.exitBlock = true;
 }
@@ -70,14 +70,19 @@ function sti(cpu: Cpu): void {
   cpu.exitBlock = true;
 }
 
-/** INT3 (CC), INTO (CE), INT1 (F1): traps, the return address is the next instruction. */
-function intN(cpu: Cpu, vector: number, kind: 3 | 4): void {
+/**
+ * INT n (CD), INT3 (CC), INTO (CE), INT1 (F1): traps, the return address is the next
+ * instruction. `src` is deliverEvent's source code (1 INT n, 2 INT3, 3 INTO, 4 INT1); the
+ * instruction length goes to `cpu.vectoringInsnLen` for the extension (SDM §27.2.5).
+ */
+function intN(cpu: Cpu, d: number, vector: number, kind: 3 | 4, src: number): void {
   const lo = cpu.ripLo;
   const hi = cpu.ripHi;
   cpu.ripLo = cpu.nipLo;
   cpu.ripHi = cpu.nipHi;
+  cpu.vectoringInsnLen = cpu.rec[d + R_INFO]! & 0xf;
   try {
-    deliverEvent(cpu, kind, vector, -1);
+    deliverEvent(cpu, kind, vector, -1, src);
   } catch (e) {
     // A fault while delivering is reported at the INT instruction itself.
     cpu.ripLo = lo;
@@ -94,7 +99,10 @@ function intN(cpu: Cpu, vector: number, kind: 3 | 4): void {
  */
 function intImm(cpu: Cpu, d: number): void {
   const vector = cpu.rec[d + R_IMM]! & 0xff;
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Swint, vector, 0)) return;
+  if (cpu.guestMode && cpu.ext !== null) {
+    cpu.curRec = d;
+    if (cpu.ext.intercept(cpu, Intercept.Swint, vector, 0)) return;
+  }
   if ((cpu.flags & Flag.VM) !== 0 && (cpu.cr0 & Cr0.PE) !== 0) {
     if ((cpu.cr4 & Cr4.VME) !== 0 && v86IntRedirected(cpu, vector)) {
       deliverV86Redirected(cpu, vector);
@@ -102,14 +110,14 @@ function intImm(cpu: Cpu, d: number): void {
     }
     if (iopl(cpu) < 3) cpu.gp(0);
   }
-  intN(cpu, vector, EventKind.Software);
+  intN(cpu, d, vector, EventKind.Software, 1);
 }
 
 // ---- IRET --------------------------------------------------------------------------------
 
 /** IRET/IRETD/IRETQ (CF). IRET unblocks NMIs even when it faults (SDM Vol. 3 §6.7.1). */
 function iret(cpu: Cpu, d: number): void {
-  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Iret, 0, 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Iret, 0, 0)) return;
   cpu.nmiBlocked = false;
   const o = osz(cpu, d);
   const size = o === 1 ? 2 : o === 2 ? 4 : 8;
@@ -287,20 +295,23 @@ export function installSystem(): void {
   setOp(OpMap.One, 0xfa, defineHandler('cli', cli));
   setOp(OpMap.One, 0xfb, defineHandler('sti', sti));
   setOp(OpMap.One, 0xcd, defineHandler('int n', intImm));
-  setOp(OpMap.One, 0xcc, defineHandler('int3', (cpu) => intN(cpu, Vector.BP, EventKind.Software)));
+  setOp(OpMap.One, 0xcc, defineHandler('int3', (cpu, d) => intN(cpu, d, Vector.BP, EventKind.Software, 2)));
   setOp(
     OpMap.One,
     0xce,
-    defineHandler('into', (cpu) => {
-      if (condition(cpu, 0)) intN(cpu, Vector.OF, EventKind.Software);
+    defineHandler('into', (cpu, d) => {
+      if (condition(cpu, 0)) intN(cpu, d, Vector.OF, EventKind.Software, 3);
     }),
   );
   setOp(
     OpMap.One,
     0xf1,
-    defineHandler('int1', (cpu) => {
-      if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.Icebp, 0, 0)) return;
-      intN(cpu, Vector.DB, EventKind.PrivilegedSoftware);
+    defineHandler('int1', (cpu, d) => {
+      if (cpu.guestMode && cpu.ext !== null) {
+        cpu.curRec = d;
+        if (cpu.ext.intercept(cpu, Intercept.Icebp, 0, 0)) return;
+      }
+      intN(cpu, d, Vector.DB, EventKind.PrivilegedSoftware, 4);
     }),
   );
   setOp(OpMap.One, 0xcf, defineHandler('iret', iret));

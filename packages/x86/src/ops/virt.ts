@@ -22,7 +22,10 @@ import { defineHandler, HANDLERS, OpMap, Pfx, setOp, SLOTS, type OpSlot } from '
 function run(cpu: Cpu, d: number, kind: 'vmx' | 'svm', which: VirtInstruction): void {
   const ext = cpu.ext;
   if (ext === null || ext.kind !== kind) cpu.ud();
+  cpu.curRec = d;
   ext.execute(cpu, which, d);
+  // The extension may have changed anything (VM entry sets extBoundary, say): re-evaluate.
+  cpu.exitBlock = true;
 }
 
 function isMem(cpu: Cpu, d: number): boolean {

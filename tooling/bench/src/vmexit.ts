@@ -1,0 +1,150 @@
+/**
+ * The `vmexit` workload of `pnpm bench`: the VM-exit round trip of a bare-metal VT-x host (issue
+ * 8's speed figure). The host is real x86 code, `vmxbench` of @hvkit/guests
+ * (tooling/guests/programs/vmxbench.c): its guest runs CPUID in a loop, every CPUID exits, and
+ * the host reads the exit reason, advances the guest RIP by the VM-exit instruction length and
+ * executes VMRESUME, 100 000 times. It runs on `createPc({ virtualization: 'vmx' })` in a child
+ * process; the guest's `# mark` lines on COM1 are timestamped as they arrive, so the time of the
+ * round trips excludes booting and set-up. The same loop body without VMX (CPUID executing
+ * natively) is timed too, and subtracted for the "net" figure: the world switch alone.
+ *
+ * Peers: Bochs (built with VMX, as Debian's is) would run the same program, but Bochs has no
+ * Multiboot loader, so it is detected and reported, not run; QEMU's TCG does not emulate VMX at
+ * all. Without a peer measured, the target is a quarter of the issue's reference figure for
+ * Bochs 2.7 (6.8 us per round trip): 1.7 us.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+
+/** Bochs 2.7 with VMX on the issue's reference machine: microseconds per round trip. */
+export const BOCHS_REFERENCE_US = 6.8;
+
+export interface VmexitResult {
+  /** Set when the run did not complete or the guest did not pass. */
+  readonly error?: string;
+  readonly roundTrips: number | null;
+  /** Wall and CPU seconds between the marks around the round trips, and around the native loop. */
+  readonly vmexitSeconds: number | null;
+  readonly vmexitCpuSeconds: number | null;
+  readonly nativeSeconds: number | null;
+  /** Instructions retired (guest and host together) in each phase. */
+  readonly vmexitInstructions: number | null;
+  readonly nativeInstructions: number | null;
+  readonly checksum: string | null;
+  readonly serial: string;
+}
+
+interface Mark {
+  readonly wall: number;
+  readonly cpu: number;
+  readonly icount: number;
+}
+
+/** The child's side: one run of the vmxbench guest on hvkit. */
+export async function runHvkitVmexit(elfPath: string, timeoutMs: number): Promise<VmexitResult> {
+  const image = new Uint8Array(fs.readFileSync(elfPath));
+  const { createPc } = await import('@hvkit/machine');
+  const marks = new Map<string, Mark>();
+  let line = '';
+  let serial = '';
+  const pc = createPc({
+    memoryMiB: 64,
+    virtualization: 'vmx',
+    devices: [{ type: 'isa-debug-exit', iobase: 0xf4, iosize: 4 }],
+    onSerial: (b) => {
+      serial += String.fromCharCode(b);
+      if (b !== 10) {
+        line += String.fromCharCode(b);
+        return;
+      }
+      const m = /^# mark (\S+)/.exec(line);
+      if (m) {
+        const u = process.cpuUsage();
+        marks.set(m[1]!, { wall: performance.now(), cpu: (u.user + u.system) / 1e6, icount: pc.cpu.icount });
+      }
+      line = '';
+    },
+  });
+  pc.bootMultiboot(image);
+  const t0 = performance.now();
+  let stop = pc.run(20_000_000);
+  while (stop.reason === 'budget' && performance.now() - t0 < timeoutMs) stop = pc.run(20_000_000);
+  const span = (a: string, b: string, f: (m: Mark) => number): number | null => {
+    const x = marks.get(a);
+    const y = marks.get(b);
+    return x && y ? f(y) - f(x) : null;
+  };
+  const roundTrips = Number(/vmxbench round trips (\d+)/.exec(serial)?.[1] ?? NaN);
+  const checksum = /vmxbench checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null;
+  let error: string | undefined;
+  if (stop.reason !== 'exit') error = `the guest did not exit through isa-debug-exit: ${stop.reason} after ${stop.instructions} instructions`;
+  else if (/^SKIP vmxbench/m.test(serial)) error = `the guest found no VT-x (${/^SKIP .*$/m.exec(serial)![0].trim()}): VMX is not in this build of @hvkit/machine`;
+  else if (!/^PASS vmxbench/m.test(serial)) error = `the guest did not pass: ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? 'no PASS line'}`;
+  else if (!marks.has('vmexit-end')) error = 'the guest printed no "# mark vmexit-end" line';
+  return {
+    ...(error !== undefined ? { error } : {}),
+    roundTrips: Number.isFinite(roundTrips) ? roundTrips : null,
+    vmexitSeconds: span('vmexit-start', 'vmexit-end', (m) => m.wall / 1000),
+    vmexitCpuSeconds: span('vmexit-start', 'vmexit-end', (m) => m.cpu),
+    nativeSeconds: span('native-start', 'native-end', (m) => m.wall / 1000),
+    vmexitInstructions: span('vmexit-start', 'vmexit-end', (m) => m.icount),
+    nativeInstructions: span('native-start', 'native-end', (m) => m.icount),
+    checksum,
+    serial,
+  };
+}
+
+export const vmexitFailed = (error: string): VmexitResult => ({
+  error,
+  roundTrips: null,
+  vmexitSeconds: null,
+  vmexitCpuSeconds: null,
+  nativeSeconds: null,
+  vmexitInstructions: null,
+  nativeInstructions: null,
+  checksum: null,
+  serial: '',
+});
+
+/** Microseconds per round trip of a run (wall), and net of the guest loop; null when it failed. */
+export function perRoundTrip(r: VmexitResult): { us: number; netUs: number | null; cpuUs: number | null } | null {
+  if (r.error || r.vmexitSeconds === null || !r.roundTrips) return null;
+  const us = (r.vmexitSeconds / r.roundTrips) * 1e6;
+  const netUs = r.nativeSeconds === null ? null : ((r.vmexitSeconds - r.nativeSeconds) / r.roundTrips) * 1e6;
+  const cpuUs = r.vmexitCpuSeconds === null ? null : (r.vmexitCpuSeconds / r.roundTrips) * 1e6;
+  return { us, netUs, cpuUs };
+}
+
+/** What the peers can do here. */
+export interface VmexitPeer {
+  readonly name: string;
+  /** Microseconds per round trip, when measured. */
+  readonly us: number | null;
+  readonly note: string;
+}
+
+/** Bochs and QEMU: installed or not, and why they are not measured. */
+export function vmexitPeers(): VmexitPeer[] {
+  const bochs = spawnSync('sh', ['-c', 'command -v bochs'], { encoding: 'utf8' });
+  const bochsPath = bochs.status === 0 ? bochs.stdout.trim() : '';
+  return [
+    {
+      name: 'Bochs',
+      us: null,
+      note: bochsPath
+        ? `installed (${bochsPath}) but not run: Bochs has no Multiboot loader to boot the vmxbench kernel with`
+        : 'not installed (Debian: apt-get install bochs; its build has VMX)',
+    },
+    { name: 'QEMU TCG', us: null, note: 'n/a: TCG does not emulate VMX' },
+  ];
+}
+
+/** The target: a quarter of the faster measured peer, or of the issue's Bochs 2.7 reference figure. */
+export function vmexitTarget(peers: readonly VmexitPeer[]): { us: number; why: string } {
+  const measured = peers.filter((p) => p.us !== null).sort((a, b) => a.us! - b.us!);
+  if (measured.length > 0) {
+    const best = measured[0]!;
+    return { us: best.us! / 4, why: `a quarter of ${best.name}'s ${best.us!.toFixed(2)} µs measured here` };
+  }
+  return { us: BOCHS_REFERENCE_US / 4, why: `a quarter of Bochs 2.7's ${BOCHS_REFERENCE_US} µs, the issue's reference figure; no peer was measured here` };
+}

@@ -1,0 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { createPc } from '@hvkit/machine';
+import { buildGuest, guestInfo } from '/work/main/tooling/guests/index.mjs';
+const name = process.argv[2]!;
+const guest = await buildGuest(name);
+const info = guestInfo(name);
+const pc = createPc({ memoryMiB: 64, cpus: info.smp, devices: [{ type: 'isa-debug-exit', iobase: 0xf4, iosize: 4 }], virtualization: 'vmx' });
+pc.bootMultiboot(new Uint8Array(readFileSync(guest.path)), { cmdline: name });
+const stop = pc.run(Number(process.argv[3] ?? 200_000_000));
+console.log(pc.serialOutput);
+console.log(JSON.stringify(stop));
