@@ -271,6 +271,26 @@ describe('EPT misconfigurations (SDM §29.3.3.1)', () => {
     });
   }
 
+  it.each([36, 39, 46])('with MAXPHYADDR %i: address bits 51:MAXPHYADDR of a leaf or a non-leaf entry are reserved, bit MAXPHYADDR - 1 is not', (maxPhyAddr) => {
+    const { slw, mapEpt, mem } = ept({ maxPhyAddr });
+    const leaf = mapEpt(0x4000_0000, 0x8000_0000, RWX | WB);
+    const bit = (n: number): number => 1 << (n - 32);
+    // The highest implemented address bit: a legal host-physical address.
+    mem.set64(leaf, (0x8000_0000 | RWX | WB) >>> 0, bit(maxPhyAddr - 1));
+    expect(slw.translate(0x4000_0000, NA.Read)).toBe(S.Ok);
+    for (const n of [maxPhyAddr, 51]) {
+      mem.set64(leaf, (0x8000_0000 | RWX | WB) >>> 0, bit(n));
+      expect(slw.translate(0x4000_0000, NA.Read), `leaf bit ${n}`).toBe(S.Misconfig);
+    }
+    mem.set64(leaf, (0x8000_0000 | RWX | WB) >>> 0, 0);
+    // The PML4E (non-leaf) with bit MAXPHYADDR set.
+    const pml4e = mem.read32(EPT_ROOT);
+    mem.set64(EPT_ROOT, pml4e, bit(maxPhyAddr));
+    expect(slw.translate(0x4000_0000, NA.Read)).toBe(S.Misconfig);
+    mem.set64(EPT_ROOT, pml4e, 0);
+    expect(slw.translate(0x4000_0000, NA.Read)).toBe(S.Ok);
+  });
+
   it('reports bit 7 of a PML4E and of a PML5E', () => {
     const { slw, mapEpt, mem } = ept();
     mapEpt(0x5000, 0x9000, RWX | WB);

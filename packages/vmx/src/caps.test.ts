@@ -1,7 +1,7 @@
 /**
  * Capability reporting (SDM Vol. 3C Appendix A) through real RDMSR/WRMSR/CPUID instructions, with
  * the values the design's feature set implies computed by hand from the SDM bit positions, and
- * the CR0/CR4 rules of VMX operation (§24.8).
+ * the CR0/CR4 rules of VMX operation (§23.8).
  */
 import { Cr0, Cr4, INTEL_CORE, cr4ValidMask } from '@hvkit/x86';
 import { describe, expect, it } from 'vitest';
@@ -206,7 +206,19 @@ describe('helpers', () => {
   });
 });
 
-describe('CR0/CR4 in VMX operation (SDM §24.8)', () => {
+describe('the EPT walker follows the CPU model (SDM §28.3.3.1: EPT entry bits 51:MAXPHYADDR are reserved)', () => {
+  it('MAXPHYADDR of the walker is the model\'s physical-address width, with the advertised EPT capabilities', () => {
+    const m = machine();
+    expect(INTEL_CORE.physAddrBits).toBe(46);
+    expect(m.vmx.ept.maxPhyAddr).toBe(46);
+    const narrow = machine(undefined, { ...INTEL_CORE, physAddrBits: 39 });
+    expect(narrow.vmx.ept.maxPhyAddr).toBe(39);
+    expect(narrow.vmx.ept.executeOnly).toBe(DEFAULT_VMX_FEATURES.eptExecuteOnly);
+    expect(narrow.vmx.ept.gbPages).toBe(DEFAULT_VMX_FEATURES.ept1gPages);
+  });
+});
+
+describe('CR0/CR4 in VMX operation (SDM §23.8 "Restrictions on VMX Operation")', () => {
   function root(): VmxMachine {
     const m = new VmxMachine().long64().enableVmx();
     m.region(0x100000);
@@ -248,5 +260,42 @@ describe('CR0/CR4 in VMX operation (SDM §24.8)', () => {
     expect(crWriteAllowed(m.vmx, m.cpu, 0, cr0 & ~(Cr0.PE | Cr0.PG), 0)).toBe(true);
     expect(crWriteAllowed(m.vmx, m.cpu, 0, cr0 & ~Cr0.NE, 0)).toBe(false);
     m.cpu.guestMode = false;
+  });
+
+  it('the instructions consult it (VmxCpu.allowsCrWrite): MOV to CR4 clearing VMXE and MOV to CR0 clearing NE are #GP(0) in VMX root operation', () => {
+    const m = root();
+    const cr0 = m.cpu.cr0;
+    const cr4 = m.cpu.cr4;
+    // mov cr4, rax
+    m.clearEvents().setReg(R.RAX, (cr4 & ~Cr4.VMXE) >>> 0);
+    m.run([0x0f, 0x22, 0xe0, ...X.hlt]);
+    expect(m.fault).toMatchObject({ vector: GP, error: 0 });
+    expect(m.cpu.cr4).toBe(cr4);
+    // mov cr0, rax
+    m.clearEvents().setReg(R.RAX, (cr0 & ~Cr0.NE) >>> 0);
+    m.run([0x0f, 0x22, 0xc0, ...X.hlt]);
+    expect(m.fault).toMatchObject({ vector: GP, error: 0 });
+    expect(m.cpu.cr0).toBe(cr0);
+    // Bits that are not fixed still change: CR0.MP through MOV, CR0.TS through LMSW and CLTS.
+    m.clearEvents().setReg(R.RAX, (cr0 | Cr0.MP) >>> 0);
+    m.run([0x0f, 0x22, 0xc0, ...X.hlt]);
+    expect(m.fault).toBeNull();
+    expect(m.cpu.cr0).toBe(cr0 | Cr0.MP);
+    m.setReg(R.RAX, Cr0.PE | Cr0.MP | Cr0.TS);
+    m.run([0x0f, 0x01, 0xf0, ...X.hlt]);
+    expect(m.cpu.cr0 & Cr0.TS).toBe(Cr0.TS);
+    m.run([0x0f, 0x06, ...X.hlt]);
+    expect(m.fault).toBeNull();
+    expect(m.cpu.cr0 & Cr0.TS).toBe(0);
+  });
+
+  it('outside VMX operation (after VMXOFF) clearing CR4.VMXE is allowed again', () => {
+    const m = root();
+    m.run([...X.vmxoff, ...X.hlt]);
+    expect(m.vmx.inVmx).toBe(false);
+    m.clearEvents().setReg(R.RAX, (m.cpu.cr4 & ~Cr4.VMXE) >>> 0);
+    m.run([0x0f, 0x22, 0xe0, ...X.hlt]);
+    expect(m.fault).toBeNull();
+    expect(m.cpu.cr4 & Cr4.VMXE).toBe(0);
   });
 });

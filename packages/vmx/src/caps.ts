@@ -1,6 +1,6 @@
 /**
  * VMX capability reporting (Intel SDM Vol. 3C Appendix A "VMX Capability Reporting Facility"),
- * CPUID.1:ECX.VMX, and the CR0/CR4 restrictions of VMX operation (§24.8 "Restrictions on VMX
+ * CPUID.1:ECX.VMX, and the CR0/CR4 restrictions of VMX operation (§23.8 "Restrictions on VMX
  * operation").
  *
  * A {@link VmxFeatures} object says what a CPU model exposes (which optional controls, EPT/VPID
@@ -421,7 +421,7 @@ export function writeVmxMsr(_vmx: VmxCpu, _cpu: Cpu, _msr: number, _lo: number, 
 
 /**
  * Whether a MOV to CR0/CR4 (also CLTS, LMSW) may put `lo:hi` in CR`n` in VMX operation (SDM
- * §24.8 "Restrictions on VMX operation": the bits fixed by IA32_VMX_CR0_FIXED0/FIXED1 and
+ * §23.8 "Restrictions on VMX Operation": the bits fixed by IA32_VMX_CR0_FIXED0/FIXED1 and
  * IA32_VMX_CR4_FIXED0/FIXED1 cannot change, and an attempt raises #GP(0); so clearing CR4.VMXE
  * is #GP(0), FIXED0 bit 13). Returns true outside VMX operation and for other registers; the
  * caller raises #GP(0) on false.

@@ -36,6 +36,7 @@ import { controlsValid } from './caps.js';
 import { ActivityState, EntryCtl, ExitCtl, Interruptibility, InterruptionType, PinCtl, Proc2Ctl, ProcCtl, VmFuncCtl } from './constants.js';
 import { VMCS_SLOT, VmcsField as F, type Vmcs } from './fields.js';
 import { entryFailureExit } from './exit.js';
+import { eptActivate } from './ept.js';
 import { vmFailValid } from './instructions.js';
 import { nonRootEnter, requestPendingMtf } from './nonroot.js';
 import type { VmxCpu } from './vmx.js';
@@ -716,6 +717,10 @@ export function loadGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs): void {
   cpu.waitForSipi = false;
   vmx.guestShutdown = false;
   vmx.mtfPending = false;
+  // The guest's TLB bank (VPID/EPTP, §28.3.3.1; flushed without "enable VPID") is selected now,
+  // with the guest's CR0/CR4/EFER/RFLAGS loaded and before contextChanged, so that the host's
+  // bank is never flushed for the guest's access rights (nonRootEnter activates again: cheap).
+  eptActivate(vmx, cpu);
   cpu.contextChanged();
 }
 

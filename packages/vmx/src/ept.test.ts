@@ -4,12 +4,12 @@
  * VMX non-root operation over real guest page tables (the harness's 4-level identity map) and
  * EPT tables built here.
  */
-import { StopReason } from '@hvkit/x86';
+import { Cr0, Cr4, Efer, StopReason } from '@hvkit/x86';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Proc2Ctl, VmxExitReason } from './constants.js';
 import { eptActivate, eptpSwitch } from './ept.js';
 import { Vmcs, VmcsField as F } from './fields.js';
-import { CODE, VmxMachine } from './test-harness.js';
+import { CODE, PT_ROOT, VmxMachine } from './test-harness.js';
 import { vmEntry } from './entry.js';
 import { eptp, GUEST_IDT, GUEST_RIP, HOST_RIP, validControls, validGuest64, validHost64, withEpt, withSecondary, writeGuestTables } from './vmcs-fixture.js';
 
@@ -172,10 +172,8 @@ describe('EPT violations (exit 48, Table 27-7)', () => {
     expect(get(F.GuestRip)).toBe(CODE);
   });
 
-  // Known core gap: Cpu.injectEvent restores RIP after a failed software-event delivery only for
-  // CPU_FAULT, not for CPU_VMEXIT, so the saved guest RIP is RIP + instruction length. Flip to
-  // `it` once injectEvent restores it for both.
-  it.fails('during delivery of an injected INT n (VM entry): RIP saved as the guest RIP field, the entry instruction length reported', () => {
+  // Cpu.injectEvent restores RIP for a VM exit during the delivery as for a fault (§27.3.3).
+  it('during delivery of an injected INT n (VM entry): RIP saved as the guest RIP field, the entry instruction length reported', () => {
     m.cpu.onEvent = null;
     writeGuestTables(m);
     validGuest64(vmcs);
@@ -202,14 +200,93 @@ describe('EPT violations (exit 48, Table 27-7)', () => {
     expect(get(F.GuestRip)).toBe(CODE + 7);
   });
 
-  // Known core gap: after a read fills the core TLB for a page whose guest PDE is already dirty,
-  // the core installs the write right without asking translateGpa, so the EPT write permission is
-  // bypassed. Flip to `it` once the core ANDs its TLB rights with the second-level rights.
-  it.fails('a write after a read of an EPT read-only page exits even when the guest mapping is dirty', () => {
+  // The core ANDs the TLB rights it installs with the EPT rights (cpu.slRights): a read fill of
+  // a page whose guest mapping is already dirty installs no write right (§28.3.3.2).
+  it('a write after a read of an EPT read-only page exits even when the guest mapping is dirty', () => {
     leaf(0x51, 0x51000, R | WB);
     enterGuest([...store(0x56000), ...load(0x51008), ...store(0x51008), HLT]);
     run();
     expectExitAtHost(VmxExitReason.EptViolation);
+    expect(get(F.ExitQualification)).toBe(0x18a);
+    expect(get(F.GuestPhysicalAddress)).toBe(0x51008);
+    expect(get(F.GuestRip)).toBe(CODE + 14);
+  });
+
+  it('a fetch from a not-executable EPT page after reading it exits (bit 2 with bits 3, 4)', () => {
+    leaf(0x52, 0x52000, R | W | WB);
+    m.w32(0x52000, 0x90909090);
+    // mov eax, [52000h]; mov eax, 52000h; jmp rax
+    enterGuest([...load(0x52000), 0xb8, 0x00, 0x20, 0x05, 0x00, 0xff, 0xe0]);
+    run();
+    expectExitAtHost(VmxExitReason.EptViolation);
+    expect(get(F.ExitQualification)).toBe(0x19c);
+    expect(get(F.GuestRip)).toBe(0x52000);
+  });
+
+  it('a read of an execute-only EPT page after executing from it exits (bit 0 with bit 5)', () => {
+    leaf(0x52, 0x52000, X | WB);
+    m.bytes(0x52000, [...load(0x52010), HLT]);
+    enterGuest([0xb8, 0x00, 0x20, 0x05, 0x00, 0xff, 0xe0]); // mov eax, 52000h; jmp rax
+    run();
+    expectExitAtHost(VmxExitReason.EptViolation);
+    expect(get(F.ExitQualification)).toBe(0x1a1);
+    expect(get(F.GuestPhysicalAddress)).toBe(0x52010);
+    expect(get(F.GuestRip)).toBe(0x52000);
+  });
+
+  it('a write to an EPT read-only 2 MiB page after a read exits', () => {
+    m.w64(PD + 8 * 2, 0x400000 + (0x80 | WB | R | X));
+    // The guest's 2 MiB page at 400000H already accessed and dirty (A = bit 5, D = bit 6).
+    m.w64(PT_ROOT + 0x2000 + 8 * 2, 0x400000 | 0x87 | 0x60);
+    enterGuest([...load(0x480008), ...store(0x480008), HLT]);
+    run();
+    expectExitAtHost(VmxExitReason.EptViolation);
+    expect(get(F.ExitQualification)).toBe(0x1aa);
+    expect(get(F.GuestPhysicalAddress)).toBe(0x480008);
+    expect(get(F.GuestRip)).toBe(CODE + 7);
+  });
+
+  it('a guest paging-structure accessed-flag write to an EPT read-only page exits (write, kind 5)', () => {
+    leaf(0x72, 0x72000, R | X | WB); // the guest PD; its entries' accessed flags are clear
+    enterGuest([...load(0x600000), HLT]);
+    run();
+    expectExitAtHost(VmxExitReason.EptViolation);
+    expect(get(F.GuestPhysicalAddress) & ~0xfff).toBe(0x72000);
+    // The accessed-flag update is a locked read-modify-write of the entry: a data read and a data
+    // write (Table 27-7 bits 0 and 1), readable (bit 3), linear address valid (bit 7), not the
+    // final translation (bit 8 clear).
+    expect(get(F.ExitQualification) & 0x18f).toBe(0x8b);
+    expect(get(F.GuestRip)).toBe(CODE);
+  });
+
+  it('a PDPTE load (MOV to CR3 with PAE paging) after a guest #PF reports no guest-linear address (bit 7 clear)', () => {
+    // 32-bit PAE paging: PDPT at 74000H, PDPTE 0 -> PD at 75000H (2 MiB pages), PDPTEs 1-3 not present.
+    const c = m.cpu;
+    m.flat32();
+    c.efer &= ~(Efer.LME | Efer.LMA);
+    m.fill(0x74000, 0x2000);
+    m.w64(0x74000, 0x75000 | 1);
+    for (let i = 0; i < 512; i++) m.w64(0x75000 + 8 * i, i * 0x200000 + 0x87);
+    c.cr3Lo = 0x74000;
+    c.cr4 = (c.cr4 | Cr4.PAE) & ~Cr4.PSE;
+    c.cr0 |= Cr0.PG;
+    expect(c.walker.loadPdptes(0x74000)).toBe(true);
+    c.updateMode();
+    c.flushTlb(true);
+    // mov eax, [40000000h] (#PF: PDPTE 1 not present); mov eax, 74000h; mov cr3, eax; hlt
+    enterGuest([0x8b, 0x05, 0x00, 0x00, 0x00, 0x40, 0xb8, 0x00, 0x40, 0x07, 0x00, 0x0f, 0x22, 0xd8, HLT]);
+    run();
+    expect(m.fault?.vector).toBe(14);
+    m.clearEvents();
+    // The PDPT page not present in EPT: the PDPTE reads of MOV to CR3 are EPT violations.
+    leaf(0x74, 0, 0);
+    c.ripLo = CODE + 6;
+    run();
+    expectExitAtHost(VmxExitReason.EptViolation);
+    // A read (bit 0), no linear address (bits 7 and 8 clear, §27.2.1 Table 27-7).
+    expect(get(F.ExitQualification) & 0x187).toBe(0x1);
+    expect(get(F.GuestPhysicalAddress)).toBe(0x74000);
+    expect(get(F.GuestRip)).toBe(CODE + 11);
   });
 
   it('sets the EPT dirty flag on the first write after a cached read (A/D enabled)', () => {

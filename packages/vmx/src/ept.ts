@@ -132,6 +132,16 @@ export class EptContexts {
  * (`access`: 0 read, 1 write, 2 fetch, +4 for guest paging-structure accesses, 5 = an
  * accessed/dirty update of a guest paging-structure entry). May perform an EPT-violation,
  * EPT-misconfiguration or APIC-access VM exit (then throws `CPU_VMEXIT`).
+ *
+ * On success `cpu.slRights` tells the core which kinds of access the EPT mapping of the page
+ * grants without another walk (bit 0 read, 1 write, 2 execute: the R/W/X of the EPT
+ * paging-structure entries used, SDM §28.3.3.2 "EPT Violations"; read clear for an
+ * execute-only page, §28.3.2; write only once the EPT dirty flag is set when accessed and dirty
+ * flags are enabled, §28.3.5), and the core installs no TLB right beyond them: a translation
+ * cached for one kind of access never lets another kind bypass EPT (the combined mappings of
+ * §28.4.1 carry the intersection of the guest's and the EPT's rights). Without "enable EPT" the
+ * core's default (all rights) stays. An access to the APIC-access page always exits, so that
+ * page never reaches the TLB.
  */
 export function eptTranslate(vmx: VmxCpu, cpu: Cpu, gpa: number, access: number): number {
   const st = vmx.eptCtx;
@@ -143,6 +153,7 @@ export function eptTranslate(vmx: VmxCpu, cpu: Cpu, gpa: number, access: number)
       access >= 4 ? ((access & 1) !== 0 || st.accessedDirty ? P_W : P_R) : access === 1 ? P_W : access === 2 ? P_X : P_R;
     if (st.cacheKey[slot] === page && st.cacheGen[slot] === st.gen && (st.cachePerm[slot]! & need) === need) {
       hpa = st.cacheHpa[slot]! + (gpa - page * 4096);
+      cpu.slRights = st.cachePerm[slot]!;
     } else {
       hpa = eptWalk(vmx, cpu, st, gpa, access, page, slot);
     }
@@ -169,6 +180,7 @@ function eptWalk(vmx: VmxCpu, cpu: Cpu, st: EptContexts, gpa: number, access: nu
     st.cacheHpa[slot] = hpaPage;
     st.cachePerm[slot] = perm;
     st.cacheGen[slot] = st.gen;
+    cpu.slRights = perm;
     return w.hostAddr;
   }
   const vmcs = vmx.current!;

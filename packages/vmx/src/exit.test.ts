@@ -288,6 +288,22 @@ describe('§27.3 saving guest state', () => {
       expect(m.cpu.nmiBlocked).toBe(true);
     });
 
+    it('a VM exit during an instruction saves the blocking that instruction ran under (the core\'s insnShadow; §27.3.4)', () => {
+      // `sti; cpuid`: the CPUID exit happens with the core's shadow already consumed.
+      m.cpu.interruptShadow = false;
+      m.cpu.insnShadow = 1;
+      vmExit(m.vmx, m.cpu, 10, 0, 0);
+      expect(get(F.GuestInterruptibilityInfo)).toBe(Interruptibility.BlockingBySti);
+      enterGuest();
+      m.cpu.insnShadow = 2;
+      m.cpu.pendingDb = 0x4000;
+      vmExit(m.vmx, m.cpu, 10, 0, 0);
+      expect(get(F.GuestInterruptibilityInfo)).toBe(Interruptibility.BlockingByMovSs);
+      // Under MOV-SS blocking the pending debug exceptions are kept (§27.3.4).
+      expect(get(F.GuestPendingDbgExceptions)).toBe(0x4000);
+      m.cpu.insnShadow = 0;
+    });
+
     it('saves virtual-NMI blocking with "virtual NMIs"', () => {
       vmcs.set(F.PinBasedVmExecControl, vmcs.get(F.PinBasedVmExecControl) | PinCtl.NmiExiting | PinCtl.VirtualNmis);
       m.vmx.virtualNmiBlocked = true;

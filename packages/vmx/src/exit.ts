@@ -227,6 +227,8 @@ export function recordPendingExit(vmx: VmxCpu, cpu: Cpu, reason: number, qualLo:
   vmx.pendingVectoringInfo = cpu.vectoringInfo;
   vmx.pendingVectoringError = cpu.vectoringError;
   vmx.pendingVectoringInsnLen = cpu.vectoringInsnLen;
+  // The blocking by STI / MOV SS the instruction ran under (the core forgets it at the boundary).
+  vmx.pendingShadow = cpu.insnShadow;
   // The run loop calls ext.boundary at the next boundary (VmxCpu.boundary completes the exit).
   cpu.extBoundary = true;
   cpu.exitBlock = true;
@@ -241,6 +243,11 @@ export function completePendingExit(vmx: VmxCpu, cpu: Cpu): boolean {
   if (reason < 0) return false;
   vmx.pendingExitReason = -1;
   cpu.vectoringInfo = 0;
+  // The instruction was unwound: the guest is back at its boundary, in the shadow it had there.
+  if (vmx.pendingShadow !== 0) {
+    cpu.interruptShadow = true;
+    cpu.stiShadow = vmx.pendingShadow === 1;
+  }
   finishExit(vmx, cpu, reason, vmx.pendingExitQualLo, vmx.pendingExitQualHi, vmx.pendingVectoringInfo, vmx.pendingVectoringError, vmx.pendingVectoringInsnLen);
   return true;
 }
@@ -409,9 +416,13 @@ function saveGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, reason: number, vi: n
       : cpu.halted
         ? ActivityState.Hlt
         : ActivityState.Active;
-  // The core's shadow: interruptShadow with stiShadow = blocking by STI, without = by MOV SS.
+  // Blocking by STI / MOV SS before the VM exit: at an instruction boundary the core's shadow
+  // for the next instruction (interruptShadow, with stiShadow = by STI, without = by MOV SS);
+  // for a VM exit during an instruction (fault-like: RIP = that instruction), the blocking that
+  // instruction ran under, `insnShadow` (1 STI, 2 MOV SS; 0 at boundaries).
   let intr = 0;
   if (cpu.interruptShadow) intr = cpu.stiShadow ? Interruptibility.BlockingBySti : Interruptibility.BlockingByMovSs;
+  else if (cpu.insnShadow !== 0) intr = cpu.insnShadow === 1 ? Interruptibility.BlockingBySti : Interruptibility.BlockingByMovSs;
   const virtualNmis = (lo[S_PIN]! & PinCtl.VirtualNmis) !== 0;
   if (virtualNmis ? vmx.virtualNmiBlocked : cpu.nmiBlocked) intr |= Interruptibility.BlockingByNmi;
   lo[S_G_INTERRUPTIBILITY] = intr;
@@ -421,7 +432,7 @@ function saveGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, reason: number, vi: n
   // Format (Table 24-4): B3-B0 (bits 3:0), enabled breakpoint (bit 12: the core records only
   // enabled breakpoints), BS (bit 14); BT (bit 15 of DR6) has no place here.
   const db = cpu.pendingDb;
-  const movSs = cpu.interruptShadow && !cpu.stiShadow;
+  const movSs = (intr & Interruptibility.BlockingByMovSs) !== 0;
   const keepDb =
     reason === 3 ||
     reason === 37 ||
@@ -559,6 +570,7 @@ function loadHostState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, exitCtl: number, nmiEx
   cpu.tscOffsetHi = 0;
   cpu.extBoundary = false;
   cpu.extDeadline = Infinity;
+  cpu.intrIgnoresIf = false;
   // VMX root operation blocks INIT (SDM §24.8).
   cpu.initBlocked = true;
 
@@ -628,15 +640,15 @@ function loadHostState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, exitCtl: number, nmiEx
   cpu.shutdown = false;
   vmx.guestShutdown = false;
   cpu.pendingDb = 0;
-  // Mode, CPL, paging mode and walk control of the host (on the guest's TLB bank: if the walk
-  // rights differ, the core flushes that bank rather than the host's).
-  cpu.contextChanged();
   // TLB (§28.3.3.1): back to the host's bank; with VPIDs disabled a VM exit invalidates the
-  // linear and combined mappings of VPID 0000H, the host's (flushed while not current: the
-  // core's cheap whole-bank clear).
+  // linear and combined mappings of VPID 0000H, the host's (the core's flush walks only the
+  // entries filled). The bank is selected after the host's CR0/CR4/EFER/RFLAGS are loaded and
+  // before contextChanged, so neither bank is flushed for the other context's access rights.
   const proc2 = (lo[S_PROC]! & ProcCtl.ActivateSecondaryControls) !== 0 ? lo[S_PROC2]! : 0;
   if ((proc2 & Proc2Ctl.EnableVpid) === 0) cpu.flushTlbBank(0);
   cpu.selectTlbBank(0);
+  // Mode, CPL, paging mode and walk control of the host.
+  cpu.contextChanged();
 
   // §27.5.4 "Checking and Loading Host Page-Directory-Pointer-Table Entries": PAE paging outside
   // IA-32e mode loads the PDPTEs from CR3; a reserved bit is a VMX abort.
@@ -681,6 +693,7 @@ function vmxAbort(vmx: VmxCpu, cpu: Cpu, indicator: number): void {
   cpu.guestMode = false;
   cpu.extBoundary = false;
   cpu.extDeadline = Infinity;
+  cpu.intrIgnoresIf = false;
   cpu.shutdown = true;
   cpu.exitBlock = true;
   const onExit = vmx.onExit;

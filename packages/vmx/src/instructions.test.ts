@@ -539,21 +539,34 @@ describe('VMLAUNCH / VMRESUME', () => {
   it('events blocked by MOV SS: error 26 (checked before the launch state)', () => {
     const m = ready();
     m.vmx.current!.launched = true;
-    m.cpu.interruptShadow = true;
-    m.cpu.stiShadow = false;
+    // The blocking this VMLAUNCH runs under (the core's insnShadow: 2 = by MOV SS).
+    m.cpu.insnShadow = 2;
     expect(opVmlaunch(m.vmx, m.cpu, true)).toBe(26);
     expect(m.instructionError()).toBe(26);
     // Blocking by STI does not stop VM entry.
-    m.cpu.stiShadow = true;
+    m.cpu.insnShadow = 1;
     m.vmx.current!.launched = false;
     expect(opVmlaunch(m.vmx, m.cpu, true)).toBe(0);
     expect(mocks.entries).toEqual([true]);
   });
 
-  // The run loop consumes interruptShadow before the instruction executes, so the MOV-SS shadow
-  // is not visible to VMLAUNCH yet: needs a core field for "the current instruction runs in a
-  // MOV-SS shadow" (reported to the lead).
-  it.todo('MOV SS, AX; VMLAUNCH through instruction bytes: VMfailValid(26)');
+  it('MOV SS, EAX; VMLAUNCH / VMRESUME through instruction bytes: VMfailValid(26) even with a launched VMCS', () => {
+    const m = ready();
+    m.vmx.current!.launched = true;
+    // mov eax, ss; mov ss, eax; vmlaunch
+    m.setArith(0);
+    m.run([0x8c, 0xd0, 0x8e, 0xd0, ...X.vmlaunch, ...X.hlt]);
+    expect([m.outcome(), m.instructionError()]).toEqual(['failValid', 26]);
+    m.setArith(0);
+    m.run([0x8c, 0xd0, 0x8e, 0xd0, ...X.vmresume, ...X.hlt]);
+    expect([m.outcome(), m.instructionError()]).toEqual(['failValid', 26]);
+    expect(mocks.entries).toEqual([]);
+    // One instruction later the blocking is over: VMRESUME reaches VM entry.
+    m.run([0x8c, 0xd0, 0x8e, 0xd0, ...X.nop, ...X.vmresume, ...X.hlt]);
+    // STI's blocking does not stop VM entry (the flags must allow STI: IF = 0 -> 1 shadow).
+    m.run([0xfa, 0xfb, ...X.vmresume, ...X.hlt]);
+    expect(mocks.entries).toEqual([false, false]);
+  });
 
   it('otherwise hands over to VM entry with the instruction kind', () => {
     const m = ready();

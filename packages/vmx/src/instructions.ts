@@ -259,8 +259,9 @@ export function opVmread(vmx: VmxCpu, cpu: Cpu, encoding: number, encodingHi = 0
  * VMfailInvalid; an unsupported field VMfailValid(12); a VM-exit information field (type 1)
  * VMfailValid(13) (IA32_VMX_MISC bit 29 clear); otherwise the field is written (§24.11.2: a
  * 16-bit field takes bits 15:0, a 32-bit field bits 31:0, the high access of a 64-bit field
- * writes bits 31:0 of the value into bits 63:32 of the field) and VMsucceed. Bumps the VMCS
- * generation (VM entry then rechecks controls and host state).
+ * writes bits 31:0 of the value into bits 63:32 of the field) and VMsucceed. A write to a
+ * control or host-state field bumps the VMCS generation (VM entry then rechecks controls and
+ * host state, SDM §26.2); guest-state fields are checked on every entry anyway (§26.3.1).
  */
 export function opVmwrite(vmx: VmxCpu, cpu: Cpu, encoding: number, lo: number, hi: number, encodingHi = 0): number {
   const v = vmx.current;
@@ -287,7 +288,11 @@ export function opVmwrite(vmx: VmxCpu, cpu: Cpu, encoding: number, lo: number, h
         v.hi[s] = hi;
     }
   }
-  v.generation++;
+  // Only control (type 0) and host-state (type 3) fields feed the VM-entry checks that are
+  // cached per generation (entry.ts controlsOk/hostStateOk); a guest-state write (the guest RIP
+  // a host advances on every exit) leaves the generation, and those checks' result, alone.
+  const type = (encoding >>> 10) & 3;
+  if (type === 0 || type === 3) v.generation++;
   setArithFlags(cpu, 0);
   vmx.outcome = 0;
   return 0;
@@ -301,12 +306,14 @@ export function opVmwrite(vmx: VmxCpu, cpu: Cpu, encoding: number, lo: number, h
  * controls/host state, a VM-entry failure exit, or non-root operation). Returns 0 when VM entry
  * was attempted without VMfail (the guest runs, or a VM-entry failure exit happened).
  *
- * "Blocking by MOV SS" is the core's `interruptShadow && !stiShadow` (cpu.ts).
+ * "Blocking by MOV SS" is the blocking that applies to this VMLAUNCH/VMRESUME itself: the
+ * core's `insnShadow` (2 = the previous instruction was MOV SS / POP SS; its `interruptShadow`
+ * has already been consumed as this instruction started).
  */
 export function opVmlaunch(vmx: VmxCpu, cpu: Cpu, launch: boolean): number {
   const v = vmx.current;
   if (v === null) return vmFailInvalid(vmx, cpu);
-  if (cpu.interruptShadow && !cpu.stiShadow) return vmFailValid(vmx, cpu, VmInstructionError.EntryEventsBlockedByMovSs);
+  if (cpu.insnShadow === 2) return vmFailValid(vmx, cpu, VmInstructionError.EntryEventsBlockedByMovSs);
   if (launch) {
     if (v.launched) return vmFailValid(vmx, cpu, VmInstructionError.VmlaunchNonClearVmcs);
   } else {

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ExitCtl, Interruptibility, PinCtl, Proc2Ctl, ProcCtl } from './constants.js';
 import { vmEntry } from './entry.js';
 import { Vmcs, VmcsField } from './fields.js';
-import { boundary, intercept, nonRootEnter } from './nonroot.js';
+import { intercept, nonRootEnter } from './nonroot.js';
 import type * as ExitModule from './exit.js';
 import { CODE, PT_ROOT, VmxMachine, X } from './test-harness.js';
 import { GUEST_HANDLERS, GUEST_RIP, HOST_RIP, validControls, validGuest64, validHost64, withSecondary, writeGuestTables } from './vmcs-fixture.js';
@@ -279,6 +279,32 @@ describe('control-register accesses (SDM §25.1.3, Table 27-3)', () => {
     const ok = guest(code, setup(base | Cr0.MP));
     expect(run(ok)).toBeNull();
     expect(ok.cpu.cr0 & (Cr0.MP | Cr0.TS)).toBe(Cr0.MP | Cr0.TS);
+  });
+
+  it('MOV to CR0/CR4 that does not exit: a guest-owned fixed bit cannot be cleared (#GP(0)); a host-owned one keeps its value (SDM §23.8, §25.3)', () => {
+    // mov cr0, rbx: the guest owns NE (mask 0), so clearing it is #GP(0), CR0 unchanged.
+    const owned = guest([0x0f, 0x22, 0xc3], { before: (g) => g.setReg(Reg.RBX, (g.cpu.cr0 & ~Cr0.NE) >>> 0) });
+    const cr0 = owned.cpu.cr0;
+    expect(run(owned)).toBeNull();
+    expect(owned.fault).toMatchObject({ vector: 13, error: 0 });
+    expect(owned.cpu.cr0).toBe(cr0);
+    // NE host-owned with a read shadow of 0: the same value matches the shadow, does not exit,
+    // and the merged value keeps NE = 1, so no fault.
+    const hostNe = guest([0x0f, 0x22, 0xc3], {
+      fields: [
+        [F.Cr0GuestHostMask, Cr0.NE],
+        [F.Cr0ReadShadow, 0],
+      ],
+      before: (g) => g.setReg(Reg.RBX, ((g.cpu.cr0 & ~Cr0.NE) | Cr0.MP) >>> 0),
+    });
+    expect(run(hostNe)).toBeNull();
+    expect(hostNe.fault).toBeNull();
+    expect(hostNe.cpu.cr0 & (Cr0.NE | Cr0.MP)).toBe(Cr0.NE | Cr0.MP);
+    // mov cr4, rcx: a guest-owned VMXE cannot be cleared.
+    const vmxe = guest([0x0f, 0x22, 0xe1], { before: (g) => g.setReg(Reg.RCX, g.cpu.cr4 & ~Cr4.VMXE) });
+    expect(run(vmxe)).toBeNull();
+    expect(vmxe.fault).toMatchObject({ vector: 13, error: 0 });
+    expect(vmxe.cpu.cr4 & Cr4.VMXE).toBe(Cr4.VMXE);
   });
 
   it('MOV to CR4 setting a host-owned bit against the shadow exits (register in 11:8)', () => {
@@ -772,12 +798,39 @@ describe('boundary exits (SDM §25.2, §25.5, §26.7)', () => {
     expect(run(m)).toMatchObject({ reason: 0, qual: 0x4000n });
   });
 
-  it('external-interrupt exiting ignores RFLAGS.IF = 0 at a boundary the VMX code sees', () => {
+  it('external-interrupt exiting: an interrupt exits with RFLAGS.IF = 0 (Table 24-5), through the core (intrIgnoresIf)', () => {
     let pending = true;
-    const m = guest([0x90, 0x90], { pin: PinCtl.ExternalInterruptExiting, proc: ProcCtl.MonitorTrapFlag });
-    m.cpu.interrupts = { hasInterrupt: () => pending, acknowledge: () => ((pending = false), 0x20) };
-    expect(boundary(m.vmx, m.cpu)).toBe(true);
-    expect(exits[0]).toMatchObject({ reason: 1, rip: CODE });
+    const ctl = { hasInterrupt: () => pending, acknowledge: () => ((pending = false), 0x20) };
+    const m = guest([0x90, 0x90], { pin: PinCtl.ExternalInterruptExiting });
+    expect(m.cpu.flags & Flag.IF).toBe(0);
+    expect(m.cpu.intrIgnoresIf).toBe(true);
+    m.cpu.interrupts = ctl;
+    expect(run(m)).toMatchObject({ reason: 1, rip: CODE, icount: 0 });
+    // Without external-interrupt exiting, IF = 0 keeps the interrupt pending and the guest runs.
+    const n = guest([0x90, 0x90]);
+    expect(n.cpu.intrIgnoresIf).toBe(false);
+    n.cpu.interrupts = ctl;
+    expect(run(n)).toBeNull();
+    expect(n.cpu.halted).toBe(true);
+    expect(pending).toBe(true);
+  });
+
+  it('external-interrupt exiting with IF = 0: blocking by MOV SS / STI still holds the interrupt back one instruction', () => {
+    for (const sti of [false, true]) {
+      const m = guest([0x90, 0x90], { pin: PinCtl.ExternalInterruptExiting });
+      m.cpu.interrupts = { hasInterrupt: () => true, acknowledge: () => 0x20 };
+      m.cpu.interruptShadow = true;
+      m.cpu.stiShadow = sti;
+      expect(run(m)).toMatchObject({ reason: 1, rip: CODE + 1, icount: 1 });
+    }
+  });
+
+  it('external-interrupt exiting with IF = 0 wakes a halted guest: the exit comes from HLT', () => {
+    let pending = false;
+    const m = guest([], { pin: PinCtl.ExternalInterruptExiting });
+    m.cpu.interrupts = { hasInterrupt: () => pending || (pending = m.cpu.halted), acknowledge: () => 0x20 };
+    expect(run(m)).toMatchObject({ reason: 1, rip: CODE + 1 });
+    expect(m.cpu.halted).toBe(true);
   });
 });
 
@@ -901,6 +954,85 @@ describe('end to end: VMLAUNCH-style entry (entry.ts) and the real VM exit (exit
     });
     expect(field(h, F.VmExitReason)).toBe(12);
     expect(field(h, F.VmxPreemptionTimerValue)).toBe(100);
+  });
+
+  /**
+   * Like {@link launch}, but VM entry is the VMLAUNCH instruction at CODE (so the instruction
+   * retires after non-root operation began, as on the machine); VMRESUME again with `resume`.
+   */
+  function launchInsn(code: readonly number[], adjust: (v: Vmcs, m: VmxMachine) => void): VmxMachine {
+    exits.length = 0;
+    const m = new VmxMachine().long64().enableVmx();
+    m.cpu.onEvent = null;
+    const v = new Vmcs();
+    v.address = 0x101000;
+    m.vmx.inVmx = true;
+    m.vmx.current = v;
+    m.cpu.initBlocked = true;
+    validControls(v, m.vmx.caps);
+    validHost64(v);
+    validGuest64(v);
+    writeGuestTables(m);
+    m.bytes(GUEST_RIP, [...code, 0xf4]);
+    adjust(v, m);
+    v.generation++;
+    m.code([...X.vmlaunch, 0xf4]);
+    m.cpu.run(10_000);
+    expect(exits).toHaveLength(1);
+    expect(m.cpu.guestMode).toBe(false);
+    return m;
+  }
+  function resume(m: VmxMachine): void {
+    exits.length = 0;
+    m.code([...X.vmresume, 0xf4]);
+    m.cpu.run(10_000);
+    expect(exits).toHaveLength(1);
+  }
+
+  it('MTF through VMLAUNCH/VMRESUME: each exit follows one guest instruction (trap-like, RIP = the next one)', () => {
+    const m = launchInsn([0x90, 0x90, 0x90], (v) => or(v, F.CpuBasedVmExecControl, ProcCtl.MonitorTrapFlag));
+    expect(field(m, F.VmExitReason)).toBe(37);
+    expect(field(m, F.GuestRip)).toBe(GUEST_RIP + 1);
+    resume(m);
+    expect(field(m, F.VmExitReason)).toBe(37);
+    expect(field(m, F.GuestRip)).toBe(GUEST_RIP + 2);
+  });
+
+  it('sti; cpuid: the CPUID exit saves blocking by STI (the instruction ran in its shadow, §27.3.4); a later exit does not', () => {
+    const m = launchInsn([0xfb, 0x0f, 0xa2, 0x90, 0x0f, 0xa2], () => undefined);
+    expect(field(m, F.VmExitReason)).toBe(10);
+    expect(field(m, F.GuestRip)).toBe(GUEST_RIP + 1);
+    expect(field(m, F.GuestInterruptibilityInfo)).toBe(Interruptibility.BlockingBySti);
+    // The host skips the CPUID and clears the blocking, as a VMM does.
+    m.vmx.current!.set(F.GuestRip, GUEST_RIP + 3);
+    m.vmx.current!.set(F.GuestInterruptibilityInfo, 0);
+    resume(m);
+    expect(field(m, F.VmExitReason)).toBe(10);
+    expect(field(m, F.GuestRip)).toBe(GUEST_RIP + 4);
+    expect(field(m, F.GuestInterruptibilityInfo)).toBe(0);
+  });
+
+  it('an NMI that exits while the guest is in HLT saves activity state HLT (§27.1, §27.3.4)', () => {
+    const m = launch([], (v, g) => {
+      or(v, F.PinBasedVmExecControl, PinCtl.NmiExiting);
+      v.set(F.GuestActivityState, 1);
+      g.cpu.nmiPending = true;
+    });
+    expect(field(m, F.VmExitReason)).toBe(0);
+    expect(field(m, F.VmExitInterruptionInfo)).toBe(0x8000_0202);
+    expect(field(m, F.GuestActivityState)).toBe(1);
+    expect(m.cpu.halted).toBe(false);
+  });
+
+  it('external-interrupt exiting with IF = 0 from HLT: exit 1, activity state HLT, RIP after the HLT', () => {
+    const m = launch([], (v, g) => {
+      or(v, F.PinBasedVmExecControl, PinCtl.ExternalInterruptExiting);
+      g.cpu.interrupts = { hasInterrupt: () => g.cpu.halted, acknowledge: () => 0x20 };
+    });
+    expect(field(m, F.VmExitReason)).toBe(1);
+    expect(field(m, F.GuestActivityState)).toBe(1);
+    expect(field(m, F.GuestRip)).toBe(GUEST_RIP + 1);
+    expect(m.cpu.intrIgnoresIf).toBe(false);
   });
 
   it('descriptor-table exiting through the real exit: reason 46 and the instruction information', () => {

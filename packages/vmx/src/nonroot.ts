@@ -139,7 +139,10 @@ export function nonRootEnter(vmx: VmxCpu, cpu: Cpu): void {
   vmx.nmiKeepBlocked = false;
   noteIretUnblocking(vmx, cpu, 0, false);
   vmx.pleActive = false;
-  vmx.bIcount = cpu.icount;
+  // No baseline yet: the first boundary after VM entry comes before the guest's first
+  // instruction (the VMLAUNCH/VMRESUME that entered may still retire after this), so it takes
+  // the baseline instead of counting as "an instruction ran" (MTF, §25.5.2).
+  vmx.bIcount = -1;
   vmx.bRipLo = cpu.ripLo;
   vmx.bRipHi = cpu.ripHi;
   vmx.guestCr2Lo = cpu.cr2Lo;
@@ -147,6 +150,10 @@ export function nonRootEnter(vmx: VmxCpu, cpu: Cpu): void {
   vmx.guestDr6 = cpu.drLo[6]!;
 
   cpu.extBoundary = needsBoundary(vmx);
+  // "External-interrupt exiting": an external interrupt causes a VM exit whatever RFLAGS.IF
+  // (Table 24-5, §25.2); blocking by STI / MOV SS still holds it back (§25.2, Table 24-3). The
+  // core then offers INTR to intercept() even with IF = 0, also from HLT.
+  cpu.intrIgnoresIf = (pin & PinCtl.ExternalInterruptExiting) !== 0;
   cpu.initBlocked = false;
   eptActivate(vmx, cpu);
 }
@@ -376,7 +383,8 @@ export function intercept(vmx: VmxCpu, cpu: Cpu, what: Intercept, info: number, 
     case Intercept.Exception:
       return exception(vmx, cpu, info, info2);
     case Intercept.Interrupt:
-      return (vmx.pin & PinCtl.ExternalInterruptExiting) !== 0 && externalInterruptExit(vmx, cpu);
+      // The shutdown state blocks external interrupts (§26.7.2 "Activity State").
+      return (vmx.pin & PinCtl.ExternalInterruptExiting) !== 0 && !vmx.guestShutdown && externalInterruptExit(vmx, cpu);
     case Intercept.Nmi:
       if ((vmx.pin & PinCtl.NmiExiting) === 0) return false;
       // Exit reason 0 with interruption type NMI (§27.2.2); the NMI blocks further NMIs only
@@ -541,6 +549,8 @@ function crWrite(vmx: VmxCpu, cpu: Cpu, n: number, gpr: number): boolean {
       if ((vmx.proc2 & Proc2Ctl.VirtualInterruptDelivery) === 0 && (v.get(VmcsField.TprThreshold) & 0xf) > (qLo & 0xf)) {
         cpu.ripLo = cpu.nipLo;
         cpu.ripHi = cpu.nipHi;
+        // After the instruction: its own STI/MOV-SS blocking has ended (§27.3.4).
+        cpu.insnShadow = 0;
         return plainExit(vmx, cpu, VmxExitReason.TprBelowThreshold, 0, 0);
       }
       return true;
@@ -739,8 +749,9 @@ function iret(vmx: VmxCpu, cpu: Cpu): void {
  * retired, after an event was delivered, or pending from VM entry; trap-like); pending debug
  * traps (left to the core); VMX-preemption timer (§25.5.1; not in wait-for-SIPI); NMI-window
  * exiting (no NMI or virtual-NMI blocking, no MOV-SS blocking); an NMI (left to the core);
- * interrupt-window exiting (RFLAGS.IF = 1, no STI or MOV-SS blocking); an external interrupt
- * with "external-interrupt exiting" even with RFLAGS.IF = 0 (§25.2 "External interrupts").
+ * interrupt-window exiting (RFLAGS.IF = 1, no STI or MOV-SS blocking); external interrupts
+ * come after, from the core (with "external-interrupt exiting" even with RFLAGS.IF = 0:
+ * `cpu.intrIgnoresIf`, §25.2).
  */
 export function boundary(vmx: VmxCpu, cpu: Cpu): boolean {
   if (vmx.nmiKeepBlocked) {
@@ -759,7 +770,8 @@ export function boundary(vmx: VmxCpu, cpu: Cpu): boolean {
   // Did an instruction retire or an event get delivered since the previous boundary? (RIP moved,
   // or an instruction such as `jmp $` retired; a halted core skipping idle time retires nothing,
   // and HLT itself moves RIP.)
-  const moved = cpu.ripLo !== vmx.bRipLo || cpu.ripHi !== vmx.bRipHi || (cpu.icount !== vmx.bIcount && !cpu.halted);
+  const moved =
+    vmx.bIcount >= 0 && (cpu.ripLo !== vmx.bRipLo || cpu.ripHi !== vmx.bRipHi || (cpu.icount !== vmx.bIcount && !cpu.halted));
   vmx.bIcount = cpu.icount;
   vmx.bRipLo = cpu.ripLo;
   vmx.bRipHi = cpu.ripHi;
@@ -789,15 +801,8 @@ export function boundary(vmx: VmxCpu, cpu: Cpu): boolean {
   if ((vmx.proc & ProcCtl.InterruptWindowExiting) !== 0 && (cpu.flags & Flag.IF) !== 0 && !cpu.interruptShadow) {
     return plainExit(vmx, cpu, VmxExitReason.InterruptWindow, 0, 0);
   }
-  if (
-    (vmx.pin & PinCtl.ExternalInterruptExiting) !== 0 &&
-    (cpu.flags & Flag.IF) === 0 &&
-    !cpu.interruptShadow &&
-    cpu.interrupts !== null &&
-    cpu.interrupts.hasInterrupt()
-  ) {
-    return externalInterruptExit(vmx, cpu);
-  }
+  // An external interrupt (with or without "external-interrupt exiting", whatever IF): the
+  // core offers it to intercept() (cpu.intrIgnoresIf, set by nonRootEnter).
   return false;
 }
 

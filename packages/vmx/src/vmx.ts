@@ -16,7 +16,7 @@
  */
 import type { Cpu, Intercept, VirtInstruction, VirtualizationExtension } from '@hvkit/x86';
 import { SecondLevelWalker } from '@hvkit/mmu';
-import { readVmxMsr, vmxCpuid, VmxCaps, writeVmxMsr, type VmxFeatures } from './caps.js';
+import { crWriteAllowed, readVmxMsr, vmxCpuid, VmxCaps, writeVmxMsr, type VmxFeatures } from './caps.js';
 import { executeVmx } from './instructions.js';
 import { boundary, intercept } from './nonroot.js';
 import { EptContexts, eptTranslate } from './ept.js';
@@ -103,7 +103,10 @@ export class VmxCpu implements VirtualizationExtension {
   pleActive = false;
   pleFirst = 0;
   pleLast = 0;
-  /** Where the previous boundary() call saw the guest (to tell that an instruction or event ran: MTF). */
+  /**
+   * Where the previous boundary() call saw the guest (to tell that an instruction or event ran:
+   * MTF); `bIcount` -1 = no boundary since VM entry yet (nonRootEnter).
+   */
   bIcount = 0;
   bRipLo = 0;
   bRipHi = 0;
@@ -112,8 +115,14 @@ export class VmxCpu implements VirtualizationExtension {
   guestCr2Hi = 0;
   guestDr6 = 0;
 
-  /** EPT: the second-level walker over host physical memory (ept.ts). */
-  readonly ept: SecondLevelWalker;
+  /**
+   * EPT: the second-level walker over host physical memory (ept.ts), with the processor's
+   * capabilities: MAXPHYADDR (`cpu.model.physAddrBits`: EPT entry bits 51:MAXPHYADDR are
+   * reserved, an EPT misconfiguration, SDM §28.3.3.1), execute-only and 1 GiB pages as the
+   * features advertise. Rebuilt by `attach` once the CPU model is known.
+   */
+  ept: SecondLevelWalker;
+  private readonly walkerMemory: ConstructorParameters<typeof SecondLevelWalker>[0];
 
   // ---- exit ----
   /** EPT/VPID state: the TLB-bank contexts and the guest-physical translation cache (ept.ts). */
@@ -136,6 +145,8 @@ export class VmxCpu implements VirtualizationExtension {
   pendingVectoringInfo = 0;
   pendingVectoringError = 0;
   pendingVectoringInsnLen = 0;
+  /** The core's `insnShadow` when the pending exit was recorded (fix8a: blocking by STI/MOV SS to save). */
+  pendingShadow = 0;
 
   /** Host hook (the typed API, tests): called at the end of every VM exit and VM-entry failure exit. */
   onExit: ((vmx: VmxCpu) => void) | null = null;
@@ -143,12 +154,18 @@ export class VmxCpu implements VirtualizationExtension {
   constructor(features: VmxFeatures, walkerMemory: ConstructorParameters<typeof SecondLevelWalker>[0]) {
     this.features = features;
     this.caps = new VmxCaps(features);
-    this.ept = new SecondLevelWalker(walkerMemory);
+    this.walkerMemory = walkerMemory;
+    this.ept = this.makeWalker(48);
+  }
+
+  private makeWalker(maxPhyAddr: number): SecondLevelWalker {
+    return new SecondLevelWalker(this.walkerMemory, { maxPhyAddr, executeOnly: this.features.eptExecuteOnly, gbPages: this.features.ept1gPages });
   }
 
   attach(cpu: Cpu): void {
     this.cpu = cpu;
     this.caps.bind(cpu);
+    if (this.ept.maxPhyAddr !== cpu.model.physAddrBits) this.ept = this.makeWalker(cpu.model.physAddrBits);
   }
 
   cpuid(leaf: number, subleaf: number, out: Int32Array): void {
@@ -179,6 +196,11 @@ export class VmxCpu implements VirtualizationExtension {
 
   allowsEnable(): boolean {
     return true;
+  }
+
+  /** CR0/CR4 bits fixed in VMX operation (SDM §23.8 "Restrictions on VMX Operation"; caps.ts). */
+  allowsCrWrite(cpu: Cpu, n: number, lo: number, hi: number): boolean {
+    return crWriteAllowed(this, cpu, n, lo, hi);
   }
 
   boundary(cpu: Cpu): boolean {

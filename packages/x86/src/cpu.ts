@@ -116,12 +116,39 @@ class TlbBank {
   readonly host = new Int32Array(TLB_SETS * TLB_SIZE);
   readonly phys = new Float64Array(TLB_SETS * TLB_SIZE);
   readonly global = new Uint8Array(TLB_SETS * TLB_SIZE);
+  /**
+   * The slots filled since they were last dropped (`filled[0..count)`; `listed` marks them), so
+   * a flush walks only what was filled: a world switch that flushes a bank of a few entries
+   * costs a few stores, not 3 x 3 x 1024. Every slot with a valid tag is listed.
+   */
+  readonly filled = new Int32Array(TLB_SETS * TLB_SIZE);
+  readonly listed = new Uint8Array(TLB_SETS * TLB_SIZE);
+  count = 0;
   constructor(public tag: number) {}
-  /** Drops every entry. */
-  clear(): void {
-    this.tagR.fill(TLB_INVALID);
-    this.tagW.fill(TLB_INVALID);
-    this.tagX.fill(TLB_INVALID);
+  /** Records a slot about to be filled (the fill path only). */
+  note(i: number): void {
+    if (this.listed[i] === 0) {
+      this.listed[i] = 1;
+      this.filled[this.count++] = i;
+    }
+  }
+  /** Drops every entry, or only the non-global ones (those stay listed). */
+  clear(includeGlobal = true): void {
+    const filled = this.filled;
+    const n = this.count;
+    let kept = 0;
+    for (let k = 0; k < n; k++) {
+      const i = filled[k]!;
+      if (!includeGlobal && this.global[i] !== 0 && (this.tagR[i] !== TLB_INVALID || this.tagW[i] !== TLB_INVALID || this.tagX[i] !== TLB_INVALID)) {
+        filled[kept++] = i;
+        continue;
+      }
+      this.tagR[i] = TLB_INVALID;
+      this.tagW[i] = TLB_INVALID;
+      this.tagX[i] = TLB_INVALID;
+      this.listed[i] = 0;
+    }
+    this.count = kept;
   }
 }
 
@@ -323,6 +350,15 @@ export class Cpu {
   /** The shadow came from STI, which (unlike MOV SS / POP SS) does not hold back debug traps (SDM Vol. 3 §6.8.3). */
   stiShadow = false;
   /**
+   * The blocking that applies to the instruction being executed (its {@link interruptShadow} /
+   * {@link stiShadow} as it started, which the run loop has already consumed): 0 none, 1 blocking
+   * by STI, 2 blocking by MOV SS. Set as a shadowed instruction starts and back to 0 once the run
+   * loop has finished with it (so it is 0 at every instruction boundary). What an instruction or
+   * a fault-like VM exit sees as "events blocked by MOV SS" / the interruptibility state before
+   * the instruction (SDM Vol. 3C §30.3 VMLAUNCH/VMRESUME, §27.3.4 "Saving Non-Register State").
+   */
+  insnShadow = 0;
+  /**
    * DR6 bits of a debug trap to deliver at the next instruction boundary (SDM Vol. 3 §17.3.1.2-17.3.1.5):
    * B0-B3 (data / I/O breakpoint hits), BS (single-step), BT (task switch). The same bit positions
    * as the VMCS pending debug exceptions field (SDM §24.4.2: B3-B0 bits 3:0, BS bit 14); an
@@ -422,6 +458,14 @@ export class Cpu {
   /** TSC offset added (64-bit, with carry) to RDTSC, RDTSCP and RDMSR IA32_TSC in guest mode (SDM §25.3). */
   tscOffsetLo = 0;
   tscOffsetHi = 0;
+  /**
+   * In guest mode, a pending INTR is offered to `ext.intercept(Intercept.Interrupt)` even with
+   * RFLAGS.IF = 0 (and wakes HLT to do so); still not while an STI / MOV SS shadow blocks it.
+   * Set while VMX "external-interrupt exiting" is 1 (SDM Vol. 3C §25.2 "Other Causes of VM
+   * Exits", Table 24-5: the exit happens regardless of IF). If the extension declines, nothing
+   * is delivered while IF = 0.
+   */
+  intrIgnoresIf = false;
   /** While true an INIT stays pending (VMX root operation blocks INIT, SDM §24.8, §30.3 "VMXON"). */
   initBlocked = false;
   /** An INIT that arrived while blocked or in guest mode, taken at the next boundary (see {@link initBlocked}). */
@@ -446,6 +490,17 @@ export class Cpu {
   gvaLo = 0;
   gvaHi = 0;
   gvaValid = false;
+  /**
+   * The second-level rights of the page the last {@link translate} reached in guest mode: bit 0
+   * read, bit 1 write, bit 2 execute. `translate` sets it to 7 before its final `translateGpa`
+   * call; the extension lowers it to what its second-level mapping grants without another walk
+   * (VMX: the EPT leaf's R/W/X, W only once a dirty flag it must set is set, SDM Vol. 3C §28.3.3
+   * and §28.3.5; 0 for a page that may never be cached, such as the APIC-access page), and the
+   * core ANDs it into the TLB rights it installs, so an entry filled by one kind of access never
+   * lets another kind bypass the second level (isolation: a guest never reads or writes memory
+   * its second-level mapping does not grant).
+   */
+  slRights = 7;
   /** The decode record of the instruction an `ext.intercept` call is made for (guest mode; see insn-info.ts). */
   curRec = 0;
   /** MONITOR armed the monitoring hardware (cleared by MWAIT): the MWAIT exit qualification (SDM §27.2.1). */
@@ -593,6 +648,7 @@ export class Cpu {
     this.shutdown = false;
     this.interruptShadow = false;
     this.stiShadow = false;
+    this.insnShadow = 0;
     this.pendingDb = 0;
     this.dbExec = this.dbData = this.dbIo = 0;
     this.nmiBlocked = false;
@@ -809,9 +865,15 @@ export class Cpu {
       if (kind === EventKind.Exception) this.deliverException(vector, errorCode);
       else deliverEvent(this, kind as interrupts.EventKind, vector, errorCode, src);
     } catch (e) {
-      if (software && e === CPU_FAULT) {
+      // A fault or a VM exit (CPU_VMEXIT: an EPT violation, say, completed at the next boundary
+      // with the state the delivery left) during delivery is reported at the instruction: RIP
+      // goes back to the guest RIP the event was injected at (SDM Vol. 3C §27.3.3 "Saving RIP,
+      // RSP, and RFLAGS": a VM exit during event delivery saves the state of before it).
+      if (software && (e === CPU_FAULT || e === CPU_VMEXIT)) {
         this.ripLo = lo;
         this.ripHi = hi;
+        this.nipLo = lo;
+        this.nipHi = hi;
       }
       this.handleThrow(e);
     } finally {
@@ -907,14 +969,8 @@ export class Cpu {
 
   /** Drops every TLB entry, or only non-global ones (SDM Vol. 3 §4.10.4). */
   flushTlb(includeGlobal: boolean): void {
-    const n = TLB_SETS * TLB_SIZE;
-    for (let i = 0; i < n; i++) {
-      if (includeGlobal || this.tlbGlobal[i] === 0) {
-        this.tlbTagR[i] = TLB_INVALID;
-        this.tlbTagW[i] = TLB_INVALID;
-        this.tlbTagX[i] = TLB_INVALID;
-      }
-    }
+    // Only the slots filled since the last flush (TlbBank.filled) hold valid tags.
+    this.tlbBank.clear(includeGlobal);
     this.codeGen = (this.codeGen + 1) | 0;
     this.exitBlock = true;
   }
@@ -929,7 +985,9 @@ export class Cpu {
    * world switch keeps each context's translations without a flush (SDM §28.3.1, §28.4). Banks
    * are created on first use, at most 8 (the least recently used one is flushed and reused).
    * The decoded-block jump cache is invalidated (codeGen), so no block found by linear RIP in
-   * one context runs in another.
+   * one context runs in another. A world switch selects the new context's bank after loading
+   * its CR0/CR4/EFER/RFLAGS and before {@link contextChanged}: the bank is then flushed only if
+   * its entries were filled under other access rights.
    */
   selectTlbBank(tag: number): void {
     const cur = this.tlbBank;
@@ -969,8 +1027,11 @@ export class Cpu {
     this.tlbPhys = bank.phys;
     this.tlbGlobal = bank.global;
     this.tlbRights = bank.rights;
-    // Entries filled under other rights (WP, SMEP, SMAP, NXE, AC) cannot be reused.
-    const rights = this.walkCtl & ~WalkControl.Cpl3;
+    // Entries filled under other rights (WP, SMEP, SMAP, NXE, AC) cannot be reused. The rights
+    // come from CR0/CR4/EFER/RFLAGS as they are now (not the derived walkCtl), so a world switch
+    // may select the new context's bank before `contextChanged` and flush nothing when that
+    // context's rights are the ones its bank was filled under.
+    const rights = walkControlOf(this.cr0, this.cr4, this.efer, this.flags, 0);
     if (rights !== this.tlbRights) {
       this.tlbRights = rights;
       this.flushTlb(true);
@@ -1038,6 +1099,8 @@ export class Cpu {
       if (!w.walk(this.pagingMode, this.cr3Lo, this.cr3Hi, lo, hi, acc, this.walkCtl)) {
         this.cr2Lo = lo;
         this.cr2Hi = hi;
+        // No linear address goes with later physical accesses (PDPTE loads, the extension's own).
+        this.gvaValid = false;
         this.raise(Vector.PF, w.errorCode);
       }
       phys = w.physAddr;
@@ -1047,9 +1110,12 @@ export class Cpu {
       global = w.global && (this.cr4 & Cr4.PGE) !== 0;
       dirty = w.dirty;
     }
+    let sl = 7;
     if (this.guestMode) {
+      this.slRights = 7;
       phys = this.gpaToHpa(phys, kind);
       this.gvaValid = false;
+      sl = this.slRights;
     }
     // The A20 gate masks physical address bit 20 (SDM Vol. 3 §21.33.1 "A20M#").
     if (!this.a20) phys = phys - (Math.floor(phys / 0x100000) % 2) * 0x100000;
@@ -1072,6 +1138,7 @@ export class Cpu {
     this.tlbTagR[i] = TLB_INVALID;
     this.tlbTagW[i] = TLB_INVALID;
     this.tlbTagX[i] = TLB_INVALID;
+    this.tlbBank.note(i);
     this.tlbHi[i] = hi;
     this.tlbPhys[i] = physPage;
     this.tlbGlobal[i] = global ? 1 : 0;
@@ -1079,15 +1146,20 @@ export class Cpu {
     this.tlbView[i] = isRam ? region.view : NO_PAGE;
     // Install each kind of access the cached rights allow under the current CPL and control
     // bits; writes only once D is set, so the first write still walks and sets it (SDM §4.8).
+    // In guest mode each right also needs the second level's (`sl`, see slRights).
     const ctl = this.walkCtl;
     const paged = this.pagingMode !== PagingMode.None;
     if (isRam) {
-      if (!paged || isAccessPermitted(user, writable, executable, PageAccess.Read, ctl)) this.tlbTagR[i] = page;
-      if ((!paged || (dirty && isAccessPermitted(user, writable, executable, PageAccess.Write, ctl))) && !this.codePages.has(physPage / 4096)) {
+      if ((sl & 1) !== 0 && (!paged || isAccessPermitted(user, writable, executable, PageAccess.Read, ctl))) this.tlbTagR[i] = page;
+      if (
+        (sl & 2) !== 0 &&
+        (!paged || (dirty && isAccessPermitted(user, writable, executable, PageAccess.Write, ctl))) &&
+        !this.codePages.has(physPage / 4096)
+      ) {
         this.tlbTagW[i] = page;
       }
     }
-    if ((isRam || isRom) && (!paged || isAccessPermitted(user, writable, executable, PageAccess.Fetch, ctl))) this.tlbTagX[i] = page;
+    if ((sl & 4) !== 0 && (isRam || isRom) && (!paged || isAccessPermitted(user, writable, executable, PageAccess.Fetch, ctl))) this.tlbTagX[i] = page;
     return phys;
   }
 
@@ -1483,11 +1555,14 @@ export class Cpu {
       list = [];
       this.codePages.set(p, list);
       // In every TLB bank: a bank selected later must not write the code page directly either.
-      const n = TLB_SETS * TLB_SIZE;
       for (const b of this.tlbBanks) {
         const phys = b.phys;
         const tagW = b.tagW;
-        for (let i = 0; i < n; i++) if (phys[i] === physPage) tagW[i] = TLB_INVALID;
+        const filled = b.filled;
+        for (let k = 0; k < b.count; k++) {
+          const i = filled[k]!;
+          if (phys[i] === physPage) tagW[i] = TLB_INVALID;
+        }
       }
     }
     list.push(block);
@@ -1693,6 +1768,8 @@ export class Cpu {
       } catch (e) {
         this.handleThrow(e);
       }
+      // The shadowed instruction is done (retired, faulted or exited): a boundary again.
+      this.insnShadow = 0;
       if (clock !== null) clock.advance(this.icount - before);
     }
     return this.shutdown ? StopReason.Shutdown : StopReason.Budget;
@@ -1787,14 +1864,23 @@ export class Cpu {
     if (this.interruptShadow) return false;
     if (this.nmiPending && !this.nmiBlocked) {
       this.nmiPending = false;
-      this.halted = false;
       try {
-        // deliverEvent sets nmiBlocked once delivery starts (not when the extension exits).
+        // deliverEvent sets nmiBlocked once delivery starts (not when the extension exits), and
+        // leaves HLT only then: an NMI that causes a VM exit directly does so from the HLT
+        // activity state (SDM Vol. 3C §27.1, §27.3.4).
         deliverEvent(this, EventKind.Nmi, Vector.NMI, -1);
       } catch (e) {
         this.handleThrow(e);
       }
+      this.halted = false;
       return true;
+    }
+    // INTR: with RFLAGS.IF = 1, or in guest mode whatever IF when the extension asks for it
+    // (VMX "external-interrupt exiting": the interrupt causes a VM exit regardless of IF, SDM
+    // Vol. 3C §25.2, Table 24-5). An interrupt that exits does so from HLT (§27.1).
+    if (this.intrIgnoresIf && (this.flags & Flag.IF) === 0) {
+      if (this.interrupts === null || !this.interrupts.hasInterrupt()) return false;
+      return this.guestMode && this.ext !== null && this.ext.intercept(this, 15, 0, 0);
     }
     if ((this.flags & Flag.IF) !== 0 && this.interrupts !== null && this.interrupts.hasInterrupt()) {
       if (this.guestMode && this.ext !== null && this.ext.intercept(this, 15, 0, 0)) return true;
@@ -1818,6 +1904,7 @@ export class Cpu {
     // is not reported (a fault condition, gone once the instruction has run; Bochs skips the
     // match the same way). STI's shadow does not block debug exceptions.
     const dbBlocked = shadow && !this.stiShadow;
+    if (shadow) this.insnShadow = dbBlocked ? 2 : 1;
     this.interruptShadow = false;
     this.stiShadow = false;
     if (this.dbExec !== 0 && (this.flags & Flag.RF) === 0 && !dbBlocked) this.checkCodeBp();

@@ -157,7 +157,10 @@ export interface VirtualizationExtension {
   /**
    * In guest mode, translates a guest-physical address to host-physical for an access of
    * kind `access` (0 read, 1 write, 2 fetch, with 4 set for page-walk accesses). May perform
-   * a VM exit (EPT violation, nested #PF) by throwing through the CPU.
+   * a VM exit (EPT violation, nested #PF) by throwing through the CPU. It may lower
+   * `cpu.slRights` (bit 0 read, 1 write, 2 execute; the core sets 7 before the final translation
+   * of a linear access) to the kinds of access its mapping grants without another call: the core
+   * installs no TLB right beyond them.
    */
   translateGpa(cpu: Cpu, gpa: number, access: number): number;
   /** RDMSR of an MSR the extension owns; returns false when it does not own `msr`. Result in cpu.msrLo/msrHi. */
@@ -166,6 +169,14 @@ export interface VirtualizationExtension {
   writeMsr(cpu: Cpu, msr: number, lo: number, hi: number): boolean;
   /** Whether CR4.VMXE / EFER.SVME may be set now (the feature bit is legal). */
   allowsEnable(cpu: Cpu): boolean;
+  /**
+   * Whether MOV to CR0/CR4, CLTS or LMSW may put `lo:hi` in CR`n` (0 or 4) now: false makes the
+   * instruction raise #GP(0) (VMX: the bits IA32_VMX_CR0/CR4_FIXED0/FIXED1 fix in VMX operation,
+   * SDM Vol. 3C §23.8 "Restrictions on VMX Operation"). In guest mode `lo:hi` is the value
+   * after the guest/host-mask merge, i.e. what would land in the register. Called only from
+   * those instruction paths, and only when an extension is plugged in.
+   */
+  allowsCrWrite(cpu: Cpu, n: number, lo: number, hi: number): boolean;
   /**
    * Called at an instruction boundary, before the core services pending debug traps, NMI and
    * INTR, whenever cpu.extBoundary is true or cpu.icount >= cpu.extDeadline (guest mode only;

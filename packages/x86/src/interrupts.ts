@@ -289,6 +289,10 @@ function deliverProtected(cpu: Cpu, kind: EventKind, vector: number, errorCode: 
     checkRoom(cpu, slimit, sattr, sbig, cpu.tssEsp, n * w, Vector.SS, ssErr);
     if ((offset >>> 0) > climit) cpu.gp(ext);
     const esp = pushFrame(cpu, sbase, sbig, cpu.tssEsp, frame, n, w, true);
+    // The descriptors' accessed flags are written before anything is committed: that write may
+    // still fault or cause a VM exit (an EPT-write-protected GDT), which must find the state of
+    // before the delivery (SDM Vol. 3C §27.3.3 for VM exits during event delivery).
+    markAccessed(cpu, cdAddrLo, cdAddrHi, cdHi);
     // Commit: new SS:ESP, CS:EIP.
     markAccessed(cpu, cpu.desc.addrLo, cpu.desc.addrHi, cpu.desc.hi);
     cpu.setSegmentRaw(Seg.SS, (ssSel & ~3) | dpl, sbase, slimit, sattr | SegAttr.Accessed);
@@ -313,11 +317,12 @@ function deliverProtected(cpu: Cpu, kind: EventKind, vector: number, errorCode: 
     checkRoom(cpu, cpu.segLimit[Seg.SS]!, sattr, sbig, oldEsp, n * w, Vector.SS, ext);
     if ((offset >>> 0) > climit) cpu.gp(ext);
     const esp = pushFrame(cpu, cpu.segBase[Seg.SS]!, sbig, oldEsp, frame, n, w, cpu.cpl < 3);
+    // The CS descriptor's accessed flag before the commit (see above).
+    markAccessed(cpu, cdAddrLo, cdAddrHi, cdHi);
     if (sbig) cpu.gpr[4] = esp;
     else cpu.gpr[4] = (cpu.gpr[4]! & ~0xffff) | (esp & 0xffff);
   }
   const newCpl = conforming ? cpu.cpl : dpl;
-  markAccessed(cpu, cdAddrLo, cdAddrHi, cdHi);
   cpu.setSegmentRaw(Seg.CS, (selector & ~3) | newCpl, cbase, climit, cattr | SegAttr.Accessed);
   cpu.flags &= ~(Flag.TF | Flag.NT | Flag.VM | Flag.RF);
   if (isInt) cpu.flags &= ~Flag.IF;

@@ -46,9 +46,10 @@
  * - the virtualization-extension hooks, which belong to the extension's state: `extBoundary`,
  *   `extDeadline`, `cr0GuestMask`/`cr0ReadShadow`/`cr4GuestMask`/`cr4ReadShadow`,
  *   `tscOffsetLo`/`tscOffsetHi`, `initBlocked`/`initPending`, `vectoringInfo`/`vectoringError`/
- *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `curRec`, `injecting`, and the TLB banks
+ *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `slRights`, `curRec`, `injecting`, `intrIgnoresIf`, and the TLB banks
  *   (`tlbBank`, `tlbBanks`, `tlbBankClock`: caches); `monitorArmed` (MONITOR's armed state, read
  *   only for the MWAIT exit qualification);
+ * - `insnShadow` (the blocking of the instruction being executed: 0 at every boundary);
  * - the RDRAND/RDSEED generator, which is module-wide entropy, not CPU state.
  *
  * A CPU in guest mode (VMX non-root / SVM guest) cannot be saved: the virtualization

@@ -340,8 +340,10 @@ describe('every Cpu field is accounted for', () => {
     'skipIdle',
     // Virtualization-extension hooks and TLB banks: the extension's state, not in this snapshot.
     'extBoundary', 'extDeadline', 'cr0GuestMask', 'cr0ReadShadow', 'cr4GuestMask', 'cr4ReadShadow', 'tscOffsetLo', 'tscOffsetHi',
-    'initBlocked', 'initPending', 'vectoringInfo', 'vectoringError', 'vectoringInsnLen', 'gvaLo', 'gvaHi', 'gvaValid', 'curRec',
-    'injecting', 'tlbBank', 'tlbBanks', 'tlbBankClock',
+    'initBlocked', 'initPending', 'vectoringInfo', 'vectoringError', 'vectoringInsnLen', 'gvaLo', 'gvaHi', 'gvaValid', 'slRights', 'curRec',
+    'injecting', 'tlbBank', 'tlbBanks', 'tlbBankClock', 'intrIgnoresIf',
+    // The STI/MOV-SS blocking of the instruction being executed: 0 at every boundary.
+    'insnShadow',
     // MONITOR's armed state: only the MWAIT exit qualification reads it.
     'monitorArmed',
   ];

@@ -249,6 +249,7 @@ export function fakeExt(kind: 'vmx' | 'svm', over: Partial<VirtualizationExtensi
     readMsr: () => false,
     writeMsr: () => false,
     allowsEnable: () => true,
+    allowsCrWrite: () => true,
     boundary: () => false,
     ...over,
   };

@@ -127,6 +127,55 @@ describe('MOV to/from control registers', () => {
     expect(s.cpu.cr4).toBe(Cr4.VMXE);
   });
 
+  it('MOV to CR0/CR4, CLTS and LMSW ask the extension (allowsCrWrite) with the value to be written; false is #GP(0)', () => {
+    const s = new Sys().flat32();
+    const asked: [number, number, number][] = [];
+    let allow = false;
+    s.cpu.ext = fakeExt('vmx', {
+      allowsCrWrite: (_c, n, lo, hi) => {
+        asked.push([n, lo >>> 0, hi]);
+        return allow;
+      },
+    });
+    const cr0 = s.cpu.cr0;
+    s.cpu.gpr[0] = Cr4.PSE;
+    run(s, [0x0f, 0x22, 0xe0]); // mov cr4, eax
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    expect(s.cpu.cr4).toBe(0);
+    s.events.length = 0;
+    s.cpu.gpr[0] = (cr0 | Cr0.MP) >>> 0;
+    run(s, [0x0f, 0x22, 0xc0]); // mov cr0, eax
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    s.events.length = 0;
+    s.cpu.cr0 |= Cr0.TS;
+    run(s, [0x0f, 0x06]); // clts
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    expect(s.cpu.cr0 & Cr0.TS).toBe(Cr0.TS);
+    s.events.length = 0;
+    s.cpu.gpr[0] = Cr0.PE | Cr0.EM;
+    run(s, [0x0f, 0x01, 0xf0]); // lmsw ax
+    expect(s.fault).toEqual({ vector: GP, error: 0 });
+    expect(s.cpu.cr0 & Cr0.EM).toBe(0);
+    const cr0ts = (cr0 | Cr0.TS) >>> 0;
+    expect(asked).toEqual([
+      [4, Cr4.PSE, 0],
+      [0, (cr0 | Cr0.MP) >>> 0, 0],
+      [0, cr0 >>> 0, 0],
+      [0, ((cr0ts & ~Cr0.TS & ~0xf) | Cr0.PE | Cr0.EM | (cr0 & Cr0.PE)) >>> 0, 0],
+    ]);
+    // Allowed: the writes happen; MOV to CR3 never asks.
+    allow = true;
+    asked.length = 0;
+    s.events.length = 0;
+    s.cpu.gpr[0] = Cr4.PSE;
+    expect(run(s, [0x0f, 0x22, 0xe0, 0x0f, 0x06])).toBe(StopReason.Halt);
+    expect(s.cpu.cr4).toBe(Cr4.PSE);
+    expect(s.cpu.cr0 & Cr0.TS).toBe(0);
+    s.cpu.gpr[0] = 0;
+    expect(run(s, [0x0f, 0x22, 0xd8])).toBe(StopReason.Halt); // mov cr3, eax
+    expect(asked.map((a) => a[0])).toEqual([4, 0]);
+  });
+
   it('CR4.PCIDE needs IA-32e mode and CR3[11:0] = 0', () => {
     const s = new Sys().flat32();
     s.cpu.gpr[0] = Cr4.PCIDE;

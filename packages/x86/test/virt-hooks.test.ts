@@ -10,6 +10,7 @@ import {
   CPU_VMEXIT,
   Cr0,
   Cr4,
+  Flag,
   Intercept,
   Seg,
   StopReason,
@@ -330,6 +331,106 @@ describe('IDT-vectoring information during delivery (SDM §27.2.4)', () => {
     s.run();
     expect(whats).toEqual([Intercept.Nmi, 2 | (2 << 8), -1]);
     expect(s.cpu.nmiBlocked).toBe(false);
+  });
+});
+
+describe('blocking of the current instruction (insnShadow) and INTR with IF = 0 (intrIgnoresIf)', () => {
+  it('insnShadow is 2 inside the instruction after MOV SS, 1 after STI, 0 otherwise and at boundaries', () => {
+    const seen: number[] = [];
+    const { s } = guest32({
+      intercept: (cpu, what) => {
+        if (what === Intercept.Cpuid) seen.push(cpu.insnShadow);
+        return false;
+      },
+    });
+    // As MOV SS leaves it at the boundary; then cpuid; cpuid; cli; sti; cpuid; cpuid; hlt.
+    s.code([0x0f, 0xa2, 0x0f, 0xa2, 0xfa, 0xfb, 0x0f, 0xa2, 0x0f, 0xa2, HLT]);
+    s.cpu.interruptShadow = true;
+    s.cpu.stiShadow = false;
+    expect(s.run()).toBe(StopReason.Halt);
+    expect(seen).toEqual([2, 0, 1, 0]);
+    expect(s.cpu.insnShadow).toBe(0);
+  });
+
+  it('a fault in a shadowed instruction is delivered (and intercepted) with insnShadow still set', () => {
+    const seen: number[] = [];
+    const { s } = guest32({
+      intercept: (cpu, what, info) => {
+        if (what === Intercept.Exception) seen.push(info & 0xff, cpu.insnShadow);
+        cpu.stop();
+        return true;
+      },
+    });
+    s.cpu.onEvent = null;
+    // cli; sti; ud2
+    s.code([0xfa, 0xfb, 0x0f, 0x0b]);
+    s.run();
+    expect(seen).toEqual([6, 1]);
+    expect(s.cpu.insnShadow).toBe(0);
+  });
+
+  it('intrIgnoresIf: in guest mode INTR is offered with IF = 0 (also waking HLT), never delivered, and not in a shadow', () => {
+    const offered: number[] = [];
+    let pending = false;
+    let exit = true;
+    const { s } = guest32({
+      intercept: (cpu, what) => {
+        if (what === Intercept.Interrupt) {
+          offered.push(cpu.icount);
+          if (exit) cpu.stop();
+          return exit;
+        }
+        return false;
+      },
+    });
+    s.cpu.interrupts = { hasInterrupt: () => pending, acknowledge: () => ((pending = false), 0x30) };
+    s.cpu.flags &= ~Flag.IF;
+    const start = s.cpu.icount;
+    // Without intrIgnoresIf, IF = 0 keeps it pending: the guest halts.
+    pending = true;
+    s.code([NOP, HLT]);
+    expect(s.run()).toBe(StopReason.Halt);
+    expect(offered).toEqual([]);
+    // With it: offered before the first instruction, and from HLT.
+    s.cpu.intrIgnoresIf = true;
+    s.code([NOP, HLT]);
+    expect(s.run()).toBe(StopReason.Stopped);
+    expect(offered).toEqual([start + 2]);
+    expect(s.cpu.halted).toBe(false);
+    s.cpu.halted = true;
+    s.run();
+    expect(offered).toEqual([start + 2, start + 2]);
+    expect(s.cpu.halted).toBe(true);
+    // A MOV SS (or STI) shadow holds it back one instruction.
+    for (const sti of [false, true]) {
+      offered.length = 0;
+      s.code([NOP, NOP, HLT]);
+      s.cpu.interruptShadow = true;
+      s.cpu.stiShadow = sti;
+      const at = s.cpu.icount;
+      s.run();
+      expect(offered).toEqual([at + 1]);
+    }
+    // Declined by the extension: nothing is delivered while IF = 0.
+    exit = false;
+    offered.length = 0;
+    s.code([NOP, HLT]);
+    s.cpu.run(3);
+    expect(offered.length).toBeGreaterThan(0);
+    expect(pending).toBe(true);
+  });
+});
+
+describe('PAUSE in guest mode', () => {
+  it('a PAUSE that exits does not also yield the turn; one that does not exit yields (pauseYields)', () => {
+    let exits = true;
+    const { s } = guest32({ intercept: (_c, what) => what === Intercept.Pause && exits });
+    s.cpu.pauseYields = true;
+    s.code([0xf3, 0x90, NOP, HLT]);
+    expect(s.run()).toBe(StopReason.Halt);
+    exits = false;
+    s.code([0xf3, 0x90, NOP, HLT]);
+    expect(s.run()).toBe(StopReason.Yield);
   });
 });
 

@@ -185,8 +185,11 @@ export function farTransfer(cpu: Cpu, isCall: boolean, sel: number, offLo: numbe
     const ipLo = o === 1 ? offLo & 0xffff : offLo;
     const ipHi = o === 3 ? offHi : 0;
     checkTarget(cpu, target64, ipLo, ipHi, limit);
+    // The accessed flag first: its write may fault or cause a VM exit, which must find RSP as
+    // it was (the instruction is restartable).
+    markAccessed(cpu, cpu.desc.addrLo, cpu.desc.addrHi, dHi);
     if (isCall) pushCsIp(cpu, size, oldCs, retLo, retHi);
-    commitCs(cpu, sel, cpl, descBase(dLo, dHi), limit, attr, cpu.desc.addrLo, cpu.desc.addrHi, dHi, ipLo, ipHi);
+    commitCs(cpu, sel, cpl, descBase(dLo, dHi), limit, attr, cpu.desc.addrLo, cpu.desc.addrHi, dHi | 0x100, ipLo, ipHi);
     return;
   }
   const type = attr & 0xf;
@@ -283,6 +286,7 @@ function viaCallGate(cpu: Cpu, isCall: boolean, gateSel: number, retLo: number, 
         frame[1] = 0;
         frame[2] = retLo;
         frame[3] = retHi;
+        markAccessed(cpu, cAddrLo, cAddrHi, cHi);
         if (cpl === 3) {
           const lo = (spLo - 16) | 0;
           const hi = endLo < 0 ? (spHi - 1) | 0 : spHi;
@@ -299,12 +303,14 @@ function viaCallGate(cpu: Cpu, isCall: boolean, gateSel: number, retLo: number, 
         const sattr = cpu.segAttr[Seg.SS]!;
         checkRoom(cpu, cpu.segLimit[Seg.SS]!, sattr, (sattr & SegAttr.DB) !== 0, cpu.gpr[4]!, 2 * w, Vector.SS, 0);
         checkTarget(cpu, false, offLo, 0, climit);
+        markAccessed(cpu, cAddrLo, cAddrHi, cHi);
         pushCsIp(cpu, w, oldCs, retLo, 0);
       }
     } else {
       checkTarget(cpu, target64, offLo, offHi, climit);
     }
-    commitCs(cpu, csSel, cpl, cbase, climit, cattr, cAddrLo, cAddrHi, cHi, offLo, offHi);
+    // A CALL set the accessed flag before it pushed (a fault or VM exit there leaves RSP as it was).
+    commitCs(cpu, csSel, cpl, cbase, climit, cattr, cAddrLo, cAddrHi, isCall ? cHi | 0x100 : cHi, offLo, offHi);
     return;
   }
 
@@ -327,11 +333,12 @@ function viaCallGate(cpu: Cpu, isCall: boolean, gateSel: number, retLo: number, 
     frame[7] = retHi;
     const lo = push64s(cpu, rspLo, rspHi, 8);
     const hi = cpu.hi;
+    markAccessed(cpu, cAddrLo, cAddrHi, cHi);
     // The new SS is a null selector with RPL = new CPL (SDM Vol. 3 §5.8.5.1 / §6.14.4).
     cpu.setSegmentRaw(Seg.SS, dpl, 0, 0, SegAttr.Unusable | (dpl << SegAttr.DplShift));
     cpu.gpr[4] = lo;
     cpu.gprHi[4] = hi;
-    commitCs(cpu, csSel, dpl, cbase, climit, cattr, cAddrLo, cAddrHi, cHi, offLo, offHi);
+    commitCs(cpu, csSel, dpl, cbase, climit, cattr, cAddrLo, cAddrHi, cHi | 0x100, offLo, offHi);
     return;
   }
   readTssStack(cpu, dpl, 0);
@@ -366,11 +373,13 @@ function viaCallGate(cpu: Cpu, isCall: boolean, gateSel: number, retLo: number, 
   frame[k++] = oldCs;
   frame[k++] = retLo;
   const esp = pushFrame(cpu, sbase, sbig, newEsp, frame, k, w, true);
+  // Both accessed flags before anything is committed (a fault or VM exit on their write).
+  markAccessed(cpu, cAddrLo, cAddrHi, cHi);
   markAccessed(cpu, sAddrLo, sAddrHi, sHi);
   cpu.setSegmentRaw(Seg.SS, (ssSel & ~3) | dpl, sbase, slimit, sattr | SegAttr.Accessed);
   if (sbig) cpu.gpr[4] = esp;
   else cpu.gpr[4] = (cpu.gpr[4]! & ~0xffff) | (esp & 0xffff);
-  commitCs(cpu, csSel, dpl, cbase, climit, cattr, cAddrLo, cAddrHi, cHi, offLo, 0);
+  commitCs(cpu, csSel, dpl, cbase, climit, cattr, cAddrLo, cAddrHi, cHi | 0x100, offLo, 0);
 }
 
 // ---- RET far ---------------------------------------------------------------------------------
@@ -409,8 +418,10 @@ export function farReturn(cpu: Cpu, o: number, imm: number): void {
   const climit = descLimit(cLo, cHi);
   if (rpl === cpl) {
     checkTarget(cpu, target64, ipLo, ipHi, climit);
+    // The accessed flag before RSP moves (its write may fault or cause a VM exit).
+    markAccessed(cpu, cAddrLo, cAddrHi, cHi);
     adjustSp(cpu, 2 * size + imm);
-    commitCs(cpu, sel, cpl, cbase, climit, attr, cAddrLo, cAddrHi, cHi, ipLo, ipHi);
+    commitCs(cpu, sel, cpl, cbase, climit, attr, cAddrLo, cAddrHi, cHi | 0x100, ipLo, ipHi);
     return;
   }
   // RETURN-TO-OUTER-PRIVILEGE-LEVEL: pop SS:ESP too.
@@ -419,8 +430,9 @@ export function farReturn(cpu: Cpu, o: number, imm: number): void {
   const ssSel = peek(cpu, 2, 3 * size + imm);
   applyOuterStack(cpu, ssSel, rpl, target64);
   checkTarget(cpu, target64, ipLo, ipHi, climit);
+  markAccessed(cpu, cAddrLo, cAddrHi, cHi);
   commitOuterStack(cpu, ssSel, target64, size, espLo, espHi, imm);
-  commitCs(cpu, sel, rpl, cbase, climit, attr, cAddrLo, cAddrHi, cHi, ipLo, ipHi);
+  commitCs(cpu, sel, rpl, cbase, climit, attr, cAddrLo, cAddrHi, cHi | 0x100, ipLo, ipHi);
   nullInaccessibleDataSegments(cpu, rpl);
 }
 

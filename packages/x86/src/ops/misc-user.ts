@@ -143,7 +143,8 @@ function pause(cpu: Cpu, d: number): void {
     xchgAcc(cpu, d);
     return;
   }
-  if (cpu.guestMode) cpu.interceptInsn(d, Intercept.Pause, 0, 0);
+  // A PAUSE that caused a VM exit did not execute: the hypervisor runs next, no turn to yield.
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Pause, 0, 0)) return;
   // A spin-wait hint (SDM Vol. 2 "PAUSE"): on a machine whose cores take turns on one thread,
   // the spinning core gives up the rest of its turn, so the core it waits for can run (as
   // QEMU's TCG does); otherwise a lock released and re-taken within one turn starves the others.

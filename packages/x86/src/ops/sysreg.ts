@@ -248,6 +248,8 @@ function movToCr(cpu: Cpu, d: number): void {
     if (n === 0) lo = (lo & ~cpu.cr0GuestMask) | (cpu.cr0 & cpu.cr0GuestMask);
     else if (n === 4) lo = (lo & ~cpu.cr4GuestMask) | (cpu.cr4 & cpu.cr4GuestMask);
   }
+  // Bits fixed in VMX operation (SDM Vol. 3C §23.8): the extension decides.
+  if ((n === 0 || n === 4) && cpu.ext !== null && !cpu.ext.allowsCrWrite(cpu, n, lo, hi)) cpu.gp(0);
   switch (n) {
     case 0:
       writeCr0(cpu, lo, hi);
@@ -278,6 +280,7 @@ function clts(cpu: Cpu, d: number): void {
     // A host-owned CR0.TS stays as it is (SDM §25.3 "CLTS").
     if ((cpu.cr0GuestMask & Cr0.TS) !== 0) return;
   }
+  if (cpu.ext !== null && !cpu.ext.allowsCrWrite(cpu, 0, cpu.cr0 & ~Cr0.TS, 0)) cpu.gp(0);
   cpu.cr0 &= ~Cr0.TS;
 }
 
@@ -302,6 +305,7 @@ function lmsw(cpu: Cpu, d: number): void {
     // Host-owned bits of CR0[3:0] stay unchanged (SDM §25.3 "LMSW").
     v = (v & ~cpu.cr0GuestMask) | (cpu.cr0 & cpu.cr0GuestMask);
   }
+  if (cpu.ext !== null && !cpu.ext.allowsCrWrite(cpu, 0, v, 0)) cpu.gp(0);
   writeCr0(cpu, v, 0);
 }
 

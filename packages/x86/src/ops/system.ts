@@ -276,12 +276,14 @@ function returnProtected(cpu: Cpu, size: number, ipLo: number, ipHi: number, sel
     if (size >= 4) mask |= Flag.VIF | Flag.VIP;
   }
   const newFlags = (cpu.getEflags() & ~mask) | (fl & mask);
+  // The CS accessed flag before the stack moves: its write may fault or cause a VM exit, which
+  // must find the state of before the instruction.
+  markAccessed(cpu, cAddrLo, cAddrHi, cHi);
   if (outer || popStack) {
     commitOuterStack(cpu, ssSel, target64, size, espLo, espHi, 0);
   } else {
     adjustSp(cpu, 3 * size);
   }
-  markAccessed(cpu, cAddrLo, cAddrHi, cHi);
   cpu.setSegmentRaw(Seg.CS, sel, descBase(cLo, cHi), climit, attr | SegAttr.Accessed);
   cpu.nipLo = ipLo;
   cpu.nipHi = ipHi;

@@ -28,6 +28,19 @@ function run(cpu: Cpu, d: number, kind: 'vmx' | 'svm', which: VirtInstruction): 
   cpu.exitBlock = true;
 }
 
+/**
+ * VMREAD and VMWRITE: in VMX root operation they change only a register or memory operand and
+ * RFLAGS (SDM Vol. 3C §30.3 "VMREAD", "VMWRITE"), nothing the block loop depends on, so the block goes on (a host's
+ * exit handler runs several of them per VM exit); in non-root operation they VM-exit, and the
+ * exit's `contextChanged` sets `exitBlock` itself.
+ */
+function runAccess(cpu: Cpu, d: number, which: VirtInstruction): void {
+  const ext = cpu.ext;
+  if (ext === null || ext.kind !== 'vmx') cpu.ud();
+  cpu.curRec = d;
+  ext.execute(cpu, which, d);
+}
+
 function isMem(cpu: Cpu, d: number): boolean {
   return (cpu.rec[d + R_INFO]! & I_MEM) !== 0;
 }
@@ -87,8 +100,8 @@ export function installVirt(): void {
   setOp(T, 0xc7, defineHandler('vmxon', c7r6f3), { prefix: Pfx.F3, reg: 6 });
   setOp(T, 0xc7, defineHandler('vmptrst', c7r7), { reg: 7, mod3: false });
   setOp(T, 0xc7, defineHandler('66 0f c7 /7', c7r7p66), { prefix: Pfx.P66, reg: 7 });
-  setOp(T, 0x78, defineHandler('vmread', (cpu, d) => run(cpu, d, 'vmx', VirtInstruction.Vmread)), { prefix: Pfx.None });
-  setOp(T, 0x79, defineHandler('vmwrite', (cpu, d) => run(cpu, d, 'vmx', VirtInstruction.Vmwrite)), { prefix: Pfx.None });
+  setOp(T, 0x78, defineHandler('vmread', (cpu, d) => runAccess(cpu, d, VirtInstruction.Vmread)), { prefix: Pfx.None });
+  setOp(T, 0x79, defineHandler('vmwrite', (cpu, d) => runAccess(cpu, d, VirtInstruction.Vmwrite)), { prefix: Pfx.None });
   const vmxRm: readonly (readonly [number, number, VirtInstruction, string])[] = [
     [0, 1, VirtInstruction.Vmcall, 'vmcall'],
     [0, 2, VirtInstruction.Vmlaunch, 'vmlaunch'],
