@@ -2,10 +2,13 @@ import { DeviceConfigurationError, VirtualClock, hpa, type CpuPins } from '@hvki
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ApicBase, ApicBusHub, ApicReg, DeliveryMode, Esr, IoApic, LocalApic, Redir, type LocalApicOptions } from './index.js';
 
+/** A core's pins; like the core, it performs an INIT at once, resetting its APIC (CpuLocalApic.initReset). */
 class FakePins implements CpuPins {
   readonly events: string[] = [];
+  apic: LocalApic | null = null;
   init(): void {
     this.events.push('init');
+    this.apic?.initReset();
   }
   startup(vector: number): void {
     this.events.push(`sipi:${vector.toString(16)}`);
@@ -35,6 +38,7 @@ function setup(ids: number[] = [0, 1, 2, 3], options: Partial<LocalApicOptions> 
     const p = new FakePins();
     pins.push(p);
     const apic = new LocalApic({ id, bsp: i === 0, clock, pins: p, ...options });
+    p.apic = apic;
     hub.attach(apic);
     apic.mmioWrite(ApicReg.SVR, 4, 0x1ff);
     return apic;
@@ -137,7 +141,7 @@ describe('IPIs in xAPIC mode (SDM §11.6)', () => {
     ipi(0, ALL_EXCL | ASSERT | 0x600 | 0x10);
     const ap = ['init', 'sipi:10', 'sipi:10'];
     expect(events()).toEqual([[], ap, ap, ap]);
-    expect(rd(2, ApicReg.TPR)).toBe(0); // INIT reset the target APIC
+    expect(rd(2, ApicReg.TPR)).toBe(0); // the target core took the INIT and reset its APIC
     expect(rd(2, ApicReg.ID)).toBe(0x0200_0000);
   });
 

@@ -433,6 +433,7 @@ describe('x2APIC mode (SDM §11.12)', () => {
     expect(apic.writeMsr(0x808, 0x50, 0)).toBe(true);
     apic.accept(5, 0, true, 0);
     expect(pins.events).toEqual(['init']);
+    apic.initReset(); // the core takes the INIT
     expect(apic.x2apicMode).toBe(true);
     expect(msr(0x802)).toBe(0x123);
     expect(msr(0x80d)).toBe(0x0012_0008);
@@ -594,6 +595,8 @@ describe('priorities, INTR and INTA (SDM §11.8)', () => {
     fixed(0x91);
     expect(apic.accept(5, 0, true, 0)).toBe(true);
     expect(pins.events).toEqual(['init']);
+    // The message only drives the core's INIT pin; the core resets the APIC when it takes it.
+    apic.initReset();
     expect(rd(ApicReg.ID)).toBe(0x0600_0000);
     expect(apic.baseLo).toBe(0xfed0_0900);
     expect(rd(ApicReg.TPR)).toBe(0);
@@ -604,6 +607,25 @@ describe('priorities, INTR and INTA (SDM §11.8)', () => {
     expect(isr(0x90)).toBe(false);
     expect(irr(0x91)).toBe(false);
     expect(apic.timerDeadlineNs).toBe(Infinity);
+  });
+
+  it('leaves its registers alone when an INIT message arrives: the core resets it when it takes the INIT (SDM Vol. 3C §24.8, §25.2)', () => {
+    // A core in VMX root operation blocks INIT; in VMX non-root operation an INIT causes a VM exit
+    // and performs "none of the operations normally associated with INIT". Either way the APIC
+    // keeps working (software-enabled, accepting fixed interrupts) until the core performs INIT.
+    swEnable();
+    wr(ApicReg.TPR, 0x30);
+    wr(ApicReg.LVT_TIMER, 0x20);
+    expect(apic.accept(5, 0, true, 0)).toBe(true);
+    expect(pins.events).toEqual(['init']);
+    expect(rd(ApicReg.SVR)).toBe(0x1ff);
+    expect(rd(ApicReg.TPR)).toBe(0x30);
+    expect(rd(ApicReg.LVT_TIMER)).toBe(0x20);
+    fixed(0x91);
+    expect(irr(0x91)).toBe(true);
+    apic.initReset();
+    expect(rd(ApicReg.SVR)).toBe(0xff);
+    expect(irr(0x91)).toBe(false);
   });
 
   it('ignores an INIT level de-assert', () => {
@@ -682,7 +704,7 @@ describe('LINT0 / LINT1 (SDM §11.5.1)', () => {
     wr(ApicReg.LVT_LINT0, 0x500);
     apic.setIrq(0, true);
     expect(pins.events).toEqual(['nmi', 'smi', 'init']);
-    expect(rd(ApicReg.TPR)).toBe(0); // INIT reset the APIC
+    expect(rd(ApicReg.TPR)).toBe(0x40); // only the pin: the core resets the APIC when it takes the INIT
   });
 
   it('reports an illegal LVT vector as a receive error', () => {

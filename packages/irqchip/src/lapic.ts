@@ -661,7 +661,7 @@ export class LocalApic implements CpuLocalApic, IrqSink, Device, Resettable, Sna
         this.pins.smi();
         break;
       case DM_INIT:
-        this.initReset();
+        // The core resets this APIC when it takes the INIT (initReset).
         this.pins.init();
         break;
       case DM_EXTINT:
@@ -676,7 +676,7 @@ export class LocalApic implements CpuLocalApic, IrqSink, Device, Resettable, Sna
    * A message for this APIC (an IPI, an I/O APIC or MSI message). Fixed and lowest priority
    * set the IRR bit, and the TMR bit for level trigger or clear it for edge (§11.8.4); they
    * are refused when the APIC is disabled (§11.4.7.2) or the vector is below 16 (§11.5.3).
-   * NMI, SMI, start-up go to the pins; INIT resets the APIC (§11.4.7.3) and the core; an
+   * NMI, SMI, start-up and INIT go to the pins (the core resets this APIC when it takes the INIT); an
    * INIT level de-assert (level 0, trigger level) does nothing; ExtINT takes the next vector
    * from the 8259A. Returns whether the message was accepted.
    */
@@ -700,7 +700,9 @@ export class LocalApic implements CpuLocalApic, IrqSink, Device, Resettable, Sna
         return true;
       case DM_INIT:
         if (!level && trigger !== 0) return true;
-        this.initReset();
+        // Only the core's pin: the core calls initReset() when it performs the INIT, so an INIT
+        // it blocks (VMX root operation) or turns into a VM exit leaves this APIC as it is (SDM
+        // Vol. 3C §24.8, §25.2 "INIT signals").
         this.pins.init();
         return true;
       case DM_STARTUP:
@@ -758,9 +760,10 @@ export class LocalApic implements CpuLocalApic, IrqSink, Device, Resettable, Sna
 
   /**
    * INIT (§11.4.7.3): the power-up state except the APIC ID and IA32_APIC_BASE (the mode and
-   * base address are kept, §11.12.5.1).
+   * base address are kept, §11.12.5.1). Called by the core when it performs an INIT
+   * ({@link CpuLocalApic.initReset}); an INIT message or LINT input only drives the core's pin.
    */
-  private initReset(): void {
+  initReset(): void {
     this.resetRegisters();
   }
 

@@ -61,11 +61,23 @@ export interface CpuLocalApic {
   /** IA32_TSC_DEADLINE (MSR 0x6E0), as a TSC value (a double, exact to 2^53). */
   readTscDeadline(): number;
   writeTscDeadline(tsc: number): void;
+
+  /**
+   * The local APIC's part of INIT (§11.4.7.3): its registers return to their power-up state
+   * except the APIC ID and IA32_APIC_BASE. The core calls it when it actually performs an INIT
+   * ({@link CpuPins.init} only signals one): an INIT the core holds pending (blocked in VMX root
+   * operation, SDM Vol. 3C §24.8) resets the APIC only once taken, and an INIT that causes a VM
+   * exit (§25.2) performs "none of the operations normally associated with INIT", so it does not.
+   */
+  initReset(): void;
 }
 
 /** The core's pins, as the APIC drives them. */
 export interface CpuPins {
-  /** INIT (§10.4.2): the core goes to its INIT state, and an AP then waits for a SIPI. */
+  /**
+   * INIT (§10.4.2): the core goes to its INIT state, and an AP then waits for a SIPI. The core
+   * resets its local APIC ({@link CpuLocalApic.initReset}) when, and only if, it performs the INIT.
+   */
   init(): void;
   /** Start-up IPI with vector `vector` (0-255): an AP waiting for SIPI starts at vector:0000. */
   startup(vector: number): void;

@@ -8,7 +8,8 @@
  *   EPT" it walks the EPT paging structures with `vmx.ept` (`SecondLevelWalker` of @hvkit/mmu)
  *   behind a small guest-physical translation cache; a failing walk is an EPT violation (exit
  *   48) or an EPT misconfiguration (exit 49). With "virtualize APIC accesses", an access whose
- *   (host-)physical address lies on the APIC-access page is an APIC-access VM exit (44).
+ *   (host-)physical address lies on the APIC-access page is an APIC-access VM exit (44), or, with
+ *   "use TPR shadow", a virtualized access to VTPR on the virtual-APIC page (§29.4.2, §29.4.3).
  * - {@link eptActivate} (every VM entry) loads the EPTP into the walker and selects the core's
  *   TLB bank for the (VPID, EP4TA) context (§28.3.1 "Information That May Be Cached").
  * - {@link eptpSwitch} is VMFUNC leaf 0, EPTP switching (§25.5.6.3).
@@ -33,6 +34,8 @@ const S_VPID = VMCS_SLOT[VmcsField.VirtualProcessorId]!;
 const S_EPTP = VMCS_SLOT[VmcsField.EptPointer]!;
 const S_EPTP_LIST = VMCS_SLOT[VmcsField.EptpListAddress]!;
 const S_APIC_ACCESS = VMCS_SLOT[VmcsField.ApicAccessAddress]!;
+const S_VAPIC = VMCS_SLOT[VmcsField.VirtualApicAddress]!;
+const S_TPR_THRESHOLD = VMCS_SLOT[VmcsField.TprThreshold]!;
 const S_GPA = VMCS_SLOT[VmcsField.GuestPhysicalAddress]!;
 const S_GLA = VMCS_SLOT[VmcsField.GuestLinearAddress]!;
 
@@ -72,6 +75,17 @@ export class EptContexts {
   /** Whether the current VMCS enables EPT / the APIC-access page address (-1: not virtualized). */
   eptEnabled = false;
   apicAccessPage = -1;
+  // ---- tpr ----
+  /**
+   * The virtual-APIC page while accesses to the APIC-access page may be virtualized ("virtualize
+   * APIC accesses" and "use TPR shadow" both 1), else -1 (SDM §29.4.2, §29.4.3.1).
+   */
+  virtualApicPage = -1;
+  /**
+   * The size of the write to the APIC-access page virtualized in the current operation, 0 for
+   * none: its APIC-write emulation (§29.4.3.2) is pending until the next boundary.
+   */
+  apicWriteSize = 0;
   /** The EPTP loaded into the walker (lo, hi), and whether one is. */
   loadedLo = 0;
   loadedHi = 0;
@@ -140,8 +154,8 @@ export class EptContexts {
  * flags are enabled, §28.3.5), and the core installs no TLB right beyond them: a translation
  * cached for one kind of access never lets another kind bypass EPT (the combined mappings of
  * §28.4.1 carry the intersection of the guest's and the EPT's rights). Without "enable EPT" the
- * core's default (all rights) stays. An access to the APIC-access page always exits, so that
- * page never reaches the TLB.
+ * core's default (all rights) stays. An access to the APIC-access page exits or is virtualized
+ * ({@link apicAccess}); either way that page never reaches the TLB.
  */
 export function eptTranslate(vmx: VmxCpu, cpu: Cpu, gpa: number, access: number): number {
   const st = vmx.eptCtx;
@@ -158,7 +172,7 @@ export function eptTranslate(vmx: VmxCpu, cpu: Cpu, gpa: number, access: number)
       hpa = eptWalk(vmx, cpu, st, gpa, access, page, slot);
     }
   }
-  if (st.apicAccessPage >= 0 && hpa - (hpa % 4096) === st.apicAccessPage) apicAccessExit(vmx, cpu, gpa, hpa, access);
+  if (st.apicAccessPage >= 0 && hpa - (hpa % 4096) === st.apicAccessPage) return apicAccess(vmx, cpu, gpa, hpa, access);
   return hpa;
 }
 
@@ -230,6 +244,76 @@ function apicAccessExit(vmx: VmxCpu, cpu: Cpu, gpa: number, hpa: number, access:
   throw CPU_VMEXIT;
 }
 
+/** VTPR: offset 080H of the virtual-APIC page (§29.1.1 "Virtualized APIC Registers"). */
+const VTPR = 0x80;
+
+/**
+ * An access to the APIC-access page (SDM §29.4 "Virtualizing Memory-Mapped APIC Accesses"):
+ * returns the host-physical address the access uses instead when it is virtualized, else performs
+ * the APIC-access VM exit. hvkit advertises neither "APIC-register virtualization" nor
+ * "virtual-interrupt delivery", so only offset 080H (TPR) is ever virtualized, and only:
+ * - with "use TPR shadow" = 1 (§29.4.2, §29.4.3.1: with 0 every access exits);
+ * - for a linear access (§29.4.6.1: a guest-physical access, such as a guest paging-structure
+ *   access, always exits, "never virtualized regardless of the page offset"; §29.4.6.2: a
+ *   physical access may exit, and here does);
+ * - not an instruction fetch (§29.4.2);
+ * - "its page offset is 080H" and at most 32 bits (§29.4.2, §29.4.3.1): `cpu.accessSize` is 1, 2
+ *   or 4 (0, an access the core does not size, exits), so the access lies within bytes 080H-083H,
+ *   the low 4 bytes of a naturally aligned 16-byte region;
+ * - a read not part of an operation that already virtualized a write to the page, a write not
+ *   part of one that virtualized a write of another size (§29.4.2, §29.4.3.1; the offset is always
+ *   080H here).
+ * A virtualized read returns data from the same offset of the virtual-APIC page (§29.4.2); a
+ * virtualized write writes it there (§29.4.3.1) and APIC-write emulation follows the operation
+ * ({@link apicWriteEmulation}, at the next boundary). The page never reaches the TLB
+ * (`cpu.slRights` = 0), so every access comes back here (§29.4.5 allows no less: the rules
+ * apply to every access through a 4-KByte translation, and here through any).
+ */
+function apicAccess(vmx: VmxCpu, cpu: Cpu, gpa: number, hpa: number, access: number): number {
+  const st = vmx.eptCtx;
+  const size = cpu.accessSize;
+  if (
+    st.virtualApicPage >= 0 &&
+    access < 2 &&
+    cpu.gvaValid &&
+    hpa % 4096 === VTPR &&
+    size !== 0 &&
+    size <= 4 &&
+    (st.apicWriteSize === 0 || (access === 1 && st.apicWriteSize === size))
+  ) {
+    cpu.slRights = 0;
+    if (access === 1) {
+      // (A read-modify-write's read is a write-kind access: its write follows with the same size.)
+      st.apicWriteSize = size;
+      cpu.extBoundary = true;
+      cpu.exitBlock = true;
+      // An iteration of a REP string instruction is an operation: emulation follows it (§29.4).
+      cpu.endOperation = true;
+    }
+    return st.virtualApicPage + VTPR;
+  }
+  return apicAccessExit(vmx, cpu, gpa, hpa, access);
+}
+
+/**
+ * APIC-write emulation (SDM §29.4.3.2), after the operation that performed a virtualized write to
+ * the APIC-access page (called at the next instruction boundary; after a fault's delivery when
+ * the operation faulted, "before the fault handler can execute"; never after a VM exit, which the
+ * next VM entry forgets: {@link eptActivate}). For page offset 080H: bytes 3:1 of VTPR are
+ * cleared, then TPR virtualization (§29.1.2): "virtual-interrupt delivery" being 0, a VM exit due
+ * to TPR below threshold (trap-like, exit reason 43) if VTPR[7:4] < TPR threshold[3:0], which
+ * this sets pending as `vmx.tprPending` for the boundary to perform first.
+ */
+export function apicWriteEmulation(vmx: VmxCpu, cpu: Cpu): void {
+  const st = vmx.eptCtx;
+  st.apicWriteSize = 0;
+  cpu.endOperation = false;
+  const a = st.virtualApicPage + VTPR;
+  const vtpr = cpu.physRead32(a) & 0xff;
+  cpu.physWrite32(a, vtpr);
+  if ((vmx.current!.lo[S_TPR_THRESHOLD]! & 0xf) > vtpr >>> 4) vmx.tprPending = true;
+}
+
 // ---- activation --------------------------------------------------------------------------------
 
 /**
@@ -252,6 +336,10 @@ export function eptActivate(vmx: VmxCpu, cpu: Cpu): void {
   st.gen = (st.gen + 1) | 0;
   st.apicAccessPage =
     (proc2 & Proc2Ctl.VirtualizeApicAccesses) !== 0 ? (hi[S_APIC_ACCESS]! >>> 0) * TWO_32 + ((lo[S_APIC_ACCESS]! & ~0xfff) >>> 0) : -1;
+  st.virtualApicPage =
+    st.apicAccessPage >= 0 && (lo[S_PROC]! & ProcCtl.UseTprShadow) !== 0 ? (hi[S_VAPIC]! >>> 0) * TWO_32 + ((lo[S_VAPIC]! & ~0xfff) >>> 0) : -1;
+  st.apicWriteSize = 0;
+  cpu.endOperation = false;
   let ep4ta = -1;
   if (ept) {
     const eptLo = lo[S_EPTP]!;

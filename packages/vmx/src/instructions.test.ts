@@ -484,11 +484,16 @@ describe('VMREAD / VMWRITE', () => {
     expect(m.r64(OPND + 0x10)).toBe(0x0102_0304_0506_0708n);
   });
 
-  it('VMWRITE bumps the VMCS generation', () => {
+  it('VMWRITE bumps the VMCS generation for control and host-state fields only (the cached VM-entry checks, SDM §26.2)', () => {
     const m = ready();
     const g = m.vmx.current!.generation;
     vmwrite(m, VmcsField.GuestRsp, 5);
+    // Guest-state fields (type 2) are checked on every VM entry (§26.3.1): no bump.
+    expect(m.vmx.current!.generation).toBe(g);
+    vmwrite(m, VmcsField.ExceptionBitmap, 5);
     expect(m.vmx.current!.generation).toBe(g + 1);
+    vmwrite(m, VmcsField.HostRip, 5);
+    expect(m.vmx.current!.generation).toBe(g + 2);
   });
 
   it('opVmread/opVmwrite (the typed API path) report the same outcomes', () => {

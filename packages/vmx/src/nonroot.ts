@@ -46,7 +46,7 @@ import {
   type Cpu,
 } from '@hvkit/x86';
 import { ExitCtl, PinCtl, Proc2Ctl, ProcCtl, VmxExitReason } from './constants.js';
-import { eptActivate } from './ept.js';
+import { apicWriteEmulation, eptActivate } from './ept.js';
 import { nmiUnblockingDueToIret, noteIretUnblocking, vmExit } from './exit.js';
 import { VmcsField } from './fields.js';
 import type { VmxCpu } from './vmx.js';
@@ -744,8 +744,9 @@ function iret(vmx: VmxCpu, cpu: Cpu): void {
 
 /**
  * At an instruction boundary (before the core's debug traps, NMI and INTR), in the priority
- * order of SDM Vol. 3A §6.9 with the VMX events (§25.2, §25.5, §26.7): TPR-below-threshold
- * right after entry (§26.7.7); INIT (left to the core); MTF (§25.5.2: after an instruction
+ * order of SDM Vol. 3A §6.9 with the VMX events (§25.2, §25.5, §26.7): APIC-write emulation
+ * after a virtualized write to the APIC-access page (§29.4.3.2, ept.ts `apicWriteEmulation`) and
+ * the TPR-below-threshold exit it or VM entry (§26.7.7) makes pending; INIT (left to the core); MTF (§25.5.2: after an instruction
  * retired, after an event was delivered, or pending from VM entry; trap-like); pending debug
  * traps (left to the core); VMX-preemption timer (§25.5.1; not in wait-for-SIPI); NMI-window
  * exiting (no NMI or virtual-NMI blocking, no MOV-SS blocking); an NMI (left to the core);
@@ -758,6 +759,12 @@ export function boundary(vmx: VmxCpu, cpu: Cpu): boolean {
     // The IRET that just ran did not unblock NMIs (NMI exiting, no virtual NMIs).
     cpu.nmiBlocked = true;
     vmx.nmiKeepBlocked = false;
+    cpu.extBoundary = needsBoundary(vmx);
+  }
+  // ---- tpr: APIC-write emulation after a virtualized write to the APIC-access page (§29.4.3.2);
+  // a TPR-below-threshold exit it makes pending comes right below.
+  if (vmx.eptCtx.apicWriteSize !== 0) {
+    apicWriteEmulation(vmx, cpu);
     cpu.extBoundary = needsBoundary(vmx);
   }
   if (vmx.tprPending) {

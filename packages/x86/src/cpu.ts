@@ -501,6 +501,25 @@ export class Cpu {
    * its second-level mapping does not grant).
    */
   slRights = 7;
+  /**
+   * Guest mode: the size in bytes of the data access whose final translation {@link translate}
+   * is asking `translateGpa` for (1, 2, 4 or 8: the sized linear reads and writes that stay within
+   * one page), or 0 for every other translation (instruction fetches, system-structure accesses,
+   * page-crossing accesses). The extension reads it in `translateGpa` when the size decides the
+   * outcome (VMX: which accesses to the APIC-access page are virtualized, SDM Vol. 3C §29.4.2
+   * "Virtualizing Reads from the APIC-Access Page", §29.4.3.1 "Determining Whether a Write Access
+   * is Virtualized").
+   */
+  accessSize = 0;
+  /**
+   * Guest mode: set by the extension during a memory access after which the current operation
+   * must end, each iteration of a repeated string instruction being an operation of its own
+   * (VMX: APIC-write emulation follows the iteration that wrote the APIC-access page, SDM Vol. 3C
+   * §29.4 "operation", §29.4.3.2 "APIC-Write Emulation"): a REP-prefixed string instruction
+   * stops after the current iteration (RIP left at it, the registers describing the iterations
+   * done) so the run loop's boundary comes next. The REP loops clear it.
+   */
+  endOperation = false;
   /** The decode record of the instruction an `ext.intercept` call is made for (guest mode; see insn-info.ts). */
   curRec = 0;
   /** MONITOR armed the monitoring hardware (cleared by MWAIT): the MWAIT exit qualification (SDM §27.2.1). */
@@ -721,6 +740,9 @@ export class Cpu {
       this.featureControlLo, this.apicBaseLo, this.apicBaseHi,
     ] = keep;
     this.a20 = a20;
+    // The local APIC takes INIT with the core (SDM Vol. 3 §11.4.7.3), not when the message
+    // arrives: a blocked INIT (VMX root operation) or one that causes a VM exit leaves it alone.
+    if (this.apic !== null) this.apic.initReset();
     const bsp = this.apic !== null ? (this.apic.baseLo & 0x100) !== 0 : (this.apicBaseLo & 0x100) !== 0;
     this.waitForSipi = !bsp;
     this.exitBlock = true;
@@ -1075,9 +1097,10 @@ export class Cpu {
   /**
    * Translates a linear address for `kind` (0 read, 1 write, 2 fetch) and fills the TLB.
    * Returns the physical address; raises #PF (or a VM exit) on failure.
-   * `implicit` marks supervisor accesses to system structures (SDM Vol. 3 §4.6).
+   * `implicit` marks supervisor accesses to system structures (SDM Vol. 3 §4.6); `size` is the
+   * data access's size for the extension ({@link accessSize}; 0 when not a sized data access).
    */
-  translate(lo: number, hi: number, kind: number, implicit = false): number {
+  translate(lo: number, hi: number, kind: number, implicit = false, size = 0): number {
     let phys: number;
     let user = true;
     let writable = true;
@@ -1113,6 +1136,7 @@ export class Cpu {
     let sl = 7;
     if (this.guestMode) {
       this.slRights = 7;
+      this.accessSize = size;
       phys = this.gpaToHpa(phys, kind);
       this.gvaValid = false;
       sl = this.slRights;
@@ -1268,7 +1292,7 @@ export class Cpu {
     if (this.dbData !== 0) this.checkDataBp(lo, hi, size, kind === access.write);
     const off = lo & 0xfff;
     if (off + size <= 4096) {
-      const phys = this.translate(lo, hi, kind);
+      const phys = this.translate(lo, hi, kind, false, size);
       return this.physReadN(phys, size);
     }
     // Crossing a page: translate both pages before reading.
@@ -1287,7 +1311,7 @@ export class Cpu {
     if (this.dbData !== 0) this.checkDataBp(lo, hi, 8, kind === access.write);
     const off = lo & 0xfff;
     if (off + 8 <= 4096) {
-      const phys = this.translate(lo, hi, kind);
+      const phys = this.translate(lo, hi, kind, false, 8);
       this.hi = this.physReadN(phys + 4, 4) | 0;
       return this.physReadN(phys, 4) | 0;
     }
@@ -1329,7 +1353,7 @@ export class Cpu {
     if (this.dbData !== 0) this.checkDataBp(lo, hi, size, true);
     const off = lo & 0xfff;
     if (off + size <= 4096) {
-      const phys = this.translate(lo, hi, access.write);
+      const phys = this.translate(lo, hi, access.write, false, size);
       const apic = this.apic;
       if (apic !== null && phys - (phys % 4096) === apic.mmioPage) {
         this.exitBlock = true;
@@ -1814,17 +1838,40 @@ export class Cpu {
     }
   }
 
-  /** Delivers exception `vector` with the double-fault rules (SDM Vol. 3 §6.15, Table 6-5). */
+  /**
+   * Delivers exception `vector` with the double-fault rules (SDM Vol. 3 §6.15, Table 6-5).
+   *
+   * In guest mode, an exception raised while delivering another one that the rules would turn
+   * into a #DF (or, during a #DF, into a triple fault) is first offered to `ext.intercept` as
+   * raised, with `vectoringInfo` still describing the first event: a VM exit it causes (the
+   * VMX exception bitmap) happens instead of the #DF (SDM Vol. 3C §25.2 "Other Causes of VM
+   * Exits", §27.2.4 "Information for VM Exits During Event Delivery"; Appendix C exit reason 2:
+   * a triple fault only for an exception during #DF delivery that "did not itself cause a VM
+   * exit due to the exception bitmap"). Only then do the rules apply; the resulting #DF is
+   * offered to the intercept again, with no IDT-vectoring information (§27.2.4: a VM exit
+   * caused directly by the #DF the original event results in is not "during event delivery"),
+   * and so is a triple fault (see {@link triggerShutdown}). An exception the rules leave alone
+   * (benign) is offered once, by `deliverEvent`.
+   */
   deliverException(vector: number, errorCode: number): void {
     const prev = this.deliveringVector;
     if (prev >= 0) {
-      if (prev === Vector.DF) {
-        this.triggerShutdown();
-        return;
-      }
-      if (isContributoryOrPf(prev) && isContributoryOrPf(vector) && !(prev !== Vector.PF && vector === Vector.PF)) {
+      const toDf = isContributoryOrPf(prev) && isContributoryOrPf(vector) && !(prev !== Vector.PF && vector === Vector.PF);
+      if (prev === Vector.DF || toDf) {
+        if (this.guestMode && this.ext !== null) {
+          const err = errorCode < 0 && state.hasErrorCode(vector) ? 0 : errorCode;
+          if (this.ext.intercept(this, 14, vector, err)) {
+            this.vectoringInfo = 0;
+            return;
+          }
+        }
+        if (prev === Vector.DF) {
+          this.triggerShutdown();
+          return;
+        }
         vector = Vector.DF;
         errorCode = 0;
+        this.vectoringInfo = 0;
       }
     }
     this.deliveringVector = vector;
@@ -1845,8 +1892,13 @@ export class Cpu {
     }
   }
 
-  /** Shutdown after a triple fault (SDM Vol. 3 §6.15 "Interrupt 8"). */
+  /**
+   * Shutdown after a triple fault (SDM Vol. 3 §6.15 "Interrupt 8"). In guest mode the extension
+   * may turn it into a VM exit, which is not "during event delivery": `vectoringInfo` is
+   * cleared first (SDM Vol. 3C §27.2.4, "the VM exit is caused by a triple fault").
+   */
   triggerShutdown(): void {
+    this.vectoringInfo = 0;
     if (this.guestMode && this.ext !== null && this.ext.intercept(this, 34, 0, 0)) return;
     this.shutdown = true;
     this.deliveringVector = -1;

@@ -160,7 +160,10 @@ export interface VirtualizationExtension {
    * a VM exit (EPT violation, nested #PF) by throwing through the CPU. It may lower
    * `cpu.slRights` (bit 0 read, 1 write, 2 execute; the core sets 7 before the final translation
    * of a linear access) to the kinds of access its mapping grants without another call: the core
-   * installs no TLB right beyond them.
+   * installs no TLB right beyond them. `cpu.accessSize` is the size of the data access being
+   * translated (0 when not a sized data access), for outcomes that depend on it; an extension may
+   * redirect such an access (return another host-physical address) and set `slRights` to 0 so no
+   * later access of the page reuses the translation without asking again.
    */
   translateGpa(cpu: Cpu, gpa: number, access: number): number;
   /** RDMSR of an MSR the extension owns; returns false when it does not own `msr`. Result in cpu.msrLo/msrHi. */

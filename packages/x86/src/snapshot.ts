@@ -46,7 +46,7 @@
  * - the virtualization-extension hooks, which belong to the extension's state: `extBoundary`,
  *   `extDeadline`, `cr0GuestMask`/`cr0ReadShadow`/`cr4GuestMask`/`cr4ReadShadow`,
  *   `tscOffsetLo`/`tscOffsetHi`, `initBlocked`/`initPending`, `vectoringInfo`/`vectoringError`/
- *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `slRights`, `curRec`, `injecting`, `intrIgnoresIf`, and the TLB banks
+ *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `slRights`, `accessSize`, `endOperation`, `curRec`, `injecting`, `intrIgnoresIf`, and the TLB banks
  *   (`tlbBank`, `tlbBanks`, `tlbBankClock`: caches); `monitorArmed` (MONITOR's armed state, read
  *   only for the MWAIT exit qualification);
  * - `insnShadow` (the blocking of the instruction being executed: 0 at every boundary);

@@ -204,6 +204,31 @@ describe('accessed-flag writes that exit leave the state of before the instructi
     expectUnchanged(g, 0x7ff4);
   });
 
+  it('INT n from CPL 3 through an interrupt gate to CPL 0 (stack switch): SS:ESP and CS stay', () => {
+    const g = guest('flat32', { 0x30: 5 });
+    const { s } = g;
+    const c = s.cpu;
+    s.flat32(3);
+    s.desc(GDT, 2, 0, 0xfffff, 0x93); // SS0 = 10H
+    s.desc(GDT, 6, 0, 0xfffff, 0x9a); // 30H: the handler's code segment, accessed flag clear
+    s.w32(IDT + 0x40 * 8, (0x30 << 16) | (TARGET & 0xffff));
+    s.w32(IDT + 0x40 * 8 + 4, (TARGET & 0xffff0000) | 0xee00); // DPL 3 interrupt gate
+    s.w32(0x9004, 0x7000); // TSS ESP0
+    s.w32(0x9008, 0x10); // TSS SS0
+    c.gdtrBaseLo = GDT;
+    c.gdtrLimit = 0xff;
+    c.idtrBaseLo = IDT;
+    c.idtrLimit = 0x7ff;
+    c.onEvent = null;
+    s.code([0xcd, 0x40]);
+    s.run();
+    expect(g.exits).toEqual([{ gpa: GDT + 0x34, kind: 1 }]);
+    expect(c.gpr[4]).toBe(0x8000);
+    expect(c.segSel[2]).toBe(0x23);
+    expect(c.segSel[1]).toBe(0x1b);
+    expect(c.ripLo).toBe(CODE);
+  });
+
   it('with the GDT writable the same CALL far completes and sets the accessed flag', () => {
     const g = setup();
     g.s.code([0x9a, ...le32(TARGET), 0x18, 0x00]);

@@ -340,7 +340,7 @@ describe('every Cpu field is accounted for', () => {
     'skipIdle',
     // Virtualization-extension hooks and TLB banks: the extension's state, not in this snapshot.
     'extBoundary', 'extDeadline', 'cr0GuestMask', 'cr0ReadShadow', 'cr4GuestMask', 'cr4ReadShadow', 'tscOffsetLo', 'tscOffsetHi',
-    'initBlocked', 'initPending', 'vectoringInfo', 'vectoringError', 'vectoringInsnLen', 'gvaLo', 'gvaHi', 'gvaValid', 'slRights', 'curRec',
+    'initBlocked', 'initPending', 'vectoringInfo', 'vectoringError', 'vectoringInsnLen', 'gvaLo', 'gvaHi', 'gvaValid', 'slRights', 'accessSize', 'endOperation', 'curRec',
     'injecting', 'tlbBank', 'tlbBanks', 'tlbBankClock', 'intrIgnoresIf',
     // The STI/MOV-SS blocking of the instruction being executed: 0 at every boundary.
     'insnShadow',

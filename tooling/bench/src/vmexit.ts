@@ -5,8 +5,10 @@
  * the host reads the exit reason, advances the guest RIP by the VM-exit instruction length and
  * executes VMRESUME, 100 000 times. It runs on `createPc({ virtualization: 'vmx' })` in a child
  * process; the guest's `# mark` lines on COM1 are timestamped as they arrive, so the time of the
- * round trips excludes booting and set-up. The same loop body without VMX (CPUID executing
- * natively) is timed too, and subtracted for the "net" figure: the world switch alone.
+ * round trips excludes booting and set-up, and (the program runs 30 000 untimed round trips and
+ * native loops first) the emulator's JIT warm-up: the figure is the steady-state round trip.
+ * The same loop body without VMX (CPUID executing natively) is timed too, and subtracted for the
+ * "net" figure: the world switch alone.
  *
  * Peers: Bochs (built with VMX, as Debian's is) would run the same program, but Bochs has no
  * Multiboot loader, so it is detected and reported, not run; QEMU's TCG does not emulate VMX at

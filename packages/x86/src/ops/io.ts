@@ -162,6 +162,11 @@ function ins(cpu: Cpu, d: number): void {
     advance(cpu, 7, asz, size);
     if (rep) decrementCount(cpu, asz);
     if ((cpu.pendingDb & 0xf) !== db) n = 1;
+    // The extension ends the operation after this iteration (cpu.endOperation).
+    if (cpu.endOperation) {
+      cpu.endOperation = false;
+      n = 1;
+    }
   } while (rep && --n > 0 && !countIsZero(cpu, asz));
   if (rep && !countIsZero(cpu, asz)) restart(cpu);
 }

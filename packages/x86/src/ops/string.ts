@@ -178,6 +178,11 @@ function stringOp(cpu: Cpu, d: number, op: number): void {
     // §17.3.1.2): stop right after the iteration that hit, so the #DB trap sees rCX/rSI/rDI as
     // that iteration left them and RIP at this instruction, which resumes after the handler.
     if ((cpu.pendingDb & 0xf) !== db) n = 1;
+    // The extension ends the operation after this iteration (cpu.endOperation).
+    if (cpu.endOperation) {
+      cpu.endOperation = false;
+      n = 1;
+    }
     if (--n === 0) {
       if (!countIsZero(cpu, asz)) {
         // Not done: come back to this instruction after the run loop has had a look.

@@ -1,0 +1,149 @@
+/**
+ * The fast VM-exit round trip keeps the architecture (issue 8 "Speed"): VM-entry checks cached
+ * per VMCS generation still catch every bad VMWRITE and every change that is not a VMWRITE
+ * (SDM Vol. 3C §26.2, §26.3.1), and the TLB flushes that became proportional to what was filled
+ * still invalidate what §28.3.3.1 says VM entries and VM exits invalidate without VPIDs.
+ * Real instructions on a VmxMachine: the guest runs CPUID (an unconditional exit, §25.1.2).
+ */
+import { describe, expect, it } from 'vitest';
+import { Cr0 } from '@hvkit/x86';
+import { Proc2Ctl, ProcCtl } from './constants.js';
+import { VmcsField as F } from './fields.js';
+import { opVmwrite } from './instructions.js';
+import { PT_ROOT, VmxMachine, X } from './test-harness.js';
+
+const GUEST = 0x200000;
+const HOST = 0x300000;
+/** A linear 2-MiB page whose PDE the tests remap without invalidation. */
+const LIN = 0x600000;
+const PHYS_A = 0x600000;
+const PHYS_B = 0xa00000;
+const PDE = PT_ROOT + 0x2000 + (LIN >>> 21) * 8;
+/** MOV r32, [disp32] in 64-bit mode (8B /r, SIB without base). */
+const movFromAbs = (reg: number, a: number): number[] => [0x8b, 0x04 | (reg << 3), 0x25, a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, a >>> 24];
+const CPUID = [0x0f, 0xa2];
+const EXIT_REASON = 0x4402;
+
+function machine(): VmxMachine {
+  const m = new VmxMachine({ ram: 16 << 20 }).long64().enableVmx().vmxonAndLoad();
+  m.setupVmcs({ guestRip: GUEST, hostRip: HOST });
+  return m;
+}
+
+function write(m: VmxMachine, enc: number, lo: number, hi = 0): void {
+  expect(opVmwrite(m.vmx, m.cpu, enc, lo, hi)).toBe(0);
+}
+
+describe('cached VM-entry checks stay complete (SDM §26.2, §26.3.1)', () => {
+  // Guest: CPUID; JMP back to it. Host at HOST: HLT.
+  function roundTrip(): VmxMachine {
+    const m = machine();
+    m.bytes(GUEST, [...CPUID, 0xeb, 0xfc]);
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    expect(m.cpu.guestMode).toBe(false);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    // A second round trip with only a guest-state VMWRITE in between (the benchmark's loop).
+    write(m, F.GuestRip, GUEST + 2);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(Number(m.readField(F.GuestRip))).toBe(GUEST);
+    return m;
+  }
+
+  it('a bad guest-state VMWRITE after cached entries: VM-entry failure, exit reason 33 with bit 31', () => {
+    const m = roundTrip();
+    // RFLAGS bit 15 is reserved (§26.3.1.4).
+    write(m, F.GuestRflags, 0x8002);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.cpu.guestMode).toBe(false);
+    expect(Number(m.readField(EXIT_REASON)) >>> 0).toBe((0x8000_0000 | 33) >>> 0);
+  });
+
+  it('a bad control VMWRITE after cached entries: VMfailValid(7)', () => {
+    const m = roundTrip();
+    // Pin-based bits 1, 2 and 4 must be 1 (Appendix A.3.1).
+    write(m, F.PinBasedVmExecControl, 0);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.cpu.guestMode).toBe(false);
+    expect(m.outcome()).toBe('failValid');
+    expect(m.instructionError()).toBe(7);
+  });
+
+  it('a bad host-state VMWRITE after cached entries: VMfailValid(8)', () => {
+    const m = roundTrip();
+    // The host TR selector must not be 0000H (§26.2.3).
+    write(m, F.HostTrSelector, 0);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.outcome()).toBe('failValid');
+    expect(m.instructionError()).toBe(8);
+  });
+
+  it('a VTPR change in memory (no VMWRITE) still fails the TPR-threshold check: VMfailValid(7)', () => {
+    const m = roundTrip();
+    const vapic = 0x400000;
+    write(m, F.CpuBasedVmExecControl, Number(m.readField(F.CpuBasedVmExecControl)) | ProcCtl.UseTprShadow);
+    write(m, F.VirtualApicAddress, vapic);
+    write(m, F.TprThreshold, 4);
+    m.w8(vapic + 0x80, 0x50);
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    // §26.2.1.1: TPR threshold bits 3:0 must not exceed VTPR bits 7:4.
+    m.w8(vapic + 0x80, 0x30);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.outcome()).toBe('failValid');
+    expect(m.instructionError()).toBe(7);
+  });
+});
+
+describe('TLB invalidation without VPIDs (SDM §28.3.3.1)', () => {
+  it('VM entry invalidates the guest mappings and VM exit the host mappings of VPID 0000H', () => {
+    const m = machine();
+    m.w32(PHYS_A, 0x1111_1111);
+    m.w32(PHYS_B, 0x2222_2222);
+    // Guest: MOV ECX, [LIN]; CPUID; JMP back to the MOV. Host at HOST: MOV EBX, [LIN]; HLT.
+    m.bytes(GUEST, [...movFromAbs(1, LIN), ...CPUID, 0xeb, 0xf5]);
+    m.bytes(HOST, [...movFromAbs(3, LIN), ...X.hlt]);
+    // The host caches LIN -> PHYS_A, then remaps LIN without INVLPG: the stale mapping is used.
+    m.run([...movFromAbs(0, LIN), ...X.hlt]);
+    expect(m.cpu.gpr[0]).toBe(0x1111_1111);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[1]).toBe(0x1111_1111);
+    expect(m.cpu.gpr[3]).toBe(0x1111_1111);
+    m.w64(PDE, BigInt(PHYS_B) | 0x87n);
+    m.run([...movFromAbs(0, LIN), ...X.hlt]);
+    expect(m.cpu.gpr[0]).toBe(0x1111_1111);
+    // VM entry: the guest's cached LIN (filled in the previous stay) is gone; VM exit: the host's.
+    write(m, F.GuestRip, GUEST + 9);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[1]).toBe(0x2222_2222);
+    expect(m.cpu.gpr[3]).toBe(0x2222_2222);
+  });
+});
+
+describe('TLB banks across world switches with VPIDs (SDM §28.3.1, §28.3.3.1)', () => {
+  it('host and guest paging rights that differ (CR0.WP) do not flush either bank: no TLB fills once warm', () => {
+    const m = machine();
+    expect(m.cpu.cr0 & Cr0.WP).toBe(0);
+    write(m, F.CpuBasedVmExecControl, Number(m.readField(F.CpuBasedVmExecControl)) | ProcCtl.ActivateSecondaryControls);
+    write(m, F.SecondaryVmExecControl, Proc2Ctl.EnableVpid);
+    write(m, F.VirtualProcessorId, 1);
+    write(m, F.GuestCr0, (m.cpu.cr0 | Cr0.WP) >>> 0);
+    // Guest: CPUID; JMP back. Host at HOST: HLT.
+    m.bytes(GUEST, [...CPUID, 0xeb, 0xfc]);
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    const trip = (): void => {
+      write(m, F.GuestRip, GUEST + 2);
+      m.run([...X.vmresume, ...X.hlt]);
+      expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    };
+    trip();
+    const fills = m.cpu.tlbFills;
+    for (let i = 0; i < 3; i++) trip();
+    expect(m.cpu.tlbFills).toBe(fills);
+  });
+});
