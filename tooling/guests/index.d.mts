@@ -90,4 +90,48 @@ export interface ConformanceResult {
 /** Builds and runs one program on QEMU, saving its serial output to `outDir/<name>.qemu.log`. */
 export function runGuestOnQemu(name: string, options?: { outDir?: string; qemu?: string }): Promise<ConformanceResult>;
 
+/** The Bochs binary: `$HVKIT_BOCHS` or `bochs` (scripts/bochs-conformance.mjs). */
+export const BOCHS: string;
+/** The Bochs CPU model the VT-x programs run on (VMX with EPT, VPID, unrestricted guest, preemption timer). */
+export const DEFAULT_BOCHS_CPU: string;
+/** What is missing to boot the guests on Bochs (Bochs, its BIOS, grub-mkrescue for BIOS, xorriso); empty when nothing is. */
+export function bochsMissing(): string[];
+
+/** When a serial line was seen (`performance.now()`) and Bochs' CPU time then (null where /proc is missing). */
+export interface SerialMark {
+  readonly wallMs: number;
+  readonly cpuSeconds: number | null;
+}
+
+export interface BochsRun {
+  /** Everything the guest wrote to COM1, CR LF turned into LF. */
+  readonly serial: string;
+  /** A triple fault (the programs' last act), the verdict line not followed by one, the time limit, or Bochs exiting by itself. */
+  readonly ended: 'exit' | 'triple-fault' | 'verdict' | 'timeout';
+  readonly timedOut: boolean;
+  readonly status: number | null;
+  readonly serialPath: string;
+  /** Bochs' own log. */
+  readonly logPath: string;
+  readonly wallMs: number;
+}
+
+/**
+ * Boots a Multiboot image on Bochs from a GRUB rescue CD (`multiboot /boot/kernel.elf <cmdline>`);
+ * `onLine` sees each serial line as Bochs writes it. Check `bochsMissing()` first.
+ */
+export function runOnBochs(
+  elf: string,
+  options: {
+    name: string;
+    workDir: string;
+    cpu?: string;
+    smp?: number;
+    megs?: number;
+    cmdline?: string;
+    timeoutMs: number;
+    onLine?: (line: string, mark: SerialMark) => void;
+  },
+): Promise<BochsRun>;
+
 export * from './linux.mjs';

@@ -10,6 +10,7 @@
  */
 export { buildGuest, buildGuests, defaultCacheDir, guestInfo, guestNames, GUESTS_DIR, TOOLCHAIN, toolchainAvailable } from './build.mjs';
 export { compareSerial, parseSerial, QEMU, qemuAvailable, runGuestOnQemu, runOnQemu } from './scripts/qemu-conformance.mjs';
+export { BOCHS, bochsMissing, DEFAULT_BOCHS_CPU, runOnBochs } from './scripts/bochs-conformance.mjs';
 export {
   BUSYBOX_PACKAGE,
   buildInitramfs,

@@ -605,7 +605,7 @@ export class Cpu {
     this.decoder.amd = this.model.vendor === 'amd';
     this.walker = new PageWalker(
       {
-        read32: (gpa: number): number => this.physRead32(this.guestMode ? this.gpaToHpa(gpa, 4) : gpa),
+        read32: (gpa: number): number => this.walkRead32(this.guestMode ? this.gpaToHpa(gpa, 4) : gpa),
         write32: (gpa: number, value: number): void => this.physWrite32(this.guestMode ? this.gpaToHpa(gpa, 5) : gpa, value),
       },
       { maxPhyAddr: this.model.physAddrBits, gbPages: (this.model.ext1Edx & CpuidExt1Edx.PAGE1GB) !== 0, amd: this.model.vendor === 'amd' },
@@ -961,6 +961,23 @@ export class Cpu {
 
   // ---- physical memory --------------------------------------------------------------------
 
+  /**
+   * The RAM region of the last paging-structure read: walks read a few entries each, mostly from
+   * the same few table pages, so a one-region cache skips the memory-map lookup (a TLB refill
+   * after a world switch without VPIDs is mostly these reads). A region object is stable (RAM
+   * restores copy into the chunks), as the TLB's cached views rely on too; dropped by every TLB
+   * flush anyway. Reads only: A/D updates go through `memory` (and its write observers).
+   */
+  private walkRegion: ReturnType<PhysicalMemory['regionAt']> = null;
+  private walkRead32(addr: number): number {
+    const r = this.walkRegion;
+    if (r !== null && addr >= r.base && addr + 4 <= r.end) return r.view.getInt32(addr + r.delta, true);
+    const region = this.memory.regionAt(addr);
+    if (region === null || !region.writable || addr + 4 > region.end) return this.physRead32(addr);
+    this.walkRegion = region;
+    return region.view.getInt32(addr + region.delta, true);
+  }
+
   physRead32(addr: number): number {
     return this.memory.read32(addr as Hpa) | 0;
   }
@@ -993,6 +1010,7 @@ export class Cpu {
   flushTlb(includeGlobal: boolean): void {
     // Only the slots filled since the last flush (TlbBank.filled) hold valid tags.
     this.tlbBank.clear(includeGlobal);
+    this.walkRegion = null;
     this.codeGen = (this.codeGen + 1) | 0;
     this.exitBlock = true;
   }

@@ -28,8 +28,8 @@
  * `dbExec`/`dbData`/`dbIo` (`updateDebug`).
  *
  * Deliberately not saved:
- * - caches, flushed on restore (`flushCodeCache`, `flushTlb(true)`): the TLB arrays (`tlb*`)
- *   and `tlbRights`, decoded blocks (`rec`, `recUsed`, `blocks`, `codePages`), the jump cache
+ * - caches, flushed on restore (`flushCodeCache`, `flushTlb(true)`): the TLB arrays (`tlb*`),
+ *   `tlbRights` and the page walks' `walkRegion`, decoded blocks (`rec`, `recUsed`, `blocks`, `codePages`), the jump cache
  *   (`jc*`) and `codeGen`;
  * - per-instruction scratch that is dead at an instruction boundary: `nipLo`/`nipHi` (set to
  *   RIP), `blockStart`, `exitBlock`, `branched`, `events`, `eaLo`/`eaHi`, `hi`, `lastLo`/

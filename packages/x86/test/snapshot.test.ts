@@ -330,7 +330,7 @@ describe('every Cpu field is accounted for', () => {
   /** Caches (flushed), per-instruction scratch, host plumbing: see the list in src/snapshot.ts. */
   const NOT_SAVED = [
     'rec', 'recUsed', 'scratchRec', 'blocks', 'jcLo', 'jcHi', 'jcGen', 'jcBlock', 'codeGen', 'codePages', 'tlbTagR', 'tlbTagW', 'tlbTagX',
-    'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
+    'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'walkRegion', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
     'lastLo', 'lastHi', 'msrLo', 'msrHi', 'desc', 'descUpperType', 'tssSs', 'tssEsp', 'frameScratch', 'excError', 'excHasError',
     'scratchBytes', 'crossFetch', 'stopAtPageEnd', 'memory', 'io', 'model', 'isAmd', 'clock', 'interrupts', 'apic', 'walker', 'decoder',
     'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'idleTicks', 'deviceExits',

@@ -22,7 +22,7 @@ import { benchGuest } from './guest.js';
 import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
 import { benchMmu } from './mmu.js';
-import { perRoundTrip, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
+import { bochsVmexitMissing, perRoundTrip, runBochsVmexit, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
 import { summariseProfile } from './profile.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -325,7 +325,9 @@ async function linuxSection(engines: readonly LinuxEngine[], cpuCounts: readonly
 
 /**
  * The `vmexit` workload (vmexit.ts): `runs` runs of the vmxbench guest on hvkit with VT-x, each
- * in a child process; prints the runs, the peers, the target and the result. A failure (no VMX
+ * in a child process, interleaved with as many on Bochs where it is installed with GRUB (the
+ * peer; its failures are printed, not counted as problems); prints the runs, the peers, the
+ * ratio, the target and the result. A failure (no VMX
  * yet, a guest that does not pass) is reported as a problem; the other workloads are unaffected.
  */
 async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number): Promise<{ problems: string[]; results: VmexitResult[] }> {
@@ -339,6 +341,8 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
     return { problems: [`vmexit workload: cannot build the vmxbench guest: ${why}`], results: [] };
   }
   const results: VmexitResult[] = [];
+  const bochsRuns: VmexitResult[] = [];
+  const bochsMissing = bochsVmexitMissing();
   const problems: string[] = [];
   for (let round = 1; round <= runs; round++) {
     const c = await forkChild('hvkit-vmexit', elf, memoryMiB, timeoutMs + 60_000, ['--timeout', String(timeoutMs / 1000)]);
@@ -350,11 +354,25 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
       : `FAILED: ${(r.error ?? 'no timing').split('\n')[0]}`;
     console.log(`  run ${round}/${runs} ${'hvkit'.padEnd(15)} ${line}`);
     if (r.error) problems.push(`vmexit workload, hvkit run ${round} failed: ${r.error}${r.serial ? `\nSerial output:\n${r.serial.trimEnd()}` : ''}`);
+    if (bochsMissing.length) continue;
+    // The peer, interleaved with hvkit's runs so that background load spreads over both.
+    const b = await runBochsVmexit(elf, timeoutMs).catch((error: unknown) => vmexitFailed(`Bochs: ${error instanceof Error ? error.message : String(error)}`));
+    bochsRuns.push(b);
+    const bp = perRoundTrip(b);
+    const bline = bp
+      ? `${fmt(bp.us, 2)} µs per round trip (${fmt(b.vmexitSeconds, 2)} s wall for ${b.roundTrips!.toLocaleString('en-US')}), guest loop alone ${fmt(((b.nativeSeconds ?? NaN) / b.roundTrips!) * 1e6, 3)} µs`
+      : `FAILED: ${(b.error ?? 'no timing').split('\n')[0]}`;
+    console.log(`  run ${round}/${runs} ${'Bochs'.padEnd(15)} ${bline}`);
+    // A peer that fails is reported, not counted as a problem of hvkit's.
+    if (b.error) console.log(`    Bochs serial output:\n${b.serial.trimEnd().replace(/^/gm, '      ')}`);
   }
   const good = results.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
   const sums = [...new Set(good.map((x) => x.r.checksum ?? '?'))];
   if (sums.length > 1) problems.push(`vmexit workload: the runs printed different checksums (${sums.join(', ')})`);
-  const peers = vmexitPeers();
+  const peers = vmexitPeers({ missing: bochsMissing, runs: bochsRuns });
+  const bochsGood = bochsRuns.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
+  const bochsSums = [...new Set(bochsGood.map((x) => x.r.checksum ?? '?'))];
+  if (bochsSums.length && sums.length && bochsSums.join() !== sums.join()) problems.push(`vmexit workload: Bochs printed checksum ${bochsSums.join(', ')}, hvkit ${sums.join(', ')}`);
   const rows = [['emulator', 'µs / round trip (median)', 'best', 'net of guest loop', 'CPU µs', 'instructions / round trip', 'checksum', 'runs ok']];
   const med = (xs: number[]) => (xs.length ? median(xs) : null);
   const us = med(good.map((x) => x.p!.us));
@@ -368,11 +386,25 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
     sums.join(' / ') || '-',
     `${good.length}/${results.length}`,
   ]);
-  for (const p of peers) rows.push([p.name, p.us === null ? 'not run' : fmt(p.us, 2), '-', '-', '-', '-', '-', '-']);
+  for (const p of peers) {
+    if (p.name === 'Bochs' && p.us !== null) {
+      rows.push([
+        'Bochs',
+        fmt(med(bochsGood.map((x) => x.p!.us)), 2),
+        fmt(Math.min(...bochsGood.map((x) => x.p!.us)), 2),
+        fmt(med(bochsGood.map((x) => x.p!.netUs).filter((v): v is number => v !== null)), 2),
+        fmt(med(bochsGood.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+        '-',
+        bochsSums.join(' / ') || '-',
+        `${bochsGood.length}/${bochsRuns.length}`,
+      ]);
+    } else rows.push([p.name, p.us === null ? 'not run' : fmt(p.us, 2), '-', '-', '-', '-', '-', '-']);
+  }
   console.log(`\n${table(rows)}`);
   for (const p of peers) console.log(`${p.name}: ${p.note}`);
   console.log('hvkit: wall time between the guest\'s "# mark vmexit-start" and "vmexit-end" lines on COM1, divided by the round trips;');
   console.log('  net: less the same loop body (INC, MOV, CPUID) run without VMX; instructions are guest and host together.');
+  for (const p of peers) if (us !== null && p.us !== null) console.log(`hvkit / ${p.name}: ${fmt(us / p.us, 2)} (hvkit ${us < p.us ? `${fmt(p.us / us, 1)}x faster` : `${fmt(us / p.us, 1)}x slower`})`);
   const target = vmexitTarget(peers);
   console.log(`Target: at most ${fmt(target.us, 2)} µs per round trip (${target.why}).`);
   if (us === null) console.log('Result: no successful hvkit run (see the problems below).');
