@@ -719,7 +719,7 @@ export function loadGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs): void {
   vmx.mtfPending = false;
   // The guest's TLB bank (VPID/EPTP, §28.3.3.1; flushed without "enable VPID") is selected now,
   // with the guest's CR0/CR4/EFER/RFLAGS loaded and before contextChanged, so that the host's
-  // bank is never flushed for the guest's access rights (nonRootEnter activates again: cheap).
+  // bank is never flushed for the guest's access rights (vmEntry tells nonRootEnter not to activate again).
   eptActivate(vmx, cpu);
   cpu.contextChanged();
 }
@@ -882,9 +882,10 @@ export function vmEntry(vmx: VmxCpu, cpu: Cpu, launch: boolean): void {
   // ---- launch state, VMX non-root operation
   if (launch) vmcs.launched = true;
   cpu.guestMode = true;
-  // nonRootEnter also does §26.3.2.5's TLB rule through eptActivate (ept.ts): the guest's TLB
-  // bank is selected, and flushed on every entry without "enable VPID" (§28.3.3.1).
-  nonRootEnter(vmx, cpu);
+  // loadGuestState did §26.3.2.5's TLB rule through eptActivate (ept.ts): the guest's TLB
+  // bank is selected, and flushed on every entry without "enable VPID" (§28.3.3.1); nonRootEnter
+  // does not activate again.
+  nonRootEnter(vmx, cpu, true);
 
   // ---- §26.6 event injection (the next VM exit clears the valid bit, §27.2)
   let vectored = false;

@@ -291,12 +291,20 @@ function finishExit(vmx: VmxCpu, cpu: Cpu, reason: number, qualLo: number, qualH
   // §27.5.5: VM exits caused directly by NMIs cause blocking by NMI (exit reason 0 with
   // interruption type 2 in the VM-exit interruption information). Other exits leave it.
   const nmiExit = reason === 0 && (lo[S_EXIT_INT_INFO]! & 0x8000_0700) === (0x8000_0200 | 0);
+  loadHostAndFinish(vmx, cpu, vmcs, exitCtl, nmiExit);
+}
+
+/**
+ * The end of every VM exit and VM-entry failure: load the host state (§27.5), process the
+ * VM-exit MSR-load list (§27.6), VMX abort on a failure of either (§27.7), then the host hook.
+ */
+function loadHostAndFinish(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, exitCtl: number, nmiExit: boolean): void {
   const abort = loadHostState(vmx, cpu, vmcs, exitCtl, nmiExit);
   if (abort !== 0) {
     vmxAbort(vmx, cpu, abort);
     return;
   }
-  if (lo[S_LOAD_COUNT] !== 0 && !loadMsrs(cpu, vmcs)) {
+  if (vmcs.lo[S_LOAD_COUNT] !== 0 && !loadMsrs(cpu, vmcs)) {
     vmxAbort(vmx, cpu, VmxAbortIndicator.LoadHostMsrs);
     return;
   }
@@ -319,17 +327,7 @@ export function entryFailureExit(vmx: VmxCpu, cpu: Cpu, reason: number, qualific
   lo[S_EXIT_INT_INFO] = 0;
   cpu.vectoringInfo = 0;
   vmx.pendingExitReason = -1;
-  const abort = loadHostState(vmx, cpu, vmcs, lo[S_EXIT_CTLS]!, false);
-  if (abort !== 0) {
-    vmxAbort(vmx, cpu, abort);
-    return;
-  }
-  if (lo[S_LOAD_COUNT] !== 0 && !loadMsrs(cpu, vmcs)) {
-    vmxAbort(vmx, cpu, VmxAbortIndicator.LoadHostMsrs);
-    return;
-  }
-  const onExit = vmx.onExit;
-  if (onExit !== null) onExit(vmx);
+  loadHostAndFinish(vmx, cpu, vmcs, lo[S_EXIT_CTLS]!, false);
 }
 
 // ---- §27.3 saving guest state ------------------------------------------------------------------

@@ -79,12 +79,14 @@ let qHi = 0;
  * extDeadline for the VMX-preemption timer §25.5.1), unblocks INIT (§25.2 "INIT signals"
  * cause VM exits instead) and activates EPT/VPID. Runs on every VM entry.
  *
+ * `activated`: the caller (vmEntry) already ran `eptActivate` for this entry.
+ *
  * NMI blocking: entry loads the guest's "blocking by NMI" bit into `vmx.virtualNmiBlocked`
  * when "virtual NMIs" is 1, and into `cpu.nmiBlocked` otherwise (SDM §26.3.2.5). With virtual
  * NMIs, the core's `nmiBlocked` then carries virtual-NMI blocking until {@link nonRootLeave}
  * (the real blocking waits in `vmx.hostNmiBlocked`).
  */
-export function nonRootEnter(vmx: VmxCpu, cpu: Cpu): void {
+export function nonRootEnter(vmx: VmxCpu, cpu: Cpu, activated = false): void {
   const v = vmx.current!;
   const pin = v.get(VmcsField.PinBasedVmExecControl);
   const proc = v.get(VmcsField.CpuBasedVmExecControl);
@@ -155,7 +157,10 @@ export function nonRootEnter(vmx: VmxCpu, cpu: Cpu): void {
   // core then offers INTR to intercept() even with IF = 0, also from HLT.
   cpu.intrIgnoresIf = (pin & PinCtl.ExternalInterruptExiting) !== 0;
   cpu.initBlocked = false;
-  eptActivate(vmx, cpu);
+  // VM entry activated EPT/VPID already while loading the guest state (entry.ts: before
+  // contextChanged, so the guest's TLB bank is selected under the guest's access rights);
+  // nothing eptActivate reads changed since (VMCS fields; §26.4 MSR loading touches none).
+  if (!activated) eptActivate(vmx, cpu);
 }
 
 /**

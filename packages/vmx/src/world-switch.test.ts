@@ -10,7 +10,7 @@ import { Cr0 } from '@hvkit/x86';
 import { Proc2Ctl, ProcCtl } from './constants.js';
 import { VmcsField as F } from './fields.js';
 import { opVmwrite } from './instructions.js';
-import { PT_ROOT, VmxMachine, X } from './test-harness.js';
+import { CODE, PT_ROOT, VmxMachine, X } from './test-harness.js';
 
 const GUEST = 0x200000;
 const HOST = 0x300000;
@@ -145,5 +145,137 @@ describe('TLB banks across world switches with VPIDs (SDM §28.3.1, §28.3.3.1)'
     const fills = m.cpu.tlbFills;
     for (let i = 0; i < 3; i++) trip();
     expect(m.cpu.tlbFills).toBe(fills);
+  });
+});
+
+describe('one EPT/VPID activation per VM entry still follows the VMCS (SDM §28.1, §28.3.1)', () => {
+  it('a VMWRITE of the VPID between round trips: the guest runs without the mappings cached under the old VPID', () => {
+    const m = machine();
+    m.w32(PHYS_A, 0x1111_1111);
+    m.w32(PHYS_B, 0x2222_2222);
+    write(m, F.CpuBasedVmExecControl, Number(m.readField(F.CpuBasedVmExecControl)) | ProcCtl.ActivateSecondaryControls);
+    write(m, F.SecondaryVmExecControl, Proc2Ctl.EnableVpid);
+    write(m, F.VirtualProcessorId, 1);
+    // Guest: MOV ECX, [LIN]; CPUID; JMP back to the MOV. Host at HOST: HLT.
+    m.bytes(GUEST, [...movFromAbs(1, LIN), ...CPUID, 0xeb, 0xf5]);
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[1]).toBe(0x1111_1111);
+    // Remap LIN without any invalidation, then enter with VPID 2: mappings are associated with
+    // the VPID they were cached under (§28.3.1), and VPID 2 has none, so the guest walks the
+    // paging structures as they are now.
+    m.w64(PDE, BigInt(PHYS_B) | 0x87n);
+    write(m, F.VirtualProcessorId, 2);
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[1]).toBe(0x2222_2222);
+  });
+
+  it('turning "enable VPID" off between round trips: the next VM entry invalidates the guest mappings again (§28.3.3.1)', () => {
+    const m = machine();
+    m.w32(PHYS_A, 0x1111_1111);
+    m.w32(PHYS_B, 0x2222_2222);
+    write(m, F.CpuBasedVmExecControl, Number(m.readField(F.CpuBasedVmExecControl)) | ProcCtl.ActivateSecondaryControls);
+    write(m, F.SecondaryVmExecControl, Proc2Ctl.EnableVpid);
+    write(m, F.VirtualProcessorId, 1);
+    m.bytes(GUEST, [...movFromAbs(1, LIN), ...CPUID, 0xeb, 0xf5]);
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    expect(m.cpu.gpr[1]).toBe(0x1111_1111);
+    m.w64(PDE, BigInt(PHYS_B) | 0x87n);
+    // A guest-state write does not bump the VMCS generation; the control write does.
+    write(m, F.SecondaryVmExecControl, 0);
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[1]).toBe(0x2222_2222);
+  });
+});
+
+describe('decoded-block lookups across world switches with VPIDs (jump cache per TLB bank)', () => {
+  function vpidMachine(): VmxMachine {
+    const m = machine();
+    write(m, F.CpuBasedVmExecControl, Number(m.readField(F.CpuBasedVmExecControl)) | ProcCtl.ActivateSecondaryControls);
+    write(m, F.SecondaryVmExecControl, Proc2Ctl.EnableVpid);
+    write(m, F.VirtualProcessorId, 1);
+    return m;
+  }
+
+  it('warm round trips find every block by linear RIP again: no slow lookups once warm', () => {
+    // Guest: CPUID; JMP back (CPUID's exit is fault-like: the guest re-executes it at each
+    // VMRESUME). Host at HOST: DEC EBP; JZ done; VMRESUME; done: HLT.
+    const lookups = (trips: number): number => {
+      const m = vpidMachine();
+      m.bytes(GUEST, [...CPUID, 0xeb, 0xfc]);
+      m.bytes(HOST, [0xff, 0xcd, 0x74, 0x03, ...X.vmresume, ...X.hlt]);
+      m.setReg(5, trips);
+      m.run([...X.vmlaunch, ...X.hlt]);
+      expect(Number(m.readField(EXIT_REASON))).toBe(10);
+      expect(m.cpu.gpr[5]).toBe(0);
+      return m.cpu.blockLookups;
+    };
+    // The extra round trips look up no block the slow way (translation and block map).
+    expect(lookups(12)).toBe(lookups(4));
+  });
+
+  it('guest code rewritten by the host between round trips: the guest runs the new code', () => {
+    const m = vpidMachine();
+    // Guest: MOV ESI, 1; CPUID; JMP back to the MOV. Host at HOST: HLT.
+    const guest = (v: number): number[] => [0xbe, v & 0xff, 0, 0, 0, ...CPUID, 0xeb, 0xf7];
+    m.bytes(GUEST, guest(1));
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[6]).toBe(1);
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.cpu.gpr[6]).toBe(1);
+    // A store to the code (cross-modifying code, SDM Vol. 3A §9.1.3): the next execution of
+    // the guest's instruction at that address sees the new bytes.
+    m.bytes(GUEST, guest(2));
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[6]).toBe(2);
+  });
+
+  it('a guest CS with another base (32-bit guest code) is not looked up by the previous stay\'s linear RIPs', () => {
+    const m = vpidMachine();
+    // Guest: MOV ESI, n; CPUID; JMP back to the MOV; n = 1 at GUEST, 2 at GUEST + 1000H.
+    m.bytes(GUEST, [0xbe, 1, 0, 0, 0, ...CPUID, 0xeb, 0xf7]);
+    m.bytes(GUEST + 0x1000, [0xbe, 2, 0, 0, 0, ...CPUID, 0xeb, 0xf7]);
+    m.bytes(HOST, X.hlt);
+    // The host program is written once (a code write drops every decoded block): VMLAUNCH; HLT;
+    // VMRESUME (at CODE + 4); HLT.
+    m.run([...X.vmlaunch, ...X.hlt, ...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[6]).toBe(1);
+    const resume = (): void => {
+      m.cpu.ripLo = CODE + 4;
+      m.cpu.ripHi = 0;
+      m.cpu.nipLo = CODE + 4;
+      m.cpu.nipHi = 0;
+      m.cpu.halted = false;
+      m.run();
+    };
+    write(m, F.GuestRip, GUEST);
+    m.cpu.gpr[6] = 0;
+    resume();
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(m.cpu.gpr[6]).toBe(1);
+    // Same RIP, same VPID, but the guest's CS is now a 32-bit code segment (L = 0, D = 1: the
+    // guest runs in compatibility mode) with base 1000H: the linear RIP is CS base + RIP (SDM
+    // Vol. 3A §3.4.2), another instruction than in the previous stays.
+    const ar = Number(m.readField(F.GuestCsArBytes));
+    write(m, F.GuestCsArBytes, (ar & ~(1 << 13)) | (1 << 14));
+    write(m, F.GuestCsBase, 0x1000);
+    write(m, F.GuestRip, GUEST);
+    m.cpu.gpr[6] = 0;
+    resume();
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(Number(m.readField(F.GuestCsBase))).toBe(0x1000);
+    expect(m.cpu.gpr[6]).toBe(2);
   });
 });

@@ -124,6 +124,22 @@ class TlbBank {
   readonly filled = new Int32Array(TLB_SETS * TLB_SIZE);
   readonly listed = new Uint8Array(TLB_SETS * TLB_SIZE);
   count = 0;
+  /**
+   * The jump-cache generation of this bank's context ({@link Cpu.contextChanged} records it with
+   * the state the decoded-block lookups depend on), -1 when void: anything that invalidates
+   * linear-RIP lookups while the bank is current, or a clear of the bank, voids it. A world
+   * switch back to the bank with the same state takes the generation up again, so the jump-cache
+   * entries made in the bank's previous stay still hit (generations are never handed out twice).
+   */
+  jcGen = -1;
+  jcMode = -1;
+  jcCpl = -1;
+  jcWalkCtl = -1;
+  jcTlbSet = -1;
+  jcPaging = -1;
+  jcCsBase = 0;
+  jcCsBaseHi = 0;
+  jcCsLimit = 0;
   constructor(public tag: number) {}
   /** Records a slot about to be filled (the fill path only). */
   note(i: number): void {
@@ -149,6 +165,8 @@ class TlbBank {
       this.listed[i] = 0;
     }
     this.count = kept;
+    // Jump-cache hits skip the TLB: lookups made through dropped entries go with them.
+    this.jcGen = -1;
   }
 }
 
@@ -424,6 +442,10 @@ export class Cpu {
   private readonly jcGen = new Int32Array(JC_SIZE).fill(-1);
   private readonly jcBlock: (Block | null)[] = new Array<Block | null>(JC_SIZE).fill(null);
   codeGen = 0;
+  /** The last jump-cache generation handed out ({@link freshGen}). */
+  private genClock = 0;
+  /** Decoded-block lookups that missed the jump cache (a statistic, like `tlbFills`). */
+  blockLookups = 0;
   /** Blocks by physical page number. */
   private readonly codePages = new Map<number, Block[]>();
 
@@ -763,7 +785,7 @@ export class Cpu {
     this.ripLo = 0;
     this.ripHi = 0;
     this.updateMode();
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.bumpCodeGen();
   }
 
   /** The NMI pin (edge): delivered at the next instruction boundary unless NMIs are blocked (§6.7.1). */
@@ -797,7 +819,7 @@ export class Cpu {
     else if ((this.cr0 & Cr0.PE) !== 0 && (this.flags & Flag.VM) === 0 && (csAttr & SegAttr.DB) !== 0) this.mode = CodeMode.Bits32;
     else this.mode = CodeMode.Bits16;
     this.decoder.mode = this.mode;
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.bumpCodeGen();
     if ((this.cr0 & Cr0.PE) === 0) this.cpl = 0;
     else if ((this.flags & Flag.VM) !== 0) this.cpl = 3;
     else this.cpl = (this.segAttr[Seg.SS]! >> SegAttr.DplShift) & 3;
@@ -829,7 +851,7 @@ export class Cpu {
     this.segLimit[seg] = limit >>> 0;
     this.segAttr[seg] = attr;
     segmentFastLimits(this, seg);
-    if (seg === Seg.CS) this.codeGen = (this.codeGen + 1) | 0;
+    if (seg === Seg.CS) this.bumpCodeGen();
     if (seg === Seg.CS || seg === Seg.SS) this.exitBlock = true;
   }
 
@@ -853,13 +875,70 @@ export class Cpu {
    * (`walker.loadPdptes(cr3Lo)` or from the VMCS, SDM §26.3.2.4).
    */
   contextChanged(): void {
+    const bank = this.tlbBank;
+    const saved = bank.jcGen;
     this.nipLo = this.ripLo;
     this.nipHi = this.ripHi;
     this.excVector = -1;
     this.updateMode();
     this.updateDebug();
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.bumpCodeGen();
     this.exitBlock = true;
+    // Back in a bank whose jump-cache generation survived (no flush of the bank, no code
+    // invalidation, no mode/CS/paging change during its last stay: each voids it) with the same
+    // code mode, CPL, paging mode and rights, TLB set and CS base/limit as then: a linear RIP
+    // means what it meant then, so that stay's jump-cache entries are taken up again.
+    const cs = Seg.CS;
+    if (
+      saved !== -1 &&
+      bank.jcMode === this.mode &&
+      bank.jcCpl === this.cpl &&
+      bank.jcPaging === this.pagingMode &&
+      bank.jcWalkCtl === this.walkCtl &&
+      bank.jcTlbSet === this.tlbSet &&
+      bank.jcCsBase === this.segBase[cs] &&
+      bank.jcCsBaseHi === this.segBaseHi[cs] &&
+      bank.jcCsLimit === this.segLimit[cs]
+    ) {
+      this.codeGen = saved;
+    }
+    bank.jcGen = this.codeGen;
+    bank.jcMode = this.mode;
+    bank.jcCpl = this.cpl;
+    bank.jcPaging = this.pagingMode;
+    bank.jcWalkCtl = this.walkCtl;
+    bank.jcTlbSet = this.tlbSet;
+    bank.jcCsBase = this.segBase[cs]!;
+    bank.jcCsBaseHi = this.segBaseHi[cs]!;
+    bank.jcCsLimit = this.segLimit[cs]!;
+  }
+
+  /**
+   * A new jump-cache generation for the current context (what a linear RIP means changed): the
+   * jump-cache entries made so far no longer hit, and the current bank's recorded generation is
+   * void.
+   */
+  private bumpCodeGen(): void {
+    this.codeGen = this.freshGen();
+    this.tlbBank.jcGen = -1;
+  }
+
+  /** A jump-cache generation never handed out before (at the 31-bit wrap the whole jump cache is reset first). */
+  private freshGen(): number {
+    let g = this.genClock + 1;
+    if (g > 0x7fff_fff0) {
+      g = 1;
+      this.jcGen.fill(-1);
+      for (const b of this.tlbBanks) b.jcGen = -1;
+    }
+    this.genClock = g;
+    return g;
+  }
+
+  /** Decoded blocks were dropped: no jump-cache entry of any bank's context hits any more. */
+  private invalidateJumpCache(): void {
+    for (const b of this.tlbBanks) b.jcGen = -1;
+    this.codeGen = this.freshGen();
   }
 
   /**
@@ -1011,7 +1090,7 @@ export class Cpu {
     // Only the slots filled since the last flush (TlbBank.filled) hold valid tags.
     this.tlbBank.clear(includeGlobal);
     this.walkRegion = null;
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.bumpCodeGen();
     this.exitBlock = true;
   }
 
@@ -1076,7 +1155,7 @@ export class Cpu {
       this.tlbRights = rights;
       this.flushTlb(true);
     }
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.codeGen = this.freshGen();
     this.exitBlock = true;
   }
 
@@ -1106,7 +1185,7 @@ export class Cpu {
         this.tlbTagX[i] = TLB_INVALID;
       }
     }
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.bumpCodeGen();
     // Large pages may be cached in other slots: be conservative.
     if (this.pagingMode !== PagingMode.None) this.flushTlb(true);
     this.exitBlock = true;
@@ -1575,7 +1654,7 @@ export class Cpu {
       // there does not rescan the whole TLB in markCodePage (self-modifying code, test runners).
       for (const b of list) this.blocks.delete(b.key);
       list.length = 0;
-      this.codeGen = (this.codeGen + 1) | 0;
+      this.invalidateJumpCache();
       this.exitBlock = true;
     }
   }
@@ -1585,7 +1664,7 @@ export class Cpu {
     this.blocks.clear();
     this.codePages.clear();
     this.recUsed = 0;
-    this.codeGen = (this.codeGen + 1) | 0;
+    this.invalidateJumpCache();
     this.exitBlock = true;
   }
 
@@ -1664,6 +1743,7 @@ export class Cpu {
   }
 
   private lookupBlockSlow(): Block | null {
+    this.blockLookups++;
     const mode = this.mode;
     const ipLo = this.ripLo;
     if (mode !== CodeMode.Bits64) {

@@ -30,7 +30,7 @@
  * Deliberately not saved:
  * - caches, flushed on restore (`flushCodeCache`, `flushTlb(true)`): the TLB arrays (`tlb*`),
  *   `tlbRights` and the page walks' `walkRegion`, decoded blocks (`rec`, `recUsed`, `blocks`, `codePages`), the jump cache
- *   (`jc*`) and `codeGen`;
+ *   (`jc*`), `codeGen` and `genClock` (and each TLB bank's recorded jump-cache generation);
  * - per-instruction scratch that is dead at an instruction boundary: `nipLo`/`nipHi` (set to
  *   RIP), `blockStart`, `exitBlock`, `branched`, `events`, `eaLo`/`eaHi`, `hi`, `lastLo`/
  *   `lastHi`, `msrLo`/`msrHi`, `desc`, `descUpperType`, `tssSs`/`tssEsp`, `frameScratch`,
@@ -42,7 +42,7 @@
  *   PDPTEs), `decoder`, `ext`, `breakpoints`, `onEvent`, `onApicBaseWrite`, `stopRequested`,
  *   `yieldRequested` (cleared at every turn), `onFerr` (board wiring), `m128` (per-instruction
  *   scratch), `pauseYields` (the board's setting) and the
- *   statistics counters `tlbFills` and `deviceExits`;
+ *   statistics counters `tlbFills`, `blockLookups` and `deviceExits`;
  * - the virtualization-extension hooks, which belong to the extension's state: `extBoundary`,
  *   `extDeadline`, `cr0GuestMask`/`cr0ReadShadow`/`cr4GuestMask`/`cr4ReadShadow`,
  *   `tscOffsetLo`/`tscOffsetHi`, `initBlocked`/`initPending`, `vectoringInfo`/`vectoringError`/

@@ -329,11 +329,11 @@ describe('every Cpu field is accounted for', () => {
   ];
   /** Caches (flushed), per-instruction scratch, host plumbing: see the list in src/snapshot.ts. */
   const NOT_SAVED = [
-    'rec', 'recUsed', 'scratchRec', 'blocks', 'jcLo', 'jcHi', 'jcGen', 'jcBlock', 'codeGen', 'codePages', 'tlbTagR', 'tlbTagW', 'tlbTagX',
+    'rec', 'recUsed', 'scratchRec', 'blocks', 'jcLo', 'jcHi', 'jcGen', 'jcBlock', 'codeGen', 'genClock', 'codePages', 'tlbTagR', 'tlbTagW', 'tlbTagX',
     'tlbHi', 'tlbView', 'tlbHost', 'tlbPhys', 'tlbGlobal', 'walkRegion', 'blockStart', 'exitBlock', 'events', 'eaLo', 'eaHi', 'hi',
     'lastLo', 'lastHi', 'msrLo', 'msrHi', 'desc', 'descUpperType', 'tssSs', 'tssEsp', 'frameScratch', 'excError', 'excHasError',
     'scratchBytes', 'crossFetch', 'stopAtPageEnd', 'memory', 'io', 'model', 'isAmd', 'clock', 'interrupts', 'apic', 'walker', 'decoder',
-    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'idleTicks', 'deviceExits',
+    'ext', 'breakpoints', 'onEvent', 'onApicBaseWrite', 'onFerr', 'm128', 'stopRequested', 'yieldRequested', 'pauseYields', 'tlbFills', 'blockLookups', 'idleTicks', 'deviceExits',
     // Shared by a machine's cores: a floor for TSC reads, safe to start from 0 after a restore.
     'tscShared',
     // How the host lets idle time pass: configuration, not guest state.

@@ -22,7 +22,7 @@ import { benchGuest } from './guest.js';
 import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
 import { benchMmu } from './mmu.js';
-import { bochsVmexitMissing, perRoundTrip, runBochsVmexit, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
+import { bochsVmexitMissing, perRoundTrip, perRoundTripVpid, runBochsVmexit, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
 import { summariseProfile } from './profile.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -353,6 +353,8 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
       ? `${fmt(p.us, 2)} µs per round trip (${fmt(r.vmexitSeconds, 2)} s wall for ${r.roundTrips!.toLocaleString('en-US')}), guest loop alone ${fmt(((r.nativeSeconds ?? NaN) / r.roundTrips!) * 1e6, 3)} µs`
       : `FAILED: ${(r.error ?? 'no timing').split('\n')[0]}`;
     console.log(`  run ${round}/${runs} ${'hvkit'.padEnd(15)} ${line}`);
+    const pv = perRoundTripVpid(r);
+    if (pv) console.log(`  run ${round}/${runs} ${'hvkit-vpid'.padEnd(15)} ${fmt(pv.us, 2)} µs per round trip (${fmt(r.vpidSeconds, 2)} s wall), CPU ${fmt(pv.cpuUs, 2)} µs`);
     if (r.error) problems.push(`vmexit workload, hvkit run ${round} failed: ${r.error}${r.serial ? `\nSerial output:\n${r.serial.trimEnd()}` : ''}`);
     if (bochsMissing.length) continue;
     // The peer, interleaved with hvkit's runs so that background load spreads over both.
@@ -363,12 +365,17 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
       ? `${fmt(bp.us, 2)} µs per round trip (${fmt(b.vmexitSeconds, 2)} s wall for ${b.roundTrips!.toLocaleString('en-US')}), guest loop alone ${fmt(((b.nativeSeconds ?? NaN) / b.roundTrips!) * 1e6, 3)} µs`
       : `FAILED: ${(b.error ?? 'no timing').split('\n')[0]}`;
     console.log(`  run ${round}/${runs} ${'Bochs'.padEnd(15)} ${bline}`);
+    const bpv = perRoundTripVpid(b);
+    if (bpv) console.log(`  run ${round}/${runs} ${'Bochs-vpid'.padEnd(15)} ${fmt(bpv.us, 2)} µs per round trip (${fmt(b.vpidSeconds, 2)} s wall), CPU ${fmt(bpv.cpuUs, 2)} µs`);
     // A peer that fails is reported, not counted as a problem of hvkit's.
     if (b.error) console.log(`    Bochs serial output:\n${b.serial.trimEnd().replace(/^/gm, '      ')}`);
   }
   const good = results.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
   const sums = [...new Set(good.map((x) => x.r.checksum ?? '?'))];
   if (sums.length > 1) problems.push(`vmexit workload: the runs printed different checksums (${sums.join(', ')})`);
+  // The VPID phase repeats the same round trips: its checksum must be the same.
+  for (const x of good) if (x.r.vpidChecksum !== null && x.r.vpidChecksum !== x.r.checksum) problems.push(`vmexit workload: the VPID round trips printed checksum ${x.r.vpidChecksum}, the others ${x.r.checksum ?? '?'}`);
+  const goodVpid = results.map((r) => ({ r, p: perRoundTripVpid(r) })).filter((x) => x.p !== null);
   const peers = vmexitPeers({ missing: bochsMissing, runs: bochsRuns });
   const bochsGood = bochsRuns.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
   const bochsSums = [...new Set(bochsGood.map((x) => x.r.checksum ?? '?'))];
@@ -386,6 +393,16 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
     sums.join(' / ') || '-',
     `${good.length}/${results.length}`,
   ]);
+  rows.push([
+    'hvkit-vpid',
+    fmt(med(goodVpid.map((x) => x.p!.us)), 2),
+    goodVpid.length ? fmt(Math.min(...goodVpid.map((x) => x.p!.us)), 2) : '-',
+    '-',
+    fmt(med(goodVpid.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+    fmt(med(goodVpid.map((x) => (x.r.vpidInstructions ?? NaN) / x.r.roundTrips!)), 1),
+    [...new Set(goodVpid.map((x) => x.r.vpidChecksum ?? '?'))].join(' / ') || '-',
+    `${goodVpid.length}/${results.length}`,
+  ]);
   for (const p of peers) {
     if (p.name === 'Bochs' && p.us !== null) {
       rows.push([
@@ -398,12 +415,25 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
         bochsSums.join(' / ') || '-',
         `${bochsGood.length}/${bochsRuns.length}`,
       ]);
+      const bochsVpid = bochsRuns.map((r) => ({ r, p: perRoundTripVpid(r) })).filter((x) => x.p !== null);
+      if (bochsVpid.length)
+        rows.push([
+          'Bochs-vpid',
+          fmt(med(bochsVpid.map((x) => x.p!.us)), 2),
+          fmt(Math.min(...bochsVpid.map((x) => x.p!.us)), 2),
+          '-',
+          fmt(med(bochsVpid.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+          '-',
+          [...new Set(bochsVpid.map((x) => x.r.vpidChecksum ?? '?'))].join(' / ') || '-',
+          `${bochsVpid.length}/${bochsRuns.length}`,
+        ]);
     } else rows.push([p.name, p.us === null ? 'not run' : fmt(p.us, 2), '-', '-', '-', '-', '-', '-']);
   }
   console.log(`\n${table(rows)}`);
   for (const p of peers) console.log(`${p.name}: ${p.note}`);
   console.log('hvkit: wall time between the guest\'s "# mark vmexit-start" and "vmexit-end" lines on COM1, divided by the round trips;');
   console.log('  net: less the same loop body (INC, MOV, CPUID) run without VMX; instructions are guest and host together.');
+  console.log('  -vpid: the same round trips with "enable VPID" (VPID 1), between "# mark vmexit-vpid-start" and "vmexit-vpid-end".');
   for (const p of peers) if (us !== null && p.us !== null) console.log(`hvkit / ${p.name}: ${fmt(us / p.us, 2)} (hvkit ${us < p.us ? `${fmt(p.us / us, 1)}x faster` : `${fmt(us / p.us, 1)}x slower`})`);
   const target = vmexitTarget(peers);
   console.log(`Target: at most ${fmt(target.us, 2)} µs per round trip (${target.why}).`);

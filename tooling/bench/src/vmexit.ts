@@ -8,7 +8,8 @@
  * round trips excludes booting and set-up, and (the program runs 30 000 untimed round trips and
  * native loops first) the emulator's JIT warm-up: the figure is the steady-state round trip.
  * The same loop body without VMX (CPUID executing natively) is timed too, and subtracted for the
- * "net" figure: the world switch alone.
+ * "net" figure: the world switch alone. The program then times the same round trips with "enable
+ * VPID" (VPID 1, as KVM runs its guests: no TLB flush at each world switch): the `-vpid` rows.
  *
  * Peers: Bochs (built with VMX, as Debian's is) runs the same program where it is installed
  * with GRUB: Bochs has no Multiboot loader, so `runOnBochs` of @hvkit/guests boots the kernel
@@ -38,6 +39,15 @@ export interface VmexitResult {
   readonly vmexitInstructions: number | null;
   readonly nativeInstructions: number | null;
   readonly checksum: string | null;
+  /**
+   * The same round trips with "enable VPID" (VPID 1; vmxbench's `vmexit-vpid` phase, a real
+   * hypervisor's configuration): wall and CPU seconds, instructions, checksum; null when the
+   * phase did not run (a CPU without VPID) or did not complete.
+   */
+  readonly vpidSeconds: number | null;
+  readonly vpidCpuSeconds: number | null;
+  readonly vpidInstructions: number | null;
+  readonly vpidChecksum: string | null;
   readonly serial: string;
 }
 
@@ -97,6 +107,10 @@ export async function runHvkitVmexit(elfPath: string, timeoutMs: number): Promis
     vmexitInstructions: span('vmexit-start', 'vmexit-end', (m) => m.icount),
     nativeInstructions: span('native-start', 'native-end', (m) => m.icount),
     checksum,
+    vpidSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.wall / 1000),
+    vpidCpuSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.cpu),
+    vpidInstructions: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.icount),
+    vpidChecksum: /vmxbench vpid checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
     serial,
   };
 }
@@ -110,6 +124,10 @@ export const vmexitFailed = (error: string): VmexitResult => ({
   vmexitInstructions: null,
   nativeInstructions: null,
   checksum: null,
+  vpidSeconds: null,
+  vpidCpuSeconds: null,
+  vpidInstructions: null,
+  vpidChecksum: null,
   serial: '',
 });
 
@@ -120,6 +138,12 @@ export function perRoundTrip(r: VmexitResult): { us: number; netUs: number | nul
   const netUs = r.nativeSeconds === null ? null : ((r.vmexitSeconds - r.nativeSeconds) / r.roundTrips) * 1e6;
   const cpuUs = r.vmexitCpuSeconds === null ? null : (r.vmexitCpuSeconds / r.roundTrips) * 1e6;
   return { us, netUs, cpuUs };
+}
+
+/** Microseconds per round trip of the VPID phase (wall, CPU); null when it failed or did not run. */
+export function perRoundTripVpid(r: VmexitResult): { us: number; cpuUs: number | null } | null {
+  if (r.error || r.vpidSeconds === null || !r.roundTrips) return null;
+  return { us: (r.vpidSeconds / r.roundTrips) * 1e6, cpuUs: r.vpidCpuSeconds === null ? null : (r.vpidCpuSeconds / r.roundTrips) * 1e6 };
 }
 
 /** What the peers can do here. */
@@ -177,6 +201,10 @@ export async function runBochsVmexit(elfPath: string, timeoutMs: number): Promis
       vmexitInstructions: null,
       nativeInstructions: null,
       checksum: /vmxbench checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
+      vpidSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.wall / 1000),
+      vpidCpuSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.cpu),
+      vpidInstructions: null,
+      vpidChecksum: /vmxbench vpid checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
       serial,
     };
   } finally {
