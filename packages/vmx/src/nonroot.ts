@@ -30,7 +30,6 @@ import {
   CodeMode,
   Cr0,
   Flag,
-  HANDLER_NAMES,
   insnAddrSize,
   insnBaseReg,
   insnDisplacement,
@@ -50,9 +49,6 @@ import { apicWriteEmulation, eptActivate } from './ept.js';
 import { nmiUnblockingDueToIret, noteIretUnblocking, vmExit } from './exit.js';
 import { VmcsField } from './fields.js';
 import type { VmxCpu } from './vmx.js';
-
-/** Word 0 of a decode record: the handler id (its name in HANDLER_NAMES says IN/OUT imm vs DX). */
-const R_OP = 0;
 
 /** VTPR: offset 80H of the virtual-APIC page (SDM §29.1 "Virtual APIC State"). */
 const VTPR = 0x80;
@@ -493,8 +489,7 @@ function io(vmx: VmxCpu, cpu: Cpu, info: number, info2: number): boolean {
   const string = (info >>> 20) & 1;
   const rep = (info >>> 21) & 1;
   // Operand encoding (bit 6): the port is an immediate (E4-E7) or DX.
-  const name = HANDLER_NAMES[cpu.rec[cpu.curRec + R_OP]!];
-  const imm = string === 0 && name !== undefined && name.endsWith(' imm') ? 1 : 0;
+  const imm = (info >>> 22) & 1;
   const qual = (size - 1) | (input << 3) | (string << 4) | (rep << 5) | (imm << 6) | (port << 16);
   let insnInfo = 0;
   if (string !== 0) {

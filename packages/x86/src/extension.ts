@@ -29,7 +29,8 @@ export const Intercept = {
   /** WRMSR: info = ECX. */
   Wrmsr: 8,
   /**
-   * IN/OUT/INS/OUTS: info = port | size << 16 | in << 19 | string << 20 | rep << 21. String
+   * IN/OUT/INS/OUTS: info = port | size << 16 | in << 19 | string << 20 | rep << 21 | imm << 22
+   * (imm: the port is an immediate operand, E4-E7, not DX). String
    * forms: info2 = address size (1 16-bit, 2 32-bit, 3 64-bit) | segment << 4, and
    * `cpu.lastLo/lastHi` = the linear address of the memory operand (ES:rDI for INS, seg:rSI for
    * OUTS; SDM §27.2.1 "guest-linear address" for I/O instructions).

@@ -205,18 +205,22 @@ describe('INS / OUTS', () => {
     expect(s.cpu.ripLo).toBe(CODE);
   });
 
-  it('the intercept sees port, size, direction, string and REP bits', () => {
+  it('the intercept sees port, size, direction, string, REP and immediate-port bits', () => {
     const seen: number[] = [];
     const s = new Sys().flat32();
     s.cpu.ext = fakeExt('vmx', { intercept: (_c, what, info, info2) => (seen.push(what, info, info2), true) });
     s.cpu.guestMode = true;
     s.code([0xe4, 0x60]);
     s.cpu.step();
+    // OUT DX, AL: the port comes from DX, so the immediate bit is clear.
+    s.cpu.gpr[2] = 0x61;
+    s.code([0xee]);
+    s.cpu.step();
     s.cpu.gpr[1] = 3;
     s.cpu.gpr[2] = 0x3f8;
     s.code([0x64, 0xf3, 0x6e]);
     s.cpu.step();
-    expect(seen).toEqual([9, 0x60 | (1 << 16) | (1 << 19), 0, 9, 0x3f8 | (1 << 16) | (1 << 20) | (1 << 21), 2 | (Seg.FS << 4)]);
+    expect(seen).toEqual([9, 0x60 | (1 << 16) | (1 << 19) | (1 << 22), 0, 9, 0x61 | (1 << 16), 0, 9, 0x3f8 | (1 << 16) | (1 << 20) | (1 << 21), 2 | (Seg.FS << 4)]);
     expect(s.cpu.gpr[1]).toBe(3);
   });
 });

@@ -72,14 +72,17 @@ function writeAcc(cpu: Cpu, size: number, v: number): void {
   else cpu.setReg32(0, v | 0);
 }
 
-function portIn(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4): void {
+/** Bit 22 of the Io intercept info: the port is an immediate (E4-E7), not DX. */
+const IO_IMM = 1 << 22;
+
+function portIn(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4, imm: number): void {
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | (1 << 19), 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | (1 << 19) | imm, 0)) return;
   writeAcc(cpu, size, cpu.ioRead(port, size));
 }
-function portOut(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4): void {
+function portOut(cpu: Cpu, d: number, port: number, size: 1 | 2 | 4, imm: number): void {
   checkIoPermission(cpu, port, size);
-  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16), 0)) return;
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Io, port | (size << 16) | imm, 0)) return;
   cpu.ioWrite(port, size, readAcc(cpu, size));
 }
 
@@ -215,16 +218,16 @@ function restart(cpu: Cpu): void {
 }
 
 export function installIo(): void {
-  const ii = defineHandler('in imm', (cpu, d) => portIn(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
+  const ii = defineHandler('in imm', (cpu, d) => portIn(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d), IO_IMM));
   setOp(OpMap.One, 0xe4, ii);
   setOp(OpMap.One, 0xe5, ii);
-  const id = defineHandler('in dx', (cpu, d) => portIn(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
+  const id = defineHandler('in dx', (cpu, d) => portIn(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d), 0));
   setOp(OpMap.One, 0xec, id);
   setOp(OpMap.One, 0xed, id);
-  const oi = defineHandler('out imm', (cpu, d) => portOut(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d)));
+  const oi = defineHandler('out imm', (cpu, d) => portOut(cpu, d, cpu.rec[d + R_IMM]! & 0xff, ioSize(cpu, d), IO_IMM));
   setOp(OpMap.One, 0xe6, oi);
   setOp(OpMap.One, 0xe7, oi);
-  const od = defineHandler('out dx', (cpu, d) => portOut(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d)));
+  const od = defineHandler('out dx', (cpu, d) => portOut(cpu, d, cpu.gpr[2]! & 0xffff, ioSize(cpu, d), 0));
   setOp(OpMap.One, 0xee, od);
   setOp(OpMap.One, 0xef, od);
   const hIns = defineHandler('ins', ins);
