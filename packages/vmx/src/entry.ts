@@ -27,8 +27,12 @@
  * does not change (processor mode, guest CR0 for event-injection error codes, the virtual-APIC
  * page's VTPR), which run every time. The cached checks read control and host-state fields
  * only (never a guest-state field), so a VMWRITE to a guest-state field need not move the
- * generation. The guest-state checks always run; they read the VMCS through slot indexes cached
- * in module constants and allocate nothing.
+ * generation. The guest-state checks run on every entry, except the §26.3.1.2 segment-register
+ * checks, which are skipped while every input they read is as when they last passed (the guest
+ * segment fields, tracked by `vmcs.segGeneration`, which every write to them bumps, a VM exit
+ * that saves other segment registers included; the control generation; CR0.PE, RFLAGS.VM and
+ * the controls they depend on, compared as a key). They read the VMCS through slot indexes
+ * cached in module constants and allocate nothing.
  */
 import type { Hpa } from '@hvkit/platform';
 import { CPU_FAULT, type Cpu, Cr0, Cr4, Efer, EventKind, Flag, Seg, SegAttr, writeMsr } from '@hvkit/x86';
@@ -426,8 +430,18 @@ export function checkGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs): number {
     if ((cr0 & Cr0.PG) !== 0 && ((efer & Efer.LME) !== 0) !== ia32e) return 0;
   }
 
-  // ---- §26.3.1.2 segment registers
-  if (!segmentsOk(lo, hi, cr0, rflags, ug, ia32e, la57)) return 0;
+  // ---- §26.3.1.2 segment registers. Their inputs: the guest segment fields, CR0.PE,
+  // RFLAGS.VM, "unrestricted guest", "IA-32e mode guest" and the linear-address width. Skipped
+  // while all of them are as when the checks last passed: every write of a segment field
+  // (VMWRITE, Vmcs.set, a VM exit saving other segment registers) bumps vmcs.segGeneration,
+  // every control write vmcs.generation, and the rest is the key compared here.
+  const segKey = (cr0 & Cr0.PE) | ((rflags & Flag.VM) !== 0 ? 2 : 0) | (ug ? 4 : 0) | (ia32e ? 8 : 0) | (la57 ? 16 : 0);
+  if (vmcs.segCheckedGen !== vmcs.generation || vmcs.segCheckedSegGen !== vmcs.segGeneration || vmcs.segCheckedKey !== segKey) {
+    if (!segmentsOk(lo, hi, cr0, rflags, ug, ia32e, la57)) return 0;
+    vmcs.segCheckedGen = vmcs.generation;
+    vmcs.segCheckedSegGen = vmcs.segGeneration;
+    vmcs.segCheckedKey = segKey;
+  }
 
   // ---- §26.3.1.3 descriptor-table registers: bases canonical, limits bits 31:16 zero.
   if (!canonical(hi[S_G_GDTR_BASE]!, la57) || !canonical(hi[S_G_IDTR_BASE]!, la57)) return 0;

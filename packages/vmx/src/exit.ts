@@ -379,15 +379,31 @@ function saveGuestState(vmx: VmxCpu, cpu: Cpu, vmcs: Vmcs, reason: number, vi: n
   const segBaseHi = cpu.segBaseHi;
   const segLimit = cpu.segLimit;
   const segAttr = cpu.segAttr;
+  // Any difference from the fields' previous contents voids entry.ts's cached §26.3.1.2 result
+  // (vmcs.segGeneration).
+  let changed = 0;
   for (let s = 0; s < 8; s++) {
-    lo[G_SEL[s]!] = segSel[s]!;
+    const sl = G_SEL[s]!;
+    const sel = segSel[s]!;
+    changed |= lo[sl]! ^ sel;
+    lo[sl] = sel;
     const b = G_BASE[s]!;
-    lo[b] = segBase[s]!;
-    hi[b] = segBaseHi[s]!;
-    lo[G_LIMIT[s]!] = segLimit[s]! | 0;
+    const bLo = segBase[s]!;
+    const bHi = segBaseHi[s]!;
+    changed |= (lo[b]! ^ bLo) | (hi[b]! ^ bHi);
+    lo[b] = bLo;
+    hi[b] = bHi;
+    const l = G_LIMIT[s]!;
+    const limit = segLimit[s]! | 0;
+    changed |= lo[l]! ^ limit;
+    lo[l] = limit;
     const a = segAttr[s]!;
-    lo[G_AR[s]!] = (a & 0x1f0ff) | ((a & SegAttr.P) === 0 ? SegAttr.Unusable : 0);
+    const ar = (a & 0x1f0ff) | ((a & SegAttr.P) === 0 ? SegAttr.Unusable : 0);
+    const r = G_AR[s]!;
+    changed |= lo[r]! ^ ar;
+    lo[r] = ar;
   }
+  if (changed !== 0) vmcs.segGeneration++;
   lo[S_G_GDTR_BASE] = cpu.gdtrBaseLo;
   hi[S_G_GDTR_BASE] = cpu.gdtrBaseHi;
   lo[S_G_GDTR_LIMIT] = cpu.gdtrLimit & 0xffff;

@@ -223,6 +223,19 @@ export class Vmcs {
   generation = 0;
   /** The generation whose controls and host state last passed the VM-entry checks, or -1. */
   checkedGeneration = -1;
+  /**
+   * Bumped by every write that may change a guest segment-register field (selector, base,
+   * limit, access rights of ES ... TR: {@link isGuestSegmentField}): VMWRITE, {@link set},
+   * {@link set64}, {@link clearAll}, and a VM exit that saves segment registers other than
+   * those the VMCS held (exit.ts). VM entry skips the §26.3.1.2 segment checks only while this,
+   * {@link generation} and the other inputs of those checks are those they last passed with
+   * (entry.ts `checkGuestState`).
+   */
+  segGeneration = 0;
+  /** `generation`, `segGeneration` and the context key (entry.ts) of the last passing §26.3.1.2 check, or -1. */
+  segCheckedGen = -1;
+  segCheckedSegGen = -1;
+  segCheckedKey = -1;
 
   /** Low 32 bits (the whole value of a 16/32-bit field). */
   get(encoding: number): number {
@@ -243,6 +256,7 @@ export class Vmcs {
   /** Writes a field (both halves; `hi` ignored by readers of 16/32-bit fields). Used by the processor (VM exits), not VMWRITE. */
   set(encoding: number, lo: number, hi = 0): void {
     const s = VMCS_SLOT[encoding]!;
+    if (isGuestSegmentField(encoding)) this.segGeneration++;
     this.lo[s] = lo;
     this.hi[s] = hi;
   }
@@ -250,6 +264,7 @@ export class Vmcs {
   /** Writes a 64-bit field from a number below 2^53. */
   set64(encoding: number, value: number): void {
     const s = VMCS_SLOT[encoding]!;
+    if (isGuestSegmentField(encoding)) this.segGeneration++;
     this.lo[s] = value % 0x1_0000_0000 | 0;
     this.hi[s] = Math.floor(value / 0x1_0000_0000) | 0;
   }
@@ -258,5 +273,17 @@ export class Vmcs {
     this.lo.fill(0);
     this.hi.fill(0);
     this.generation++;
+    this.segGeneration++;
   }
+}
+
+/**
+ * Whether an encoding (either access) is a guest segment-register field, the inputs of the
+ * §26.3.1.2 "Checks on Guest Segment Registers" besides RFLAGS.VM, CR0.PE and the controls
+ * (SDM Appendix B: selectors 0800H-080EH, limits 4800H-480EH, access rights 4814H-4822H,
+ * bases 6806H-6814H; the GDTR/IDTR limits 4810H/4812H between them count too, harmlessly).
+ */
+export function isGuestSegmentField(encoding: number): boolean {
+  const e = encoding & ~1;
+  return (e >= 0x0800 && e <= 0x080e) || (e >= 0x4800 && e <= 0x4822) || (e >= 0x6806 && e <= 0x6814);
 }

@@ -29,7 +29,7 @@ import type { Hpa } from '@hvkit/platform';
 import * as x86 from '@hvkit/x86';
 import type { Cpu } from '@hvkit/x86';
 import { Proc2Ctl, ProcCtl, VmFuncCtl, VmInstructionError, VmxExitReason } from './constants.js';
-import { Vmcs, VMCS_DATA_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_SLOT, VMCS_SLOTS, VmcsField } from './fields.js';
+import { isGuestSegmentField, Vmcs, VMCS_DATA_OFFSET, VMCS_LAUNCH_OFFSET, VMCS_SLOT, VMCS_SLOTS, VmcsField } from './fields.js';
 import { vmEntry } from './entry.js';
 import { eptpSwitch } from './ept.js';
 import { exitForInstruction } from './nonroot.js';
@@ -293,6 +293,7 @@ export function opVmwrite(vmx: VmxCpu, cpu: Cpu, encoding: number, lo: number, h
   // a host advances on every exit) leaves the generation, and those checks' result, alone.
   const type = (encoding >>> 10) & 3;
   if (type === 0 || type === 3) v.generation++;
+  else if (type === 2 && isGuestSegmentField(encoding)) v.segGeneration++;
   setArithFlags(cpu, 0);
   vmx.outcome = 0;
   return 0;

@@ -47,11 +47,27 @@ import {
 import { ExitCtl, PinCtl, Proc2Ctl, ProcCtl, VmxExitReason } from './constants.js';
 import { apicWriteEmulation, eptActivate } from './ept.js';
 import { nmiUnblockingDueToIret, noteIretUnblocking, vmExit } from './exit.js';
-import { VmcsField } from './fields.js';
+import { VMCS_SLOT, VmcsField } from './fields.js';
 import type { VmxCpu } from './vmx.js';
 
 /** VTPR: offset 80H of the virtual-APIC page (SDM §29.1 "Virtual APIC State"). */
 const VTPR = 0x80;
+
+/** VMCS slots nonRootEnter reads on every VM entry (module constants: no per-field table lookup). */
+const S_PIN = VMCS_SLOT[VmcsField.PinBasedVmExecControl]!;
+const S_PROC = VMCS_SLOT[VmcsField.CpuBasedVmExecControl]!;
+const S_PROC2 = VMCS_SLOT[VmcsField.SecondaryVmExecControl]!;
+const S_EXIT_CTL = VMCS_SLOT[VmcsField.VmExitControls]!;
+const S_ENTRY_CTL = VMCS_SLOT[VmcsField.VmEntryControls]!;
+const S_EXCEPTION_BITMAP = VMCS_SLOT[VmcsField.ExceptionBitmap]!;
+const S_CR0_MASK = VMCS_SLOT[VmcsField.Cr0GuestHostMask]!;
+const S_CR0_SHADOW = VMCS_SLOT[VmcsField.Cr0ReadShadow]!;
+const S_CR4_MASK = VMCS_SLOT[VmcsField.Cr4GuestHostMask]!;
+const S_CR4_SHADOW = VMCS_SLOT[VmcsField.Cr4ReadShadow]!;
+const S_TSC_OFFSET = VMCS_SLOT[VmcsField.TscOffset]!;
+const S_INSN_LEN = VMCS_SLOT[VmcsField.VmExitInstructionLength]!;
+const S_INSN_INFO = VMCS_SLOT[VmcsField.VmExitInstructionInfo]!;
+const S_EXIT_INT_INFO = VMCS_SLOT[VmcsField.VmExitInterruptionInfo]!;
 
 /** Interruption types (SDM §24.9.2 Table 24-19 / §27.2.2). */
 const TYPE_NMI = 2;
@@ -84,24 +100,25 @@ let qHi = 0;
  */
 export function nonRootEnter(vmx: VmxCpu, cpu: Cpu, activated = false): void {
   const v = vmx.current!;
-  const pin = v.get(VmcsField.PinBasedVmExecControl);
-  const proc = v.get(VmcsField.CpuBasedVmExecControl);
+  const lo = v.lo;
+  const pin = lo[S_PIN]!;
+  const proc = lo[S_PROC]!;
   // "activate secondary controls" = 0: every secondary control is treated as 0 (§24.6.2).
-  const proc2 = (proc & ProcCtl.ActivateSecondaryControls) !== 0 ? v.get(VmcsField.SecondaryVmExecControl) : 0;
+  const proc2 = (proc & ProcCtl.ActivateSecondaryControls) !== 0 ? lo[S_PROC2]! : 0;
   vmx.pin = pin;
   vmx.proc = proc;
   vmx.proc2 = proc2;
-  vmx.exitCtl = v.get(VmcsField.VmExitControls);
-  vmx.entryCtl = v.get(VmcsField.VmEntryControls);
-  vmx.exceptionBitmap = v.get(VmcsField.ExceptionBitmap);
+  vmx.exitCtl = lo[S_EXIT_CTL]!;
+  vmx.entryCtl = lo[S_ENTRY_CTL]!;
+  vmx.exceptionBitmap = lo[S_EXCEPTION_BITMAP]!;
 
-  cpu.cr0GuestMask = v.get(VmcsField.Cr0GuestHostMask);
-  cpu.cr0ReadShadow = v.get(VmcsField.Cr0ReadShadow);
-  cpu.cr4GuestMask = v.get(VmcsField.Cr4GuestHostMask);
-  cpu.cr4ReadShadow = v.get(VmcsField.Cr4ReadShadow);
+  cpu.cr0GuestMask = lo[S_CR0_MASK]!;
+  cpu.cr0ReadShadow = lo[S_CR0_SHADOW]!;
+  cpu.cr4GuestMask = lo[S_CR4_MASK]!;
+  cpu.cr4ReadShadow = lo[S_CR4_SHADOW]!;
   if ((proc & ProcCtl.UseTscOffsetting) !== 0) {
-    cpu.tscOffsetLo = v.get(VmcsField.TscOffset);
-    cpu.tscOffsetHi = v.getHi(VmcsField.TscOffset);
+    cpu.tscOffsetLo = lo[S_TSC_OFFSET]!;
+    cpu.tscOffsetHi = v.hi[S_TSC_OFFSET]!;
   } else {
     cpu.tscOffsetLo = 0;
     cpu.tscOffsetHi = 0;
@@ -207,15 +224,19 @@ function exit(vmx: VmxCpu, cpu: Cpu, reason: number, qualLo: number, qualHi: num
 
 /** A VM exit not caused by an event: the VM-exit interruption information is invalid (§27.2.2). */
 function plainExit(vmx: VmxCpu, cpu: Cpu, reason: number, qualLo: number, qualHi: number): true {
-  vmx.current!.set(VmcsField.VmExitInterruptionInfo, 0);
+  const v = vmx.current!;
+  v.lo[S_EXIT_INT_INFO] = 0;
+  v.hi[S_EXIT_INT_INFO] = 0;
   return exit(vmx, cpu, reason, qualLo, qualHi);
 }
 
 /** A fault-like VM exit for the instruction at RIP, with its VM-exit instruction length (§27.2.4). */
 function insnExit(vmx: VmxCpu, cpu: Cpu, reason: number, qualLo: number, qualHi: number, insnInfo = 0): true {
   const v = vmx.current!;
-  v.set(VmcsField.VmExitInstructionLength, (cpu.nipLo - cpu.ripLo) & 0xf);
-  v.set(VmcsField.VmExitInstructionInfo, insnInfo);
+  v.lo[S_INSN_LEN] = (cpu.nipLo - cpu.ripLo) & 0xf;
+  v.hi[S_INSN_LEN] = 0;
+  v.lo[S_INSN_INFO] = insnInfo;
+  v.hi[S_INSN_INFO] = 0;
   return plainExit(vmx, cpu, reason, qualLo, qualHi);
 }
 

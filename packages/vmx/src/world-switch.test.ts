@@ -6,11 +6,13 @@
  * Real instructions on a VmxMachine: the guest runs CPUID (an unconditional exit, §25.1.2).
  */
 import { describe, expect, it } from 'vitest';
-import { Cr0 } from '@hvkit/x86';
+import { Cr0, Flag, Seg, SegAttr } from '@hvkit/x86';
 import { Proc2Ctl, ProcCtl } from './constants.js';
-import { VmcsField as F } from './fields.js';
+import { checkGuestState } from './entry.js';
+import { Vmcs, VmcsField as F } from './fields.js';
 import { opVmwrite } from './instructions.js';
 import { CODE, PT_ROOT, VmxMachine, X } from './test-harness.js';
+import { validControls, validGuest32, validHost64, withEpt, writeGuestTables } from './vmcs-fixture.js';
 
 const GUEST = 0x200000;
 const HOST = 0x300000;
@@ -94,6 +96,86 @@ describe('cached VM-entry checks stay complete (SDM §26.2, §26.3.1)', () => {
     m.run([...X.vmresume, ...X.hlt]);
     expect(m.outcome()).toBe('failValid');
     expect(m.instructionError()).toBe(7);
+  });
+});
+
+describe('guest segment checks cached per segment generation (SDM §26.3.1.2)', () => {
+  // Guest: CPUID; JMP back to it. Host at HOST: HLT. Two round trips (the checks pass and are cached).
+  function warm(): VmxMachine {
+    const m = machine();
+    m.bytes(GUEST, [...CPUID, 0xeb, 0xfc]);
+    m.bytes(HOST, X.hlt);
+    m.run([...X.vmlaunch, ...X.hlt]);
+    write(m, F.GuestRip, GUEST);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    return m;
+  }
+  /** Access rights of an available (not busy) 64-bit TSS: TR must be busy (type 11) in IA-32e mode. */
+  const TSS_AVAILABLE = SegAttr.P | 9;
+  const FAIL_33 = (0x8000_0000 | 33) >>> 0;
+
+  it('the round trip itself (guest segments unchanged) keeps the cached result', () => {
+    const m = warm();
+    const v = m.vmx.current!;
+    const gen = v.segGeneration;
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(v.segGeneration).toBe(gen);
+    expect(v.segCheckedSegGen).toBe(gen);
+  });
+
+  it('a VMWRITE of a guest segment field after cached entries: VM-entry failure 33', () => {
+    const m = warm();
+    write(m, F.GuestTrArBytes, TSS_AVAILABLE);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.cpu.guestMode).toBe(false);
+    expect(Number(m.readField(EXIT_REASON)) >>> 0).toBe(FAIL_33);
+  });
+
+  it('Vmcs.set of a guest segment field (the typed API\'s and the fixtures\' path): VM-entry failure 33', () => {
+    const m = warm();
+    m.vmx.current!.set(F.GuestTrArBytes, TSS_AVAILABLE);
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON)) >>> 0).toBe(FAIL_33);
+  });
+
+  it('a segment register changed in the guest and saved by the VM exit (no VMWRITE): VM-entry failure 33', () => {
+    const m = warm();
+    // The guest's TR becomes an available TSS before its CPUID exits (§27.3.2 saves it as is).
+    const vmx = m.vmx;
+    const intercept = vmx.intercept.bind(vmx);
+    vmx.intercept = (cpu, what, info, info2) => {
+      if (cpu.guestMode) cpu.segAttr[Seg.TR] = TSS_AVAILABLE;
+      return intercept(cpu, what, info, info2);
+    };
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(Number(m.readField(EXIT_REASON))).toBe(10);
+    expect(Number(m.readField(F.GuestTrArBytes)) & 0xf).toBe(9);
+    vmx.intercept = intercept;
+    m.run([...X.vmresume, ...X.hlt]);
+    expect(m.cpu.guestMode).toBe(false);
+    expect(Number(m.readField(EXIT_REASON)) >>> 0).toBe(FAIL_33);
+  });
+
+  it('RFLAGS.VM written without any segment write: the virtual-8086 segment rules apply at once', () => {
+    // A 32-bit protected-mode guest (unrestricted guest, so CR0.PG = 0): RFLAGS.VM = 1 is allowed
+    // by the RFLAGS rules (§26.3.1.4), but CS base 0 with selector 08H breaks base = selector << 4.
+    const m = new VmxMachine().long64().enableVmx();
+    const vmcs = new Vmcs();
+    vmcs.address = 0x101000;
+    m.vmx.inVmx = true;
+    m.vmx.current = vmcs;
+    validControls(vmcs, m.vmx.caps);
+    validHost64(vmcs);
+    withEpt(vmcs, 0x300000, true);
+    validGuest32(vmcs);
+    writeGuestTables(m);
+    expect(checkGuestState(m.vmx, m.cpu, vmcs)).toBe(-1);
+    write(m, F.GuestRflags, (Flag.VM | Flag.Fixed1) >>> 0);
+    expect(checkGuestState(m.vmx, m.cpu, vmcs)).toBe(0);
+    write(m, F.GuestRflags, Flag.Fixed1);
+    expect(checkGuestState(m.vmx, m.cpu, vmcs)).toBe(-1);
   });
 });
 

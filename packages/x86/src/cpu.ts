@@ -880,10 +880,9 @@ export class Cpu {
     this.nipLo = this.ripLo;
     this.nipHi = this.ripHi;
     this.excVector = -1;
+    // updateMode gives the context a fresh jump-cache generation (bumpCodeGen) and sets exitBlock.
     this.updateMode();
     this.updateDebug();
-    this.bumpCodeGen();
-    this.exitBlock = true;
     // Back in a bank whose jump-cache generation survived (no flush of the bank, no code
     // invalidation, no mode/CS/paging change during its last stay: each voids it) with the same
     // code mode, CPL, paging mode and rights, TLB set and CS base/limit as then: a linear RIP
