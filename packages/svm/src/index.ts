@@ -1,7 +1,25 @@
 /**
- * `@hvkit/svm`: AMD SVM for the hvkit x86 core: the VMCB, VMRUN/VMLOAD/VMSAVE, intercepts,
- * #VMEXIT with EXITINFO, GIF, NPT and ASIDs.
- *
- * Nothing is exported yet: the frontend arrives with the SVM issue.
+ * `@hvkit/svm`: AMD SVM for the hvkit x86 core (AMD64 APM Vol. 2 ch. 15): the VMCB,
+ * VMRUN/VMLOAD/VMSAVE/VMMCALL/STGI/CLGI/SKINIT/INVLPGA, intercepts, #VMEXIT with EXITINFO, GIF,
+ * V_IRQ/V_TPR, nested paging and ASIDs.
  */
-export {};
+export {
+  EventInj,
+  EventType,
+  InterceptMisc1,
+  InterceptMisc2,
+  InterceptMisc3,
+  IntShadow,
+  LbrVirt,
+  NpEnable,
+  SvmExitCode,
+  SvmFeature,
+  SvmMsr,
+  TlbControl,
+  VIntr,
+  VmcbClean,
+  VmCr,
+} from './constants.js';
+export { attribFromCore, attribToCore, VMCB_SEG_BY_CORE_SEG, VmcbMemory, VmcbOffset, VmcbSeg } from './vmcb.js';
+export { DEFAULT_SVM_FEATURES, type SvmFeatures } from './caps.js';
+export { SvmCpu, type DmaExclusion, type SkinitRecord, type WalkerMemory } from './svm.js';

@@ -490,6 +490,18 @@ export class Cpu {
   intrIgnoresIf = false;
   /** While true an INIT stays pending (VMX root operation blocks INIT, SDM §24.8, §30.3 "VMXON"). */
   initBlocked = false;
+  /**
+   * The global interrupt flag (AMD APM Vol. 2 §15.17 "Global Interrupt Flag, STGI and CLGI"):
+   * while false, INTR, NMI, SMI and INIT stay pending (host and guest mode alike); debug traps
+   * and exceptions are not affected. Only an SVM extension clears it (CLGI, #VMEXIT); RESET sets it.
+   */
+  gif = true;
+  /**
+   * In guest mode, a pending physical INTR is not taken at all, whatever RFLAGS.IF (SVM with
+   * V_INTR_MASKING = 1 and the host's RFLAGS.IF = 0: the host's IF masks physical interrupts,
+   * the guest's IF only virtual ones, APM Vol. 2 §15.21.1 "Physical Interrupt Masking").
+   */
+  intrBlocked = false;
   /** An INIT that arrived while blocked or in guest mode, taken at the next boundary (see {@link initBlocked}). */
   initPending = false;
   /**
@@ -696,6 +708,8 @@ export class Cpu {
     this.nmiPending = false;
     this.waitForSipi = false;
     this.initPending = false;
+    this.gif = true;
+    this.intrBlocked = false;
     this.vectoringInfo = 0;
     this.monitorArmed = false;
     this.yieldRequested = false;
@@ -714,8 +728,8 @@ export class Cpu {
    * an application processor waits for a start-up IPI (§10.4.3).
    */
   init(): void {
-    if (this.initBlocked || this.guestMode) {
-      // Held pending: blocked in VMX root operation (SDM §24.8, §30.3 "VMXON"), or a possible VM
+    if (this.initBlocked || this.guestMode || !this.gif) {
+      // Held pending (also while GIF = 0, APM Vol. 2 §15.17): blocked in VMX root operation (SDM §24.8, §30.3 "VMXON"), or a possible VM
       // exit in guest mode, which happens at an instruction boundary (see run).
       this.initPending = true;
       this.exitBlock = true;
@@ -797,7 +811,9 @@ export class Cpu {
 
   /** SMI: this core has no SMM, so an SMI is dropped. */
   smi(): void {
-    // No System Management Mode: nothing to enter.
+    // No System Management Mode: nothing to enter. In guest mode an SVM SMI intercept turns it
+    // into a #VMEXIT(SMI) (APM Vol. 2 §15.13.3); otherwise it is dropped.
+    if (this.guestMode && this.ext !== null) this.ext.intercept(this, 45, 0, 0);
   }
 
   /** The maskable-interrupt state changed: leave the current block so the run loop looks. */
@@ -1850,7 +1866,7 @@ export class Cpu {
         // The extension's boundary hook (SDM §25.2 window exiting, §25.5.1 preemption timer, MTF).
         if (this.ext.boundary(this)) continue;
       }
-      if (this.initPending && !this.initBlocked) {
+      if (this.initPending && !this.initBlocked && this.gif) {
         this.initPending = false;
         this.takeInit();
         continue;
@@ -2011,6 +2027,9 @@ export class Cpu {
       return true;
     }
     if (this.interruptShadow) return false;
+    // GIF = 0 holds NMI and INTR pending (APM Vol. 2 §15.17); so does SVM's physical-interrupt
+    // masking for INTR (intrBlocked, §15.21.1).
+    if (!this.gif) return false;
     if (this.nmiPending && !this.nmiBlocked) {
       this.nmiPending = false;
       try {
@@ -2027,6 +2046,7 @@ export class Cpu {
     // INTR: with RFLAGS.IF = 1, or in guest mode whatever IF when the extension asks for it
     // (VMX "external-interrupt exiting": the interrupt causes a VM exit regardless of IF, SDM
     // Vol. 3C §25.2, Table 24-5). An interrupt that exits does so from HLT (§27.1).
+    if (this.intrBlocked && this.guestMode) return false;
     if (this.intrIgnoresIf && (this.flags & Flag.IF) === 0) {
       if (this.interrupts === null || !this.interrupts.hasInterrupt()) return false;
       return this.guestMode && this.ext !== null && this.ext.intercept(this, 15, 0, 0);

@@ -107,6 +107,14 @@ export const Intercept = {
   InterruptWindow: 42,
   Xsaves: 43,
   Invlpga: 44,
+  /** An SMI arrived in guest mode (the core has no SMM; without a VM exit it is dropped). */
+  Smi: 45,
+  /**
+   * FERR_FREEZE: an x87 instruction found an unmasked x87 exception pending with CR0.NE = 0
+   * (legacy FERR# reporting), where the processor would freeze until an interrupt (APM Vol. 2
+   * §15.9 "Instruction Intercepts", FERR_FREEZE).
+   */
+  FerrFreeze: 46,
 } as const;
 export type Intercept = (typeof Intercept)[keyof typeof Intercept];
 
