@@ -72,6 +72,8 @@ const TARGETS = {
     sources: ['boot64.S', 'console.c', 'report.c', 'arch64.c', 'paging.c'],
     /** Compiled with the library, linked only into the programs that ask for `+vmx`. */
     vmxSources: ['vmx.c'],
+    /** Compiled with the library, linked only into the programs that ask for `+svm`. */
+    svmSources: ['svm.c'],
   },
 };
 const LD_FLAGS = ['-nostdlib', '-static', '-z', 'max-page-size=0x1000', '-z', 'noexecstack', '--build-id=none', '--no-warn-rwx-segments'];
@@ -87,6 +89,8 @@ const LD_FLAGS = ['-nostdlib', '-static', '-z', 'max-page-size=0x1000', '-z', 'n
  * @property {number} timeoutMs how long a run may take on QEMU TCG
  * @property {boolean} vmx whether it needs VT-x (`cpu=max,+vmx`): linked with lib/vmx.c, run on hvkit with
  *   `virtualization: 'vmx'`, and not on QEMU, whose TCG does not emulate VMX
+ * @property {boolean} svm whether it needs AMD SVM (`cpu=max,+svm`): linked with lib/svm.c, run on hvkit with
+ *   `virtualization: 'svm'`, and on QEMU with `-cpu max,+svm` (TCG emulates SVM)
  * @property {string} description
  * @property {string} source the program's C file
  */
@@ -109,7 +113,8 @@ export function guestNames() {
  * `// @guest bits=64 cpu=max timeout=30 -- SYSCALL/SYSRET`. Keys: `bits`, `cpu`, `timeout`
  * (seconds on QEMU TCG), `smp` (CPUs), `devices` (comma-separated QEMU `-device` names) and
  * `machine=pc` (needs the full PC rather than the minimal board). `cpu=max,+vmx` asks for VT-x: such
- * a program links lib/vmx.c and cannot run on QEMU TCG, which has no VMX.
+ * a program links lib/vmx.c and cannot run on QEMU TCG, which has no VMX; `cpu=max,+svm` asks for AMD SVM: such a
+ * program links lib/svm.c and runs on QEMU TCG too.
  * @param {string} name
  * @returns {GuestInfo}
  */
@@ -131,6 +136,9 @@ export function guestInfo(name) {
   const qemuArgs = kv['cpu'] ? ['-cpu', kv['cpu']] : [];
   const vmx = (kv['cpu'] ?? '').split(',').includes('+vmx');
   if (vmx && bits !== 64) throw new Error(`guest program "${name}": +vmx needs bits=64 (lib/vmx.c is 64-bit only)`);
+  const svm = (kv['cpu'] ?? '').split(',').includes('+svm');
+  if (svm && bits !== 64) throw new Error(`guest program "${name}": +svm needs bits=64 (lib/svm.c is 64-bit only)`);
+  if (svm && vmx) throw new Error(`guest program "${name}": +vmx and +svm exclude each other`);
   const smp = Number(kv['smp'] ?? 1);
   if (!Number.isInteger(smp) || smp < 1 || smp > 255) throw new Error(`guest program "${name}": smp=${kv['smp']} is not a CPU count from 1 to 255`);
   if (smp > 1) qemuArgs.push('-smp', String(smp));
@@ -138,7 +146,7 @@ export function guestInfo(name) {
   for (const d of devices) qemuArgs.push('-device', d);
   const pc = kv['machine'] === 'pc' || smp > 1 || devices.length > 0;
   const timeoutMs = (Number(kv['timeout']) || 30) * 1000;
-  return { name, bits, qemuArgs, smp, devices, pc, vmx, timeoutMs, description, source };
+  return { name, bits, qemuArgs, smp, devices, pc, vmx, svm, timeoutMs, description, source };
 }
 
 /** Where built guests are cached: `os.tmpdir()/hvkit-guests`, or `$HVKIT_GUESTS_CACHE`. */
@@ -262,7 +270,7 @@ function buildLibrary(bits, cacheDir) {
       const versions = await Promise.all(TOOLCHAIN.map(toolVersion));
       const dir = path.join(cacheDir, `lib${bits}-${hash(libraryHash(), JSON.stringify(compileArgs(bits)), ...versions, String(bits))}`);
       await atomicDir(dir, async (tmp) => {
-        const sources = [...TARGETS[bits].sources, ...(bits === 64 ? TARGETS[64].vmxSources : [])];
+        const sources = [...TARGETS[bits].sources, ...(bits === 64 ? [...TARGETS[64].vmxSources, ...TARGETS[64].svmSources] : [])];
         await pool(
           sources.map((s) => () => exec('gcc', [...compileArgs(bits), '-c', path.join(LIB_DIR, s), '-o', path.join(tmp, `${s}.o`)])),
           PARALLEL,
@@ -289,14 +297,14 @@ export async function buildGuest(name, options = {}) {
   fs.mkdirSync(cacheDir, { recursive: true });
   const libDir = await buildLibrary(info.bits, cacheDir);
   const source = fs.readFileSync(info.source, 'utf8');
-  const key = hash(path.basename(libDir), source, info.vmx ? 'vmx' : '', JSON.stringify(LD_FLAGS), fs.readFileSync(path.join(LIB_DIR, TARGETS[info.bits].script), 'utf8'));
+  const key = hash(path.basename(libDir), source, info.vmx ? 'vmx' : '', ...(info.svm ? ['svm'] : []), JSON.stringify(LD_FLAGS), fs.readFileSync(path.join(LIB_DIR, TARGETS[info.bits].script), 'utf8'));
   const elf = path.join(cacheDir, `${name}-${key}`, `${name}.elf`);
   const cached = fs.existsSync(elf);
   if (!cached) {
     await atomicDir(path.dirname(elf), async (tmp) => {
       const obj = path.join(tmp, `${name}.o`);
       await exec('gcc', [...compileArgs(info.bits), '-c', info.source, '-o', obj]);
-      const sources = [...TARGETS[info.bits].sources, ...(info.vmx ? TARGETS[64].vmxSources : [])];
+      const sources = [...TARGETS[info.bits].sources, ...(info.vmx ? TARGETS[64].vmxSources : []), ...(info.svm ? TARGETS[64].svmSources : [])];
       const objects = sources.map((s) => path.join(libDir, `${s}.o`));
       const linked = path.join(tmp, info.bits === 64 ? `${name}.elf64` : `${name}.elf`);
       await exec('ld', [...TARGETS[info.bits].ld, ...LD_FLAGS, '-T', path.join(LIB_DIR, TARGETS[info.bits].script), ...objects, obj, '-o', linked]);

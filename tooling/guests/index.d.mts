@@ -16,6 +16,11 @@ export interface GuestInfo {
    * `virtualization: 'vmx'`, never on QEMU (TCG has no VMX).
    */
   readonly vmx: boolean;
+  /**
+   * Whether it needs AMD SVM (`cpu=max,+svm`): linked with lib/svm.c, run on hvkit with
+   * `virtualization: 'svm'` on the AMD CPU model, and on QEMU TCG with `-cpu max,+svm`.
+   */
+  readonly svm: boolean;
   /** How long a run may take on QEMU TCG. */
   readonly timeoutMs: number;
   readonly description: string;

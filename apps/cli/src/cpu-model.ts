@@ -123,7 +123,8 @@ const APIC_FEATURES = ['apic', 'x2apic', 'tsc-deadline'];
 /**
  * The virtualization extensions: not CPUID bits of a model but extensions plugged into the
  * cores (`createPc({ virtualization })`), which then report their own CPUID bit. `vmx` (Intel
- * VT-x, `@hvkit/vmx`) needs an Intel model; `svm` (AMD) is not implemented yet.
+ * VT-x, `@hvkit/vmx`) needs an Intel model, `svm` (AMD SVM, `@hvkit/svm`; CPUID
+ * 8000_0001h:ECX[2] and leaf 8000_000Ah) an AMD one: on `max` and `host` it picks the AMD model.
  */
 const VIRT_FEATURES = ['vmx', 'svm'];
 
@@ -166,7 +167,16 @@ function bits(...names: string[]): number {
   return v;
 }
 
-/** `-cpu` model names: `max` and `host` are everything hvkit implements (Intel vendor). */
+/**
+ * `-cpu max,+svm` and `host,+svm`: SVM is AMD's, so these pick an AMD model with everything
+ * hvkit implements on AMD: the Zen-class `amd` model (plus the SVM extension).
+ */
+export const AMD_MAX: CpuModel = AMD_ZEN;
+
+/** The names that stand for "everything hvkit implements": Intel, or {@link AMD_MAX} with `+svm`. */
+const MAX_NAMES = ['max', 'host'];
+
+/** `-cpu` model names: `max` and `host` are everything hvkit implements (Intel vendor; AMD with +svm). */
 export const CPU_MODELS: Readonly<Record<string, CpuModel>> = {
   max: INTEL_CORE,
   host: INTEL_CORE,
@@ -183,14 +193,17 @@ function implemented(bit: FeatureBit): boolean {
 /** The feature names `-cpu` accepts, sorted. */
 export function cpuFeatureNames(): string[] {
   const names = Object.keys(FEATURE_BITS).filter((n) => implemented(FEATURE_BITS[n]!));
-  return [...names, ...APIC_FEATURES, 'vmx'].sort();
+  return [...names, ...APIC_FEATURES, ...VIRT_FEATURES].sort();
 }
+
+/** The virtualization extension a `-cpu` value asks for. */
+export type CpuVirtualization = 'vmx' | 'svm';
 
 /** A parsed `-cpu` value: the model, and the virtualization extension its cores get. */
 export interface CpuSpec {
   readonly model: CpuModel;
-  /** `'vmx'` with `+vmx` (Intel VT-x); absent without. */
-  readonly virtualization?: 'vmx';
+  /** `'vmx'` with `+vmx` (Intel VT-x), `'svm'` with `+svm` (AMD SVM); absent without. */
+  readonly virtualization?: CpuVirtualization;
 }
 
 function canonicalFeature(name: string): string {
@@ -208,21 +221,47 @@ function parseSwitch(value: string, item: string): boolean {
  * Parses a `-cpu` value: `MODEL` then comma-separated features, each `+name`, `-name`,
  * `name=on|off` or a bare `name` (on). Later items win, as in QEMU. Throws {@link OptionError}
  * naming the model or feature it cannot use. Returns the base model itself when nothing changes.
- * `+vmx` does not change the model: it asks for the VT-x extension ({@link parseCpuSpec}).
+ * `+vmx` does not change the model: it asks for the VT-x extension; `+svm` asks for SVM and, on
+ * `max` and `host`, picks the AMD model ({@link parseCpuSpec}).
  */
 export function parseCpuModel(spec: string): CpuModel {
   return parseCpuSpec(spec).model;
 }
 
+/** Splits a `-cpu` item into its feature name and whether it turns the feature on. */
+function parseItem(item: string): { name: string; on: boolean } {
+  if (item.startsWith('+') || item.startsWith('-')) return { name: item.slice(1), on: item.startsWith('+') };
+  if (item.includes('=')) {
+    const eq = item.indexOf('=');
+    return { name: item.slice(0, eq), on: parseSwitch(item.slice(eq + 1).toLowerCase(), item) };
+  }
+  return { name: item, on: true };
+}
+
 /**
- * Parses a `-cpu` value as {@link parseCpuModel} does, and says whether it turns on `vmx`
- * (Intel VT-x: `-cpu max,+vmx`, `host,+vmx`, any Intel model). `vmx` on an AMD model and `svm`
- * are {@link OptionError}s.
+ * Parses a `-cpu` value as {@link parseCpuModel} does, and says which virtualization extension
+ * it turns on: `vmx` (Intel VT-x: `-cpu max,+vmx`, `host,+vmx`, any Intel model) or `svm` (AMD
+ * SVM: `-cpu max,+svm`, `host,+svm`, any AMD model; on `max` and `host` it picks
+ * {@link AMD_MAX}, since SVM is AMD's). `vmx` on an AMD model, `svm` on an Intel one, and both
+ * together are {@link OptionError}s.
  */
 export function parseCpuSpec(spec: string): CpuSpec {
   const [modelName = '', ...items] = spec.split(',');
-  const base = CPU_MODELS[modelName];
+  let base = CPU_MODELS[modelName];
   if (base === undefined) throw new OptionError(`-cpu: unknown model '${modelName}' (hvkit has: ${Object.keys(CPU_MODELS).join(', ')})`);
+  // The extensions first (later items win): +svm on max/host chooses the AMD model the
+  // feature items then apply to.
+  let vmx = false;
+  let svm = false;
+  for (const item of items) {
+    if (item === '') continue;
+    const { name, on } = parseItem(item);
+    const feature = canonicalFeature(name);
+    if (feature === 'vmx') vmx = on;
+    else if (feature === 'svm') svm = on;
+  }
+  if (vmx && svm) throw new OptionError('-cpu: vmx and svm together: a CPU has one or the other (VT-x is Intel\'s extension, SVM is AMD\'s)');
+  if (svm && MAX_NAMES.includes(modelName)) base = AMD_MAX;
   const words: Record<FeatureWord, number> = {
     leaf1Ecx: base.leaf1Ecx,
     leaf1Edx: base.leaf1Edx,
@@ -232,28 +271,12 @@ export function parseCpuSpec(spec: string): CpuSpec {
     ext1Edx: base.ext1Edx,
   };
   const changes: string[] = [];
-  let vmx = false;
   for (const item of items) {
     if (item === '') continue;
-    let name: string;
-    let on: boolean;
-    if (item.startsWith('+') || item.startsWith('-')) {
-      name = item.slice(1);
-      on = item.startsWith('+');
-    } else if (item.includes('=')) {
-      const eq = item.indexOf('=');
-      name = item.slice(0, eq);
-      on = parseSwitch(item.slice(eq + 1).toLowerCase(), item);
-    } else {
-      name = item;
-      on = true;
-    }
+    const { name, on } = parseItem(item);
     const feature = canonicalFeature(name);
-    if (VIRT_FEATURES.includes(feature)) {
-      if (feature === 'vmx') vmx = on;
-      else if (on) throw new OptionError(`-cpu: ${feature}: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)`);
-      continue;
-    }
+    if (VIRT_FEATURES.includes(feature)) continue; // handled above
+
     if (APIC_FEATURES.includes(feature)) {
       if (!on) throw new OptionError(`-cpu: ${feature} cannot be turned off: hvkit reports it whenever the local APIC is present`);
       continue; // always present
@@ -269,7 +292,10 @@ export function parseCpuSpec(spec: string): CpuSpec {
   if (vmx && base.vendor !== 'intel') {
     throw new OptionError(`-cpu: vmx: VT-x is an Intel extension and '${modelName}' is an ${base.vendorString} model (use max, host or intel; AMD's extension is svm)`);
   }
-  const virt: { virtualization?: 'vmx' } = vmx ? { virtualization: 'vmx' } : {};
+  if (svm && base.vendor !== 'amd') {
+    throw new OptionError(`-cpu: svm: SVM is an AMD extension and '${modelName}' is a ${base.vendorString} model (use max, host, amd or qemu64; Intel's extension is vmx)`);
+  }
+  const virt: { virtualization?: CpuVirtualization } = vmx ? { virtualization: 'vmx' } : svm ? { virtualization: 'svm' } : {};
   if (changes.length === 0) return { model: base, ...virt };
   const la57 = (words.leaf7Ecx & (1 << FEATURE_BITS['la57']!.bit)) !== 0;
   const model: CpuModel = Object.freeze({
@@ -297,5 +323,5 @@ export function cpuHelp(): string {
     line += ` ${name}`;
   }
   lines.push(line);
-  return `Available CPU models:\n${models.join('\n')}\n\nFeatures (+name, -name, name=on|off):\n${lines.join('\n')}\n\nvmx gives the cores Intel VT-x (Intel models only: max,+vmx); svm (AMD SVM) is not implemented yet.\napic, x2apic and tsc-deadline follow the local APIC.\n`;
+  return `Available CPU models:\n${models.join('\n')}\n\nFeatures (+name, -name, name=on|off):\n${lines.join('\n')}\n\nvmx gives the cores Intel VT-x (Intel models: max,+vmx); svm gives them AMD SVM (AMD models: amd,+svm;\nmax,+svm and host,+svm pick the AMD model). A CPU has one or the other.\napic, x2apic and tsc-deadline follow the local APIC.\n`;
 }

@@ -38,8 +38,8 @@ export interface MachineConfig {
   memoryMiB: number;
   cpus: number;
   cpuModel: CpuModel;
-  /** Intel VT-x for every vCPU (`-cpu max,+vmx`). */
-  virtualization?: 'vmx';
+  /** Intel VT-x (`-cpu max,+vmx`) or AMD SVM (`-cpu max,+svm`) for every vCPU. */
+  virtualization?: 'vmx' | 'svm';
   /** The kernel file: Multiboot 1, Linux bzImage or ELF (detected from its contents). */
   kernel?: string;
   /**

@@ -36,7 +36,7 @@ export interface SystemOptions {
 const VALUE_OPTIONS: Record<string, string> = {
   m: '-m [size=]megs          guest RAM, at least 2 MiB; suffixes K, M, G, T (default M; 128M by default)',
   smp: '-smp [cpus=]n[,cores=n,threads=n,sockets=n,dies=n,maxcpus=n]   vCPUs, 1 to 32',
-  cpu: '-cpu model[,+feat|-feat|feat=on|off...]   max, host, intel, amd or qemu64; +vmx: Intel VT-x (-cpu help lists the features)',
+  cpu: '-cpu model[,+feat|-feat|feat=on|off...]   max, host, intel, amd or qemu64; +vmx: Intel VT-x, +svm: AMD SVM (-cpu help lists the features)',
   machine: '-machine [type=]pc[,accel=tcg]   the machine: pc (i440FX/PIIX) is the only one',
   M: '-M pc                   same as -machine',
   accel: '-accel tcg              software emulation (the only accelerator)',
@@ -160,7 +160,7 @@ export function parseSystemArgs(argv: readonly string[]): SystemOptions {
   let memoryMiB = 128;
   let cpus = 1;
   let cpuModel: CpuModel = parseCpuModel('max');
-  let virtualization: 'vmx' | undefined;
+  let virtualization: 'vmx' | 'svm' | undefined;
   let kernel: string | undefined;
   let initrd: string | undefined;
   let append = '';

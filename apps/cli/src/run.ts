@@ -20,7 +20,7 @@ options:
   -m, --memory SIZE          guest RAM, at least 2 MiB (K, M, G, T; default unit M; default 128M)
   -c, --cpus N               vCPUs, 1 to 32 (default 1)
       --cpu MODEL[,FEAT...]  max, host, intel, amd or qemu64, with +feat, -feat, feat=on|off
-                             (+vmx: Intel VT-x, on Intel models)
+                             (+vmx: Intel VT-x, on Intel models; +svm: AMD SVM)
       --initrd FILE          Linux initrd; Multiboot modules as 'file args,file args'
       --append, --cmdline S  kernel command line
       --serial BACKEND       COM1: stdio (default), null, none, file:PATH
@@ -89,7 +89,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
   let memoryMiB = 128;
   let cpus = 1;
   let cpuModel: CpuModel = parseCpuModel('max');
-  let virtualization: 'vmx' | undefined;
+  let virtualization: 'vmx' | 'svm' | undefined;
   let initrd: string | undefined;
   let append = '';
   let serial: CharBackend | null = { kind: 'stdio' };

@@ -72,9 +72,9 @@ const has = (m: CpuModel, name: string) => (m[SDM[name]![0]] & (1 << SDM[name]![
 describe('-cpu models and feature flags', () => {
   it('offers exactly the features some hvkit model advertises, plus the APIC ones', () => {
     const names = cpuFeatureNames();
-    expect(names.filter((n) => !APIC_FEATURES.includes(n) && n !== 'vmx').sort()).toEqual(Object.keys(SDM).sort());
+    expect(names.filter((n) => !APIC_FEATURES.includes(n) && n !== 'vmx' && n !== 'svm').sort()).toEqual(Object.keys(SDM).sort());
     expect(names).toContain('vmx');
-    expect(names).not.toContain('svm');
+    expect(names).toContain('svm');
     for (const name of Object.keys(SDM)) expect(has(INTEL_CORE, name) || has(AMD_ZEN, name), name).toBe(true);
   });
 
@@ -146,8 +146,10 @@ describe('-cpu models and feature flags', () => {
   });
 
   it.each([
-    ['amd,svm=on', '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
-    ['max,+svm', '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    ['intel,+svm', "-cpu: svm: SVM is an AMD extension and 'intel' is a GenuineIntel model (use max, host, amd or qemu64; Intel's extension is vmx)"],
+    ['intel,svm=on,-smep', "-cpu: svm: SVM is an AMD extension and 'intel' is a GenuineIntel model (use max, host, amd or qemu64; Intel's extension is vmx)"],
+    ['max,+vmx,+svm', "-cpu: vmx and svm together: a CPU has one or the other (VT-x is Intel's extension, SVM is AMD's)"],
+    ['amd,svm,vmx=on', "-cpu: vmx and svm together: a CPU has one or the other (VT-x is Intel's extension, SVM is AMD's)"],
     ['amd,+vmx', "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
     ['qemu64,vmx=on', "-cpu: vmx: VT-x is an Intel extension and 'qemu64' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
     ['max,-x2apic', '-cpu: x2apic cannot be turned off: hvkit reports it whenever the local APIC is present'],
@@ -174,9 +176,24 @@ describe('-cpu models and feature flags', () => {
     expect(parseCpuModel('max,+vmx')).toBe(INTEL_CORE);
   });
 
-  it('lists vmx in -cpu help', () => {
+  it('turns SVM on with +svm on any AMD model; on max and host it picks the AMD model (SVM is AMD\'s)', () => {
+    for (const spec of ['max,+svm', 'host,+svm', 'amd,svm=on', 'amd,+svm', 'max,svm', 'max,-svm,+svm', 'max,+vmx,-vmx,+svm']) {
+      expect(parseCpuSpec(spec), spec).toEqual({ model: AMD_ZEN, virtualization: 'svm' });
+    }
+    expect(parseCpuModel('max,+svm')).toBe(AMD_ZEN);
+    expect(AMD_ZEN.vendor).toBe('amd');
+    // Feature items apply to the AMD model the extension chose, whatever their order.
+    expect(parseCpuSpec('max,-smep,+svm')).toMatchObject({ virtualization: 'svm', model: { name: 'hvkit-amd,-smep', vendor: 'amd' } });
+    expect(parseCpuSpec('qemu64,+svm')).toMatchObject({ virtualization: 'svm', model: { name: 'qemu64' } });
+    // Turned off again: no extension, and max stays Intel.
+    expect(parseCpuSpec('max,+svm,-svm')).toEqual({ model: INTEL_CORE });
+    expect(parseCpuSpec('amd,-svm')).toEqual({ model: AMD_ZEN });
+  });
+
+  it('lists vmx and svm in -cpu help', () => {
     expect(cpuHelp()).toMatch(/ vmx\b/);
-    expect(cpuHelp()).toContain('vmx gives the cores Intel VT-x (Intel models only: max,+vmx); svm (AMD SVM) is not implemented yet.');
+    expect(cpuHelp()).toMatch(/ svm\b/);
+    expect(cpuHelp()).toContain('vmx gives the cores Intel VT-x (Intel models: max,+vmx); svm gives them AMD SVM (AMD models: amd,+svm;\nmax,+svm and host,+svm pick the AMD model). A CPU has one or the other.');
   });
 
   it('refuses an unknown feature, listing the known ones', () => {
@@ -244,6 +261,14 @@ describe('-cpu in a running guest', () => {
   it('-cpu max,+vmx: CPUID.1:ECX.VMX[bit 5] = 1 (SDM Vol. 3C §23.6 "Discovering Support for VMX"), 0 without +vmx', async () => {
     expect(await runTiny(cpuidBit(1, 'ecx', 5), 'max,+vmx', 'cpuid-vmx-on')).toBe(3);
     expect(await runTiny(cpuidBit(1, 'ecx', 5), 'max', 'cpuid-vmx-off')).toBe(1);
+  });
+
+  it('-cpu max,+svm: CPUID.80000001H:ECX.SVM[bit 2] = 1 and the vendor is AMD (APM Vol. 2 §15.4 "Enabling SVM"); 0 on amd without +svm', async () => {
+    expect(await runTiny(cpuidBit(0x80000001, 'ecx', 2), 'max,+svm', 'cpuid-svm-on')).toBe(3);
+    expect(await runTiny(cpuidBit(0x80000001, 'ecx', 2), 'amd', 'cpuid-svm-off')).toBe(1);
+    // CPUID.0:ECX = "cAMD" (the last four characters of AuthenticAMD): its bit 0 ('c' = 63h) is set, Intel's "ntel" ('n' = 6Eh) has it clear.
+    expect(await runTiny(cpuidBit(0, 'ecx', 0), 'max,+svm', 'cpuid-svm-vendor')).toBe(3);
+    expect(await runTiny(cpuidBit(0, 'ecx', 0), 'max', 'cpuid-intel-vendor')).toBe(1);
   });
 
   it('-cpu max,+vmx: the board, as firmware, leaves IA32_FEATURE_CONTROL = 5 (locked, VMX outside SMX enabled)', async () => {

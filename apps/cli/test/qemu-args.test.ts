@@ -163,7 +163,7 @@ describe('QEMU-style options', () => {
     [['-monitor', 'stdio'], "-monitor: unsupported 'stdio' (hvkit has no monitor: use -monitor none)"],
     [['-cpu', 'pentium'], "-cpu: unknown model 'pentium' (hvkit has: max, host, intel, amd, qemu64)"],
     [['-cpu', 'amd,+vmx'], "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
-    [['-cpu', 'max,+svm'], '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    [['-cpu', 'intel,+svm'], "-cpu: svm: SVM is an AMD extension and 'intel' is a GenuineIntel model (use max, host, amd or qemu64; Intel's extension is vmx)"],
   ])('refuses %j with a message naming the problem', (argv, message) => {
     expect(() => parseSystemArgs(argv)).toThrow(OptionError);
     expect(() => parseSystemArgs(argv)).toThrow(message);
@@ -174,6 +174,11 @@ describe('QEMU-style options', () => {
     expect(parseSystemArgs(['-cpu', 'host,+vmx']).machine.virtualization).toBe('vmx');
     expect(parseSystemArgs(['-cpu', 'max']).machine).not.toHaveProperty('virtualization');
     expect(parseSystemArgs([]).machine).not.toHaveProperty('virtualization');
+  });
+
+  it('-cpu max,+svm asks for AMD SVM (virtualization: svm) on the AMD model', () => {
+    expect(parseSystemArgs(['-cpu', 'max,+svm']).machine).toMatchObject({ cpuModel: { vendor: 'amd', name: 'hvkit-amd' }, virtualization: 'svm' });
+    expect(parseSystemArgs(['-cpu', 'amd,svm=on']).machine.virtualization).toBe('svm');
   });
 
   it('refuses an unknown option, listing every option it supports', () => {

@@ -35,9 +35,10 @@ describe('hvkit run options', () => {
     });
   });
 
-  it('--cpu max,+vmx gives the vCPUs VT-x', () => {
+  it('--cpu max,+vmx gives the vCPUs VT-x, host,+svm AMD SVM', () => {
     expect(parseRunArgs(['--cpu', 'max,+vmx', 'k']).machine).toMatchObject({ cpuModel: INTEL_CORE, virtualization: 'vmx' });
     expect(parseRunArgs(['--cpu=intel,vmx=on', 'k']).machine.virtualization).toBe('vmx');
+    expect(parseRunArgs(['--cpu', 'host,+svm', 'k']).machine).toMatchObject({ cpuModel: { vendor: 'amd' }, virtualization: 'svm' });
   });
 
   it('reads every option in its long, short and --name=value forms', () => {
@@ -89,7 +90,7 @@ describe('hvkit run options', () => {
     [['--cpus', '0', 'k'], '--cpus 0: the number of vCPUs must be at least 1'],
     [['-c', '64', 'k'], '-c 64: the PC has at most 32 vCPUs'],
     [['--cpus', 'two', 'k'], "--cpus: 'two' is not an integer"],
-    [['--cpu', 'max,+svm', 'k'], '-cpu: svm: the AMD SVM frontend is not implemented yet (Intel VT-x is: -cpu max,+vmx)'],
+    [['--cpu', 'intel,+svm', 'k'], "-cpu: svm: SVM is an AMD extension and 'intel' is a GenuineIntel model (use max, host, amd or qemu64; Intel's extension is vmx)"],
     [['--cpu', 'amd,+vmx', 'k'], "-cpu: vmx: VT-x is an Intel extension and 'amd' is an AuthenticAMD model (use max, host or intel; AMD's extension is svm)"],
     [['--serial', 'pty', 'k'], "--serial: unsupported backend 'pty' (hvkit has: stdio, mon:stdio, null, none, file:PATH)"],
     [['--debugcon', 'none', 'k'], "--debugcon: unsupported backend 'none' (hvkit has: stdio, mon:stdio, null, file:PATH)"],

@@ -2,6 +2,7 @@
  * `@hvkit/iommu`: Intel VT-d DMA and interrupt remapping and AMD's Device Exclusion Vector.
  * Each implements the platform's `DmaSpace`, so it sits between a device and memory.
  *
- * Nothing is exported yet: the IOMMUs arrive with their issue.
+ * So far: AMD's Device Exclusion Vector (dev.ts; APM Vol. 2 §15.24), which SKINIT uses to protect
+ * the secure loader block. VT-d and the DEV's PCI registers arrive with the IOMMU issue.
  */
-export {};
+export { DevDmaSpace, DeviceExclusionVector, type DeviceExclusionVectorOptions } from './dev.js';

@@ -8,10 +8,12 @@
  * callbacks (exit request, A20) to it.
  */
 import { IsaDebugExit, SystemControlPort, Uart16550 } from '@hvkit/devices';
+import { DeviceExclusionVector } from '@hvkit/iommu';
 import { Chipset, PhysicalMemory, PioBus, VirtualClock } from '@hvkit/platform';
 import { Cpu, Seg, SegAttr, StopReason, type CpuModel } from '@hvkit/x86';
 import { loadMultiboot, type MultibootBoot, type MultibootOptions } from './multiboot.js';
-import { attachVmx, FEATURE_CONTROL_VMX_LOCKED, virtualizationProblem, type Virtualization } from './virtualization.js';
+import { attachSvm, attachVmx, FEATURE_CONTROL_VMX_LOCKED, virtualizationProblem, type Virtualization } from './virtualization.js';
+import type { SkinitRecord, SvmCpu, SvmFeatures } from '@hvkit/svm';
 import type { VmxFeatures } from '@hvkit/vmx';
 
 export interface MinimalBoardOptions {
@@ -30,12 +32,14 @@ export interface MinimalBoardOptions {
   instructionsPerSecond?: number;
   /**
    * Hardware virtualization: `'vmx'` gives the core Intel VT-x (`@hvkit/vmx`; the model must be
-   * Intel) and, as firmware would, IA32_FEATURE_CONTROL locked with VMX enabled. `'svm'` is not
-   * implemented yet. Both throw `RangeError` when they cannot be used.
+   * Intel) and, as firmware would, IA32_FEATURE_CONTROL locked with VMX enabled. `'svm'` gives it
+   * AMD SVM (`@hvkit/svm`; the model must be AMD). Both throw `RangeError` when they cannot be used.
    */
   virtualization?: Virtualization;
   /** What VT-x exposes; `DEFAULT_VMX_FEATURES` of `@hvkit/vmx` by default. */
   vmxFeatures?: VmxFeatures;
+  /** What SVM exposes (CPUID 8000_000Ah); `DEFAULT_SVM_FEATURES` of `@hvkit/svm` by default. */
+  svmFeatures?: SvmFeatures;
 }
 
 /** How a {@link MinimalBoard.run} ended. */
@@ -54,8 +58,14 @@ export class MinimalBoard {
   readonly chipset: Chipset;
   /** Everything written to COM1, as text (Latin-1). */
   serialOutput = '';
-  private readonly vmx: boolean;
+  /**
+   * With `virtualization: 'svm'`, AMD's Device Exclusion Vector (APM Vol. 2 §15.24), where SKINIT
+   * protects the secure loader block (the board has no DMA devices of its own); else null.
+   */
+  readonly dev: DeviceExclusionVector | null;
+  private readonly virtualization: Virtualization | undefined;
   private readonly vmxFeatures: VmxFeatures | undefined;
+  private readonly svmFeatures: SvmFeatures | undefined;
 
   constructor(options: MinimalBoardOptions = {}) {
     const mib = options.memoryMiB ?? 64;
@@ -68,8 +78,10 @@ export class MinimalBoard {
     this.cpu = new Cpu({ memory: this.memory, io: this.io, clock: this.clock, ...(options.model ? { model: options.model } : {}) });
     const virtProblem = virtualizationProblem(options.virtualization, this.cpu.model);
     if (virtProblem !== null) throw new RangeError(virtProblem);
-    this.vmx = options.virtualization === 'vmx';
+    this.virtualization = options.virtualization;
     this.vmxFeatures = options.vmxFeatures;
+    this.svmFeatures = options.svmFeatures;
+    this.dev = options.virtualization === 'svm' ? new DeviceExclusionVector() : null;
     this.firmware();
     const onSerial = options.onSerial;
     this.uart = new Uart16550({
@@ -119,11 +131,29 @@ export class MinimalBoard {
     return boot;
   }
 
-  /** What the board does in the firmware's stead after a reset: VT-x out of VMX operation, IA32_FEATURE_CONTROL locked with VMX on. */
+  /**
+   * What the board does in the firmware's stead after a reset: VT-x out of VMX operation with
+   * IA32_FEATURE_CONTROL locked with VMX on; or SVM as after RESET (EFER.SVME = 0, VM_CR = 0:
+   * SVM not disabled, not locked; APM Vol. 2 §15.4, §15.30.1).
+   */
   private firmware(): void {
-    if (!this.vmx) return;
-    attachVmx(this.cpu, this.memory, this.vmxFeatures);
-    this.cpu.featureControlLo = FEATURE_CONTROL_VMX_LOCKED;
+    if (this.virtualization === 'vmx') {
+      attachVmx(this.cpu, this.memory, this.vmxFeatures);
+      this.cpu.featureControlLo = FEATURE_CONTROL_VMX_LOCKED;
+    } else if (this.virtualization === 'svm') {
+      attachSvm(this.cpu, this.memory, this.svmFeatures, this.dev);
+      this.dev!.unprotect(0, this.dev!.coverage);
+    }
+  }
+
+  /** The core's SVM state with `virtualization: 'svm'`, else null. */
+  get svm(): SvmCpu | null {
+    return this.virtualization === 'svm' ? (this.cpu.ext as SvmCpu) : null;
+  }
+
+  /** The SKINIT measurements (APM Vol. 2 §15.27; no TPM: this log stands in for PCR 17), oldest first. */
+  skinitLog(): readonly SkinitRecord[] {
+    return this.svm?.skinitLog ?? [];
   }
 
   /** Runs until the guest exits through isa-debug-exit, shuts down, halts for good, or `maxInstructions` retire. */

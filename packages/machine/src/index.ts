@@ -58,7 +58,7 @@ export {
   type LinuxSetupHeader,
 } from './linux.js';
 export { MinimalBoard, type BoardStop, type MinimalBoardOptions } from './board.js';
-export { FEATURE_CONTROL_VMX_LOCKED, type Virtualization } from './virtualization.js';
+export { FEATURE_CONTROL_VMX_LOCKED, type SvmMsrState, type Virtualization } from './virtualization.js';
 export {
   ACPI_HEADER_LENGTH,
   acpiChecksum,

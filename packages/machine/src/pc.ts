@@ -49,9 +49,11 @@ import {
   Uart16550,
   type SerialBackend,
 } from '@hvkit/devices';
+import { DeviceExclusionVector } from '@hvkit/iommu';
 import { ApicBusHub, IoApic, LocalApic, Pic8259Pair } from '@hvkit/irqchip';
 import {
   Chipset,
+  DirectDma,
   InterruptLine,
   PhysicalMemory,
   PioBus,
@@ -60,6 +62,7 @@ import {
   type CpuPins,
   type Device,
   type DeviceSnapshot,
+  type DmaSpace,
   type Hpa,
   type IrqSink,
   type Port,
@@ -74,7 +77,19 @@ import { FpuErrorLatch } from './fpu-error.js';
 import { E820Type, loadLinux, type E820Entry, type LinuxBoot } from './linux.js';
 import { loadMultiboot, MultibootMemoryType, type MultibootBoot, type MultibootOptions } from './multiboot.js';
 import { buildSmbiosTables, writeSmbiosTables } from './smbios.js';
-import { attachVmx, FEATURE_CONTROL_VMX_LOCKED, virtualizationProblem, vmxSnapshotProblem, type Virtualization } from './virtualization.js';
+import {
+  attachSvm,
+  attachVmx,
+  FEATURE_CONTROL_VMX_LOCKED,
+  restoreSvmMsrs,
+  saveSvmMsrs,
+  svmSnapshotProblem,
+  virtualizationProblem,
+  vmxSnapshotProblem,
+  type SvmMsrState,
+  type Virtualization,
+} from './virtualization.js';
+import type { SkinitRecord, SvmCpu, SvmFeatures } from '@hvkit/svm';
 import type { VmxFeatures } from '@hvkit/vmx';
 
 const MiB = 1024 * 1024;
@@ -132,12 +147,16 @@ export interface PcOptions {
   noSerial?: boolean;
   /**
    * Hardware virtualization: `'vmx'` gives every core Intel VT-x (`@hvkit/vmx`; the CPU model
-   * must be Intel), so guests can run hypervisors. `'svm'` (AMD) is not implemented yet.
-   * Without a BIOS the board leaves IA32_FEATURE_CONTROL locked with VMX enabled, as firmware does.
+   * must be Intel), so guests can run hypervisors; `'svm'` gives every core AMD SVM
+   * (`@hvkit/svm`; the CPU model must be AMD). Without a BIOS the board leaves
+   * IA32_FEATURE_CONTROL locked with VMX enabled, as firmware does; with SVM it leaves VM_CR at 0
+   * (SVM not disabled, not locked).
    */
   virtualization?: Virtualization;
   /** What VT-x exposes (capability MSRs); `DEFAULT_VMX_FEATURES` of `@hvkit/vmx` by default. */
   vmxFeatures?: VmxFeatures;
+  /** What SVM exposes (CPUID 8000_000Ah); `DEFAULT_SVM_FEATURES` of `@hvkit/svm` by default. */
+  svmFeatures?: SvmFeatures;
 }
 
 /** How {@link Pc.run} ended. */
@@ -180,6 +199,10 @@ export interface PcSnapshot {
   readonly cpus: readonly CpuSnapshot[];
   readonly devices: Readonly<Record<string, DeviceSnapshot>>;
   readonly board: { readonly a20: boolean; readonly exitStatus: number | null };
+  /** With SVM: each core's VM_CR and VM_HSAVE_PA (the rest of the SVM state is not saved: {@link svmSnapshotProblem}). */
+  readonly svm?: readonly SvmMsrState[];
+  /** With SVM: the Device Exclusion Vector's set bits, as [word index, word] pairs (its blocked-access log is not saved). */
+  readonly dev?: readonly number[];
 }
 
 /** A configuration the PC cannot be built with, or a snapshot it cannot take. */
@@ -275,6 +298,12 @@ export class Pc {
   readonly debugExit: IsaDebugExit | null;
   readonly pcTestdev: PcTestdev | null;
   readonly debugCon: DebugCon | null;
+  /**
+   * AMD's Device Exclusion Vector, with `virtualization: 'svm'` (else null): device memory
+   * accesses through {@link dmaSpace} are checked against it (APM Vol. 2 §15.24), and every
+   * core's SKINIT protects the secure loader block in it (§15.27.4). RESET clears it.
+   */
+  readonly dev: DeviceExclusionVector | null;
   /** RAM below 4 GiB (from 0) and above it (from 4 GiB). */
   readonly lowMemory: number;
   readonly highMemory: number;
@@ -323,6 +352,17 @@ export class Pc {
     if (this.highMemory > 0) this.memory.mapRam(FOUR_GIB, this.highMemory, low, 'ram-high');
     if (options.bios !== undefined) this.mapBios(options.bios);
     this.clock = new VirtualClock({ instructionsPerSecond: ips });
+    // With SVM, AMD's Device Exclusion Vector sits between the devices and memory (APM Vol. 2
+    // §15.24), covering all of RAM (4 GiB << SIZE, SIZE up to 4), and SKINIT protects the secure
+    // loader block through it.
+    if (options.virtualization === 'svm') {
+      const top = this.highMemory > 0 ? FOUR_GIB + this.highMemory : low;
+      let sizeLog2 = 0;
+      while (sizeLog2 < 4 && FOUR_GIB * 2 ** sizeLog2 < top) sizeLog2++;
+      this.dev = new DeviceExclusionVector({ sizeLog2 });
+    } else {
+      this.dev = null;
+    }
 
     // ---- interrupt controllers and cores ----------------------------------------------------
     this.ioapic = new IoApic({ bus: this.apicBus, base: IOAPIC_BASE });
@@ -484,8 +524,10 @@ export class Pc {
     this.chipset.reset();
     this.shadowBios();
     for (const cpu of this.cpus) cpu.reset();
-    // RESET leaves VMX operation (SDM Vol. 3C §23.7): every core gets a fresh VmxCpu.
-    if (this.options.virtualization === 'vmx') for (const cpu of this.cpus) attachVmx(cpu, this.memory, this.options.vmxFeatures);
+    // RESET leaves VMX operation (SDM Vol. 3C §23.7), and SVM as at power-on (EFER.SVME = 0,
+    // VM_CR and VM_HSAVE_PA 0, GIF = 1; APM Vol. 2 §15.4, §15.30): every core gets a fresh extension.
+    this.attachVirtualization();
+    this.dev?.unprotect(0, this.dev.coverage);
     if (this.options.bios === undefined) for (const cpu of this.cpus) this.firmwareMtrrs(cpu);
     this.setA20(true);
     for (let i = 1; i < this.cpus.length; i++) this.cpus[i]!.init();
@@ -808,9 +850,10 @@ export class Pc {
     const stateless = this.chipset.devices().filter((d) => d.supportsSnapshot?.() === undefined);
     if (stateless.length > 0) throw new PcConfigurationError(`cannot snapshot: ${stateless.map((d) => d.name).join(', ')} cannot save state`);
     for (const [i, cpu] of this.cpus.entries()) {
-      const problem = vmxSnapshotProblem(cpu, i);
+      const problem = vmxSnapshotProblem(cpu, i) ?? svmSnapshotProblem(cpu, i);
       if (problem !== null) throw new PcConfigurationError(`cannot snapshot: ${problem}`);
     }
+    const svm = this.options.virtualization === 'svm' ? { svm: this.cpus.map((c) => saveSvmMsrs(c)!), dev: this.saveDev() } : {};
     return {
       format: 'hvkit-pc',
       version: 1,
@@ -820,6 +863,7 @@ export class Pc {
       cpus: this.cpus.map((c) => saveCpuState(c)),
       devices: this.chipset.saveState(),
       board: { a20: this.a20, exitStatus: this.exitStatus },
+      ...svm,
     };
   }
 
@@ -837,12 +881,65 @@ export class Pc {
     }
     this.clock.restoreState(snapshot.clock);
     this.memory.restoreRam(snapshot.ram);
-    // Snapshots are taken outside VMX operation only: the cores restart out of it too.
-    if (this.options.virtualization === 'vmx') for (const cpu of this.cpus) attachVmx(cpu, this.memory, this.options.vmxFeatures);
+    // Snapshots are taken outside VMX operation and SVM guest mode only: the cores restart out
+    // of them too, with the SVM MSRs the snapshot kept.
+    this.attachVirtualization();
     snapshot.cpus.forEach((s, i) => restoreCpuState(this.cpus[i]!, s));
+    snapshot.svm?.forEach((s, i) => restoreSvmMsrs(this.cpus[i]!, s));
+    if (this.dev !== null) this.restoreDev(snapshot.dev ?? []);
     this.chipset.restoreState(snapshot.devices);
     this.setA20(snapshot.board.a20);
     this.pendingStop = null;
+  }
+
+  /** Plugs a fresh virtualization extension (as after RESET) into every core, when the machine has one. */
+  private attachVirtualization(): void {
+    const o = this.options;
+    if (o.virtualization === 'vmx') for (const cpu of this.cpus) attachVmx(cpu, this.memory, o.vmxFeatures);
+    else if (o.virtualization === 'svm') for (const cpu of this.cpus) attachSvm(cpu, this.memory, o.svmFeatures, this.dev);
+  }
+
+  /**
+   * The memory a device with PCI requester ID `requesterId` reaches by DMA: host-physical
+   * addresses, MSI writes to the local APICs; with SVM, through the {@link dev} check (a
+   * protected page reads all ones and ignores writes, §15.24.3). For devices that do DMA.
+   */
+  dmaSpace(requesterId = 0): DmaSpace {
+    const direct = new DirectDma(this.memory, this.apicBus, requesterId);
+    return this.dev === null ? direct : this.dev.space(direct);
+  }
+
+  /** The DEV's non-zero words as [index, word] pairs. */
+  private saveDev(): number[] {
+    const out: number[] = [];
+    const bits = this.dev!.bits;
+    for (let i = 0; i < bits.length; i++) if (bits[i] !== 0) out.push(i, bits[i]!);
+    return out;
+  }
+
+  private restoreDev(pairs: readonly number[]): void {
+    const bits = this.dev!.bits;
+    if (pairs.length % 2 !== 0 || !pairs.every((v, k) => Number.isInteger(v) && v >= 0 && (k % 2 === 1 ? v <= 0xffff_ffff : v < bits.length))) {
+      throw new PcConfigurationError('the snapshot\'s DEV bits are not [word index, word] pairs within the vector');
+    }
+    bits.fill(0);
+    for (let k = 0; k < pairs.length; k += 2) bits[pairs[k]!] = pairs[k + 1]!;
+  }
+
+  /** Core `index`'s SVM state (`virtualization: 'svm'`), else null. */
+  svm(index = 0): SvmCpu | null {
+    return this.options.virtualization === 'svm' ? ((this.cpus[index]?.ext as SvmCpu | undefined) ?? null) : null;
+  }
+
+  /**
+   * The SKINIT measurements of every core since power-on, oldest first (APM Vol. 2 §15.27: what
+   * a TPM would have extended into PCR 17; the PC has no TPM, so this log stands in for it).
+   * Empty without SVM.
+   */
+  skinitLog(): readonly SkinitRecord[] {
+    const out: SkinitRecord[] = [];
+    for (let i = 0; i < this.cpus.length; i++) out.push(...(this.svm(i)?.skinitLog ?? []));
+    return out;
   }
 
   private configKey(): PcSnapshot['config'] {

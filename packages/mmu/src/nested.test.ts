@@ -451,6 +451,57 @@ describe('NPT translation (APM Vol. 2 §15.25.5)', () => {
     expect(slw.translate(0x5000, NA.PagingStructure)).toBe(S.Ok);
     expect(mem.get32(leaf) & D).toBe(D);
   });
+
+  it('a legacy PAE host: nCR3 bits 31:5 locate the PDPT, read at each walk; 2 MiB pages; NX with NXE', () => {
+    const mem = new Mem();
+    const slw = new SecondLevelWalker(mem);
+    const pdpt = NCR3 + 0x20; // 32-byte aligned, not page aligned
+    slw.setNpt(pdpt | 0x18, 0, true, false, PagingMode.Pae);
+    // PDPT[1] -> PD at NCR3 + 0x1000; PD[2] -> PT at NCR3 + 0x2000; PD[3] a 2 MiB page.
+    mem.set64(pdpt + 8, NCR3 + 0x1000 + P);
+    mem.set64(NCR3 + 0x1000 + 2 * 8, NCR3 + 0x2000 + (P | RW | US));
+    mem.set64(NCR3 + 0x2000 + 5 * 8, 0x9000 + (P | RW | US), NX_HI);
+    mem.set64(NCR3 + 0x1000 + 3 * 8, 0x80_0000 + (P | RW | US | (1 << 7)));
+    const gpa = 0x4000_0000 + 2 * 0x20_0000 + 0x5123;
+    expect(slw.translate(gpa, NA.Read)).toBe(S.Ok);
+    expect([slw.hostAddr, slw.pageSize, slw.references]).toEqual([0x9123, 0x1000, 3]);
+    expect(slw.translate(gpa, NA.Fetch)).toBe(S.Violation);
+    expect(slw.infoLo).toBe(PF.Present | PF.User | PF.InstructionFetch);
+    expect(slw.translate(0x4000_0000 + 3 * 0x20_0000 + 0x1234, NA.Write)).toBe(S.Ok);
+    expect([slw.hostAddr, slw.pageSize]).toEqual([0x80_1234, 0x20_0000]);
+    // The PDPTE is not cached: a change takes effect at the next walk.
+    mem.set64(pdpt + 8, 0);
+    expect(slw.translate(gpa, NA.Read)).toBe(S.Violation);
+    expect([slw.infoLo, slw.infoHi]).toEqual([PF.User, NpfInfoHi.FinalTranslation]);
+    // A present PDPTE with a reserved bit (bit 1) is a reserved-bit fault; a walk access is a write.
+    mem.set64(pdpt + 8, NCR3 + 0x1000 + P + 2);
+    expect(slw.translate(gpa, NA.PagingStructure)).toBe(S.Violation);
+    expect([slw.infoLo, slw.infoHi]).toEqual([PF.Present | PF.ReservedBit | PF.Write | PF.User, NpfInfoHi.PageTableWalk]);
+    // Guest-physical addresses from 4 GiB have no translation.
+    expect(slw.translate(0x1_0000_0000, NA.Read)).toBe(S.Violation);
+    expect([slw.infoLo, slw.faultGpaHi]).toEqual([PF.User, 1]);
+  });
+
+  it('a legacy 32-bit host: 4-byte entries, 4 MiB pages only with the host CR4.PSE', () => {
+    const mem = new Mem();
+    const slw = new SecondLevelWalker(mem);
+    slw.setNpt(NCR3, 0, true, false, PagingMode.Legacy32, true);
+    mem.write32(NCR3 + 1 * 4, NCR3 + 0x1000 + (P | RW | US));
+    mem.write32(NCR3 + 0x1000 + 5 * 4, 0x9000 + (P | RW | US));
+    mem.write32(NCR3 + 2 * 4, 0x80_0000 + (P | RW | US | (1 << 7)));
+    expect(slw.translate(0x40_5123, NA.Write)).toBe(S.Ok);
+    expect([slw.hostAddr, slw.references]).toEqual([0x9123, 2]);
+    expect(mem.get32(NCR3 + 0x1000 + 5 * 4) & (A | D)).toBe(A | D);
+    expect(slw.translate(0x80_1234, NA.Read)).toBe(S.Ok);
+    expect([slw.hostAddr, slw.pageSize]).toEqual([0x80_1234, 0x40_0000]);
+    // Without CR4.PSE the PS bit is ignored: the PDE points at a page table.
+    slw.setNpt(NCR3, 0, true, false, PagingMode.Legacy32, false);
+    mem.write32(0x80_0000 + 4, 0x7000 + (P | US));
+    expect(slw.translate(0x80_1234, NA.Read)).toBe(S.Ok);
+    expect(slw.hostAddr).toBe(0x7234);
+    expect(slw.translate(0x80_1234, NA.Write)).toBe(S.Violation);
+    expect(slw.infoLo).toBe(PF.Present | PF.Write | PF.User);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
  */
 import { PageFaultErrorCode } from './linear.js';
 import {
+  accessErrorCode,
   PageAccess,
   type PageTableMemory,
   PageWalker,
@@ -181,12 +182,14 @@ const EPT_RSVD_2M = 0x001f_f000;
 /** Memory types 2, 3 and 7 are reserved (§29.3.3.1): a bitmap indexed by type. */
 const RESERVED_MEMORY_TYPES = (1 << 2) | (1 << 3) | (1 << 7);
 
-/** A {@link PageTableMemory} that counts the 8-byte entries read through it (the low halves). */
+/** A {@link PageTableMemory} that counts the entries read through it (8-byte ones by their low halves). */
 class CountingMemory implements PageTableMemory {
   reads = 0;
+  /** 8-byte entries (false for a legacy 32-bit host's 4-byte nested entries). */
+  wide = true;
   constructor(readonly inner: PageTableMemory) {}
   read32(pa: number): number {
-    if ((pa & 4) === 0) this.reads++;
+    if (!this.wide || (pa & 4) === 0) this.reads++;
     return this.inner.read32(pa);
   }
   write32(pa: number, value: number): void {
@@ -304,21 +307,33 @@ export class SecondLevelWalker {
   }
 
   /**
-   * Selects NPT with nCR3 `ncr3Hi:ncr3Lo` (APM Vol. 2 §15.25.4 "Nested Table Walk"): the tables
-   * have the host's long-mode format (4 levels, or 5 with the host's CR4.LA57 = `la57`), and
-   * the host's EFER.NXE (`nxe`) decides whether bit 63 is NX or reserved. Accessed and dirty
-   * flags are always set in the nested tables.
+   * Selects NPT with nCR3 `ncr3Hi:ncr3Lo` (APM Vol. 2 §15.25.4 "Nested Table Walk"): the nested
+   * tables have the format of the host's paging mode at VMRUN. In long mode (`hostMode`
+   * {@link PagingMode.Level4}, the default) the 4-level format, or 5-level with the host's
+   * CR4.LA57 = `la57`; the host's EFER.NXE (`nxe`) decides whether bit 63 is NX or reserved. A
+   * legacy-mode host gives {@link PagingMode.Pae} (nCR3 bits 31:5 locate the 4-entry PDPT, whose
+   * entries are read at each walk, never cached in registers) or {@link PagingMode.Legacy32}
+   * (4-byte entries, 4 MiB pages when the host's CR4.PSE = `pse`); those translate guest-physical
+   * addresses below 4 GiB only, and a higher one faults as not present. Accessed and dirty flags
+   * are always set in the nested tables.
    */
-  setNpt(ncr3Lo: number, ncr3Hi: number, nxe: boolean, la57 = false): void {
+  setNpt(ncr3Lo: number, ncr3Hi: number, nxe: boolean, la57 = false, hostMode: PagingMode = PagingMode.Level4, pse = false): void {
+    const legacy = hostMode === PagingMode.Legacy32 || hostMode === PagingMode.Pae;
     this.format = SecondLevelFormat.Npt;
-    this.levels = la57 ? 5 : 4;
+    this.levels = legacy ? (hostMode === PagingMode.Pae ? 3 : 2) : la57 ? 5 : 4;
     this.accessedDirty = true;
     this.mbec = false;
-    this.nptMode = la57 ? PagingMode.Level5 : PagingMode.Level4;
-    this.nptCtl = nxe ? WalkControl.Nxe : 0;
+    this.nptMode = legacy ? hostMode : la57 ? PagingMode.Level5 : PagingMode.Level4;
+    this.nptCtl = (nxe && hostMode !== PagingMode.Legacy32 ? WalkControl.Nxe : 0) | (pse ? WalkControl.Pse : 0);
     this.nptCr3Lo = ncr3Lo;
-    this.nptCr3Hi = ncr3Hi;
-    this.root = (ncr3Hi & this.hiAddr) * TWO_32 + ((ncr3Lo & ~0xfff) >>> 0);
+    this.nptCr3Hi = legacy ? 0 : ncr3Hi;
+    this.counting.wide = hostMode !== PagingMode.Legacy32;
+    this.root =
+      hostMode === PagingMode.Pae
+        ? (ncr3Lo & ~0x1f) >>> 0
+        : hostMode === PagingMode.Legacy32
+          ? (ncr3Lo & ~0xfff) >>> 0
+          : (ncr3Hi & this.hiAddr) * TWO_32 + ((ncr3Lo & ~0xfff) >>> 0);
   }
 
   /**
@@ -545,7 +560,25 @@ export class SecondLevelWalker {
     const counting = this.counting;
     counting.reads = 0;
     const walker = this.nptWalker;
-    const ok = walker.walk(this.nptMode, this.nptCr3Lo, this.nptCr3Hi, gpa >>> 0, Math.floor(gpa / TWO_32), acc, this.nptCtl);
+    const mode = this.nptMode;
+    if (mode === PagingMode.Legacy32 || mode === PagingMode.Pae) {
+      // A legacy-mode host's nested tables translate 32-bit addresses only.
+      if (gpa >= TWO_32) return this.nptLegacyFault(gpa, pagingStructure, acc, 0);
+      if (mode === PagingMode.Pae) {
+        // The PDPTE is read from the PDPT at nCR3 bits 31:5 at each walk; a present PDPTE with a
+        // reserved bit set is a reserved-bit fault.
+        const i = gpa >>> 30;
+        const a = this.root + i * 8;
+        const lo = counting.read32(a) | 0;
+        const hi = counting.read32(a + 4) | 0;
+        if (!walker.isPdpteValid(lo, hi)) {
+          this.references = counting.reads;
+          return this.nptLegacyFault(gpa, pagingStructure, acc, PageFaultErrorCode.Present | PageFaultErrorCode.ReservedBit);
+        }
+        walker.setPdpte(i, lo, hi);
+      }
+    }
+    const ok = walker.walk(mode, this.nptCr3Lo, this.nptCr3Hi, gpa >>> 0, Math.floor(gpa / TWO_32), acc, this.nptCtl);
     this.references = counting.reads;
     if (!ok) {
       this.infoLo = walker.errorCode;
@@ -564,6 +597,14 @@ export class SecondLevelWalker {
     this.ignorePat = false;
     this.dirty = walker.dirty;
     return NestedStatus.Ok;
+  }
+
+  /** A #VMEXIT(NPF) found before the legacy-format walk: `bits` (P, RSVD) plus the access's W, U/S and I/D. */
+  private nptLegacyFault(gpa: number, pagingStructure: boolean, acc: number, bits: number): NestedStatus {
+    this.infoLo = bits | accessErrorCode(this.nptMode, acc, this.nptCtl);
+    this.infoHi = pagingStructure ? NpfInfoHi.PageTableWalk : NpfInfoHi.FinalTranslation;
+    this.setFaultGpa(gpa);
+    return NestedStatus.Violation;
   }
 
   private setFaultGpa(gpa: number): void {

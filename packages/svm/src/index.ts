@@ -22,4 +22,23 @@ export {
 } from './constants.js';
 export { attribFromCore, attribToCore, VMCB_SEG_BY_CORE_SEG, VmcbMemory, VmcbOffset, VmcbSeg } from './vmcb.js';
 export { DEFAULT_SVM_FEATURES, type SvmFeatures } from './caps.js';
+export { opClgi, opInvlpga, opStgi, opVmload, opVmsave } from './instructions.js';
+export { opSkinit, sha1Hex, SLB_SIZE } from './skinit.js';
 export { SvmCpu, type DmaExclusion, type SkinitRecord, type WalkerMemory } from './svm.js';
+export { AsidContexts, invalidateAllAsids, invalidateAsidPage, nptActivate, nptTranslate } from './npt.js';
+export {
+  SvmHost,
+  SvmHostArea,
+  SvmHostSelector,
+  svmExitName,
+  Vmcb,
+  type SvmExit,
+  type SvmFault,
+  type SvmGuest64,
+  type SvmHostOptions,
+  type SvmNoExit,
+  type SvmRunResult,
+  type SvmStatus,
+  type VmcbSegment,
+  type VmcbTable,
+} from './api.edge.js';

@@ -62,6 +62,9 @@ export class SvmCpu implements VirtualizationExtension {
   vmCr = 0;
   /** VM_HSAVE_PA: the host save area (4 KiB aligned). */
   hsavePa = 0;
+  // ---- insn ----
+  /** The IGNNE MSR (C001_0115h) bit 0 (§15.30.2): kept, not consulted. */
+  ignne = 0;
 
   // ---- VMCB access ----------------------------------------------------------------------------
   /** The guest's VMCB (selected by VMRUN; in guest mode it is the running guest's). */
@@ -103,8 +106,46 @@ export class SvmCpu implements VirtualizationExtension {
   cleanVmcbPa = -1;
   /** The host's RFLAGS.IF at VMRUN (physical-interrupt masking with V_INTR_MASKING, §15.21.1). */
   hostIf = false;
+  // ---- vmrun (vmrun.ts) ----
+  /** TSC_OFFSET (clean-bit group I, APM §15.15.3), cached like the intercept vectors. */
+  tscOffsetLo = 0;
+  tscOffsetHi = 0;
+  /** G_PAT (clean-bit group NP), the guest's PAT while NP_ENABLE = 1 (§15.25.8). */
+  gPatLo = 0;
+  gPatHi = 0;
+  /**
+   * The guest CR0, CR3, CR4, EFER and CS attrib (and the high halves) that last passed VMRUN's
+   * consistency checks (§15.5.1) on this processor; `vmrunChecked` false = none. With the CRx
+   * and SEG clean bits set and the same values, VMRUN skips those checks.
+   */
+  readonly vmrunCheckedKey = new Int32Array(9);
+  vmrunChecked = false;
+
+  // ---- intercept (intercept.ts) ----
+  /**
+   * The pause-filter counter (APM §15.14.4): PAUSEs left before a PAUSE intercept fires; -1 =
+   * reload from PAUSE_FILTER_COUNT at the next PAUSE (`interceptEnter` sets -1 at every VMRUN).
+   */
+  pauseLeft = -1;
+  /** `cpu.icount` at the guest's last PAUSE, for PAUSE_FILTER_THRESHOLD (§15.14.5); -1 = none since VMRUN. */
+  lastPauseAt = -1;
+  /**
+   * The guest's CR2 as the guest last set it (VMRUN, MOV to CR2, a delivered #PF): an intercepted
+   * #PF leaves CR2 unchanged (the faulting address goes to EXITINFO2 instead, §15.12), but the
+   * core writes CR2 before it offers the #PF. Valid while `guestCr2Known`.
+   */
+  guestCr2Lo = 0;
+  guestCr2Hi = 0;
+  guestCr2Known = false;
 
   // ---- events (events.ts) ----
+  /**
+   * vNMI (APM §15.21.5) is on for this guest: while true the core's `cpu.nmiBlocked` carries
+   * V_NMI_MASK (delivering an NMI sets it, IRET clears it) and the host's NMI blocking waits in
+   * {@link hostNmiBlocked}; `guestLeave` swaps them back.
+   */
+  nmiSwapped = false;
+  hostNmiBlocked = false;
   // ---- vmexit (vmexit.ts) ----
   /**
    * A #VMEXIT found in the middle of an instruction or event delivery (a #NPF), completed at the
@@ -117,6 +158,8 @@ export class SvmCpu implements VirtualizationExtension {
   pendingInfo2Hi = 0;
   pendingVectoringInfo = 0;
   pendingVectoringError = 0;
+  /** The STI / MOV SS blocking the abandoned instruction ran under (`cpu.insnShadow`), for INTERRUPT_SHADOW. */
+  pendingShadow = 0;
 
   // ---- npt (npt.ts) ----
   /** The nested page walker (NPT format), over host physical memory. Rebuilt by `attach` once MAXPHYADDR is known. */

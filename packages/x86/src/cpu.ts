@@ -1704,6 +1704,17 @@ export class Cpu {
     list.push(block);
   }
 
+  /**
+   * The physical address a fetch at linear (lo, hi) would use from the TLB, or -1 when no
+   * execute translation is cached: no walk, no fault, no side effect. For an extension's decode
+   * assists (the instruction bytes of an intercepted instruction, AMD APM Vol. 2 §15.35.6).
+   */
+  cachedFetchPhys(lo: number, hi: number): number {
+    const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;
+    if (this.tlbTagX[i] === (lo & -4096) && this.tlbHi[i] === hi) return this.tlbPhys[i]! + (lo & 0xfff);
+    return -1;
+  }
+
   /** Translates RIP for a fetch: returns the physical address. */
   private fetchPhys(lo: number, hi: number): number {
     const i = ((lo >>> 12) & TLB_MASK) + this.tlbSet;

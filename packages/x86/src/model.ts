@@ -111,6 +111,28 @@ export const CpuidExt1Edx = {
   LM: 1 << 29,
 } as const;
 
+/**
+ * CPUID.80000008H:EBX bits that say the processor is not subject to a speculative-execution
+ * attack (AMD APM Vol. 3 Appendix E.4.7; AMD's "Technical Guidance for Mitigating Branch Type
+ * Confusion"). The core executes one instruction at a time with no branch predictor and no
+ * speculative loads, so both are true of it.
+ */
+export const CpuidExt8Ebx = {
+  /** Bit 26: not affected by speculative store bypass (SSB_NO). */
+  SSB_NO: 1 << 26,
+  /** Bit 29: not affected by branch type confusion (BTC_NO; Linux then reports RETBleed "Not affected"). */
+  BTC_NO: 1 << 29,
+} as const;
+
+/**
+ * CPUID.80000021H:EAX, AMD's extended feature identification 2 (AMD APM Vol. 3 Appendix E; AMD
+ * "Technical Guidance for Mitigating Effects of Speculative Return Stack Overflow").
+ */
+export const CpuidExt21Eax = {
+  /** Bit 29: not affected by speculative return stack overflow (SRSO_NO): the core has no return address predictor. */
+  SRSO_NO: 1 << 29,
+} as const;
+
 export interface CpuModel {
   readonly name: string;
   readonly vendor: Vendor;
@@ -128,6 +150,13 @@ export interface CpuModel {
   readonly leaf7Edx?: number;
   readonly ext1Ecx: number;
   readonly ext1Edx: number;
+  /** AMD: CPUID.80000008H:EBX ({@link CpuidExt8Ebx}); 0 when absent. */
+  readonly ext8Ebx?: number;
+  /**
+   * AMD: CPUID.80000021H:EAX ({@link CpuidExt21Eax}). When present the highest extended leaf is
+   * 80000021H, else 8000000AH.
+   */
+  readonly ext21Eax?: number;
   /** Physical and linear address widths (CPUID.80000008H:EAX). */
   readonly physAddrBits: number;
   readonly linearAddrBits: 48 | 57;
@@ -222,6 +251,10 @@ export const AMD_ZEN: CpuModel = Object.freeze({
   leaf7Ecx: Cpuid7Ecx.UMIP | Cpuid7Ecx.RDPID,
   ext1Ecx: CpuidExt1Ecx.LAHF_LM | CpuidExt1Ecx.ABM | CpuidExt1Ecx.AltMovCr8,
   ext1Edx: CpuidExt1Edx.SYSCALL | CpuidExt1Edx.MMXEXT | CpuidExt1Edx.NX | CpuidExt1Edx.PAGE1GB | CpuidExt1Edx.RDTSCP | CpuidExt1Edx.LM,
+  // Not subject to the speculative attacks a family 17h part has (the core does not speculate):
+  // operating systems skip the mitigations and do not warn (Linux: SSB, RETBleed, SRSO).
+  ext8Ebx: CpuidExt8Ebx.SSB_NO | CpuidExt8Ebx.BTC_NO,
+  ext21Eax: CpuidExt21Eax.SRSO_NO,
   physAddrBits: 48,
   linearAddrBits: 48,
   threadsPerPackage: 1,

@@ -107,12 +107,28 @@ describe('CPUID', () => {
     expect(brand).toBe(INTEL_CORE.brand);
     expect(q(s, 0x80000008)[0]).toBe(46 | (57 << 8));
     const a = new Sys({ model: AMD_ZEN });
-    expect(q(a, 0x80000000)[0]).toBe(0x8000000a);
+    expect(q(a, 0x80000000)[0]).toBe(0x80000021);
     const e1 = q(a, 0x80000001);
     expect(e1[0]).toBe(signature(AMD_ZEN));
     expect(e1[3]).toBe(((AMD_ZEN.leaf1Edx & 0x0183f3ff) | AMD_ZEN.ext1Edx) >>> 0);
     expect(e1[3]! & CpuidExt1Edx.SYSCALL).toBe(CpuidExt1Edx.SYSCALL);
     expect(q(a, 0x80000008)[0]).toBe(48 | (48 << 8));
+  });
+
+  it('AMD: not affected by SSB, branch type confusion (80000008H:EBX bits 26, 29) and SRSO (80000021H:EAX bit 29); leaves in between read 0', () => {
+    const a = new Sys({ model: AMD_ZEN });
+    expect(q(a, 0x80000008)[1]).toBe(((1 << 26) | (1 << 29)) >>> 0);
+    expect(q(a, 0x80000021)).toEqual([1 << 29, 0, 0, 0]);
+    for (const leaf of [0x8000000b, 0x80000019, 0x8000001d, 0x8000001e, 0x8000001f, 0x80000020]) expect(q(a, leaf), leaf.toString(16)).toEqual([0, 0, 0, 0]);
+    expect(q(a, 0x80000022)).toEqual([0, 0, 0, 0]);
+    // A model without the leaf stops at 8000000AH (QEMU's qemu64, say).
+    const old = new Sys({ model: { ...AMD_ZEN, ext8Ebx: undefined, ext21Eax: undefined } });
+    expect(q(old, 0x80000000)[0]).toBe(0x8000000a);
+    expect(q(old, 0x80000008)[1]).toBe(0);
+    expect(q(old, 0x80000021)).toEqual([0, 0, 0, 0]);
+    // Intel reports none of it (its equivalents are in IA32_ARCH_CAPABILITIES).
+    const i = new Sys();
+    expect(q(i, 0x80000008)[1]).toBe(0);
   });
 
   it('the extension adds its feature bits', () => {

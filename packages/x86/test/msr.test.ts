@@ -179,6 +179,72 @@ describe('RDMSR / WRMSR', () => {
     expect(rd(plain, Msr.BIOS_SIGN_ID)).toBe(1n << 32n);
   });
 
+  it('AMD SYSCFG (C001_0010h): 0 at RESET, bits 22:18 read/write (MTRR extensions), the rest #GP; kept by INIT; no such MSR on Intel', () => {
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(Msr.AMD_SYSCFG).toBe(0xc0010010);
+    // RDMSR works (Linux reads it unchecked in its MTRR code) and MtrrFixDramModEn (bit 19) is clear.
+    expect(msrInsn(a, RDMSR, 0xc0010010)).toBe(StopReason.Halt);
+    expect(a.cpu.gpr[0]).toBe(0);
+    expect(a.cpu.gpr[2]).toBe(0);
+    // MtrrFixDramEn 18, MtrrFixDramModEn 19, MtrrVarDramEn 20, MtrrTom2En 21, Tom2ForceMemTypeWB 22.
+    for (const bit of [18, 19, 20, 21, 22]) {
+      expect(wr(a, Msr.AMD_SYSCFG, 1n << BigInt(bit)), `bit ${bit}`).toBe(true);
+      expect(rd(a, Msr.AMD_SYSCFG)).toBe(1n << BigInt(bit));
+    }
+    expect(wr(a, Msr.AMD_SYSCFG, 0x7c0000n)).toBe(true);
+    // Reserved: bits 17:0, MemEncryptionModEn (23: SME is not advertised), 63:24.
+    for (const bit of [0, 10, 17, 23, 24, 32, 63]) expect(wr(a, Msr.AMD_SYSCFG, 1n << BigInt(bit)), `bit ${bit}`).toBe(false);
+    expect(rd(a, Msr.AMD_SYSCFG)).toBe(0x7c0000n);
+    msrInsn(a, WRMSR, 0xc0010010, 1 << 23);
+    expect(a.fault).toEqual({ vector: GP, error: 0 });
+    a.cpu.init();
+    expect(rd(a, Msr.AMD_SYSCFG)).toBe(0x7c0000n);
+    a.cpu.reset();
+    expect(rd(a, Msr.AMD_SYSCFG)).toBe(0n);
+    const i = new Sys().flat32();
+    expect(readMsr(i.cpu, Msr.AMD_SYSCFG)).toBe(false);
+    expect(wr(i, Msr.AMD_SYSCFG, 0n)).toBe(false);
+  });
+
+  it('AMD fixed-range MTRRs: RdMem/WrMem (bits 4:3 of each type field) are read and written only with SYSCFG.MtrrFixDramModEn = 1', () => {
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    const dram = 0x1e1e_1e1e_1e1e_1e1en; // WB (6) | RdMem (bit 4) | WrMem (bit 3) in every field
+    // ModEn = 0: the bits are ignored on write and read as 0; the types are still checked.
+    expect(wr(a, Msr.MTRR_FIX64K_00000, dram)).toBe(true);
+    expect(rd(a, Msr.MTRR_FIX64K_00000)).toBe(0x0606_0606_0606_0606n);
+    expect(wr(a, Msr.MTRR_FIX64K_00000, 0x1b1b_1b1b_1b1b_1b1bn)).toBe(false); // type 3 is reserved
+    expect(wr(a, Msr.MTRR_FIX64K_00000, 0x2606_0606_0606_0606n)).toBe(false); // bit 5 of a field is reserved
+    // ModEn = 1: they stick and read back.
+    expect(wr(a, Msr.AMD_SYSCFG, BigInt(1 << 19))).toBe(true);
+    expect(wr(a, Msr.MTRR_FIX4K_F8000, dram)).toBe(true);
+    expect(rd(a, Msr.MTRR_FIX4K_F8000)).toBe(dram);
+    // ModEn back to 0: they read 0 and a write leaves them as they were.
+    expect(wr(a, Msr.AMD_SYSCFG, 0n)).toBe(true);
+    expect(rd(a, Msr.MTRR_FIX4K_F8000)).toBe(0x0606_0606_0606_0606n);
+    expect(wr(a, Msr.MTRR_FIX4K_F8000, 0x0505_0505_0505_0505n)).toBe(true);
+    expect(wr(a, Msr.AMD_SYSCFG, BigInt(1 << 19))).toBe(true);
+    expect(rd(a, Msr.MTRR_FIX4K_F8000)).toBe(0x1d1d_1d1d_1d1d_1d1dn);
+    // Intel has no such bits: they are reserved there (#GP).
+    expect(wr(new Sys().flat32(), Msr.MTRR_FIX64K_00000, dram)).toBe(false);
+  });
+
+  it('AMD NB_CFG (C001_001Fh): 0 at RESET, EnableCf8ExtCfg (46) and InitApicIdCpuIdLo (54) read/write, the rest #GP; no such MSR on Intel', () => {
+    const a = new Sys({ model: AMD_ZEN }).flat32();
+    expect(Msr.AMD_NB_CFG).toBe(0xc001001f);
+    expect(rd(a, Msr.AMD_NB_CFG)).toBe(0n);
+    // What Linux's amd_bus code writes: the value read | EnableCf8ExtCfg.
+    expect(msrInsn(a, WRMSR, 0xc001001f, 0, 1 << 14)).toBe(StopReason.Halt);
+    expect(rd(a, Msr.AMD_NB_CFG)).toBe(1n << 46n);
+    expect(wr(a, Msr.AMD_NB_CFG, (1n << 46n) | (1n << 54n))).toBe(true);
+    expect(rd(a, Msr.AMD_NB_CFG)).toBe((1n << 46n) | (1n << 54n));
+    for (const bit of [0, 31, 45, 47, 53, 55, 63]) expect(wr(a, Msr.AMD_NB_CFG, 1n << BigInt(bit)), `bit ${bit}`).toBe(false);
+    a.cpu.init();
+    expect(rd(a, Msr.AMD_NB_CFG)).toBe((1n << 46n) | (1n << 54n));
+    a.cpu.reset();
+    expect(rd(a, Msr.AMD_NB_CFG)).toBe(0n);
+    expect(readMsr(new Sys().cpu, Msr.AMD_NB_CFG)).toBe(false);
+  });
+
   it('IA32_SPEC_CTRL takes the enumerated controls, IA32_PRED_CMD is write-only, IA32_ARCH_CAPABILITIES read-only', () => {
     const s = new Sys().flat32();
     expect(rd(s, Msr.SPEC_CTRL)).toBe(0n);

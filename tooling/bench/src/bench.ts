@@ -22,7 +22,7 @@ import { benchGuest } from './guest.js';
 import { checkLinuxRuns, LINUX_CMDLINE, LINUX_MEMORY_MIB, markerCpus, runHvkitLinux, runQemuLinux, type LinuxEngine, type LinuxResult } from './linux.js';
 import { type MemSample } from './memory.js';
 import { benchMmu } from './mmu.js';
-import { bochsVmexitMissing, perRoundTrip, perRoundTripVpid, runBochsVmexit, runHvkitVmexit, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitResult } from './vmexit.js';
+import { bochsVmexitMissing, perRoundTrip, perRoundTripVpid, qemuVmexitMissing, runBochsVmexit, runHvkitVmexit, runQemuVmexit, svmVmexitPeers, VMEXIT_GUEST, vmexitFailed, vmexitPeers, vmexitTarget, type VmexitKind, type VmexitResult } from './vmexit.js';
 import { summariseProfile } from './profile.js';
 
 const SCRIPT = fileURLToPath(import.meta.url);
@@ -49,7 +49,8 @@ const USAGE = `usage: pnpm bench [options]
   --linux-runs N     Linux boots per engine and vCPU count (default 1)
   --no-linux         skip the Linux section
   --no-mmu           skip the MMU micro-benchmarks (TLB hit, two-dimensional walk)
-  --no-vmexit        skip the VM-exit round trip (VT-x: the vmxbench guest on createPc({ virtualization: 'vmx' }))
+  --no-vmexit        skip the VM-exit round trips (VT-x: the vmxbench guest on createPc({ virtualization: 'vmx' });
+                     SVM: svmbench on createPc({ virtualization: 'svm' }), QEMU TCG -cpu max and Bochs ryzen beside)
 `;
 
 // ---- child mode ---------------------------------------------------------------------------
@@ -82,11 +83,11 @@ async function childLinux(kernel: string, initrd: string, cpus: number, timeoutM
   process.exit(0);
 }
 
-/** `--child hvkit-vmexit`: one run of the vmxbench guest on hvkit with VT-x. */
-async function childVmexit(elf: string, timeoutMs: number): Promise<void> {
+/** `--child hvkit-vmexit`: one run of the vmxbench guest on hvkit with VT-x (or svmbench with SVM: `--vmexit-kind svm`). */
+async function childVmexit(elf: string, timeoutMs: number, kind: VmexitKind): Promise<void> {
   let result: VmexitResult;
   try {
-    result = await runHvkitVmexit(elf, timeoutMs);
+    result = await runHvkitVmexit(elf, timeoutMs, kind);
   } catch (error) {
     result = vmexitFailed(error instanceof Error ? (error.stack ?? error.message) : String(error));
   }
@@ -330,35 +331,50 @@ async function linuxSection(engines: readonly LinuxEngine[], cpuCounts: readonly
  * ratio, the target and the result. A failure (no VMX
  * yet, a guest that does not pass) is reported as a problem; the other workloads are unaffected.
  */
-async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number): Promise<{ problems: string[]; results: VmexitResult[] }> {
-  console.log('\nVM-exit round trip (VT-x): vmxbench, a bare-metal host whose guest runs CPUID in a loop (exit, advance RIP, re-enter)');
+async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number, kind: VmexitKind = 'vmx'): Promise<{ problems: string[]; results: VmexitResult[] }> {
+  const name = VMEXIT_GUEST[kind];
+  const svm = kind === 'svm';
+  const hv = svm ? 'hvkit-svm' : 'hvkit';
+  if (svm) console.log(`\nWorld switch (SVM): ${name}, a bare-metal host whose guest runs CPUID in a loop (#VMEXIT, RIP = nRIP, VMRUN)`);
+  else console.log(`\nVM-exit round trip (VT-x): ${name}, a bare-metal host whose guest runs CPUID in a loop (exit, advance RIP, re-enter)`);
   let elf: string;
   try {
-    elf = (await benchGuest(undefined, 'vmxbench')).path;
+    elf = (await benchGuest(undefined, name)).path;
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    console.log(`  FAILED: cannot build the vmxbench guest: ${why.split('\n')[0]}`);
-    return { problems: [`vmexit workload: cannot build the vmxbench guest: ${why}`], results: [] };
+    console.log(`  FAILED: cannot build the ${name} guest: ${why.split('\n')[0]}`);
+    return { problems: [`vmexit workload: cannot build the ${name} guest: ${why}`], results: [] };
   }
   const results: VmexitResult[] = [];
   const bochsRuns: VmexitResult[] = [];
+  const qemuRuns: VmexitResult[] = [];
   const bochsMissing = bochsVmexitMissing();
+  const qemuMissing = svm ? qemuVmexitMissing() : [];
   const problems: string[] = [];
   for (let round = 1; round <= runs; round++) {
-    const c = await forkChild('hvkit-vmexit', elf, memoryMiB, timeoutMs + 60_000, ['--timeout', String(timeoutMs / 1000)]);
+    const c = await forkChild('hvkit-vmexit', elf, memoryMiB, timeoutMs + 60_000, ['--timeout', String(timeoutMs / 1000), '--vmexit-kind', kind]);
     const r = 'message' in c ? (c.message as VmexitResult) : vmexitFailed(`hvkit: ${c.failure}`);
     results.push(r);
     const p = perRoundTrip(r);
     const line = p
       ? `${fmt(p.us, 2)} µs per round trip (${fmt(r.vmexitSeconds, 2)} s wall for ${r.roundTrips!.toLocaleString('en-US')}), guest loop alone ${fmt(((r.nativeSeconds ?? NaN) / r.roundTrips!) * 1e6, 3)} µs`
       : `FAILED: ${(r.error ?? 'no timing').split('\n')[0]}`;
-    console.log(`  run ${round}/${runs} ${'hvkit'.padEnd(15)} ${line}`);
+    console.log(`  run ${round}/${runs} ${hv.padEnd(15)} ${line}`);
     const pv = perRoundTripVpid(r);
     if (pv) console.log(`  run ${round}/${runs} ${'hvkit-vpid'.padEnd(15)} ${fmt(pv.us, 2)} µs per round trip (${fmt(r.vpidSeconds, 2)} s wall), CPU ${fmt(pv.cpuUs, 2)} µs`);
-    if (r.error) problems.push(`vmexit workload, hvkit run ${round} failed: ${r.error}${r.serial ? `\nSerial output:\n${r.serial.trimEnd()}` : ''}`);
+    if (r.error) problems.push(`vmexit workload, ${hv} run ${round} failed: ${r.error}${r.serial ? `\nSerial output:\n${r.serial.trimEnd()}` : ''}`);
+    if (svm && !qemuMissing.length) {
+      const q = await runQemuVmexit(elf, timeoutMs);
+      qemuRuns.push(q);
+      const qp = perRoundTrip(q);
+      console.log(
+        `  run ${round}/${runs} ${'QEMU TCG'.padEnd(15)} ${qp ? `${fmt(qp.us, 2)} µs per round trip (${fmt(q.vmexitSeconds, 2)} s wall for ${q.roundTrips!.toLocaleString('en-US')}), CPU ${fmt(qp.cpuUs, 2)} µs` : `FAILED: ${(q.error ?? 'no timing').split('\n')[0]}`}`,
+      );
+      if (q.error) console.log(`    QEMU serial output:\n${q.serial.trimEnd().replace(/^/gm, '      ')}`);
+    }
     if (bochsMissing.length) continue;
     // The peer, interleaved with hvkit's runs so that background load spreads over both.
-    const b = await runBochsVmexit(elf, timeoutMs).catch((error: unknown) => vmexitFailed(`Bochs: ${error instanceof Error ? error.message : String(error)}`));
+    const b = await runBochsVmexit(elf, timeoutMs, kind).catch((error: unknown) => vmexitFailed(`Bochs: ${error instanceof Error ? error.message : String(error)}`));
     bochsRuns.push(b);
     const bp = perRoundTrip(b);
     const bline = bp
@@ -376,7 +392,10 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
   // The VPID phase repeats the same round trips: its checksum must be the same.
   for (const x of good) if (x.r.vpidChecksum !== null && x.r.vpidChecksum !== x.r.checksum) problems.push(`vmexit workload: the VPID round trips printed checksum ${x.r.vpidChecksum}, the others ${x.r.checksum ?? '?'}`);
   const goodVpid = results.map((r) => ({ r, p: perRoundTripVpid(r) })).filter((x) => x.p !== null);
-  const peers = vmexitPeers({ missing: bochsMissing, runs: bochsRuns });
+  const peers = svm ? svmVmexitPeers({ qemu: { missing: qemuMissing, runs: qemuRuns }, bochs: { missing: bochsMissing, runs: bochsRuns } }) : vmexitPeers({ missing: bochsMissing, runs: bochsRuns });
+  const qemuGood = qemuRuns.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
+  const qemuSums = [...new Set(qemuGood.map((x) => x.r.checksum ?? '?'))];
+  if (qemuSums.length && sums.length && qemuSums.join() !== sums.join()) problems.push(`vmexit workload: QEMU printed checksum ${qemuSums.join(', ')}, hvkit ${sums.join(', ')}`);
   const bochsGood = bochsRuns.map((r) => ({ r, p: perRoundTrip(r) })).filter((x) => x.p !== null);
   const bochsSums = [...new Set(bochsGood.map((x) => x.r.checksum ?? '?'))];
   if (bochsSums.length && sums.length && bochsSums.join() !== sums.join()) problems.push(`vmexit workload: Bochs printed checksum ${bochsSums.join(', ')}, hvkit ${sums.join(', ')}`);
@@ -384,7 +403,7 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
   const med = (xs: number[]) => (xs.length ? median(xs) : null);
   const us = med(good.map((x) => x.p!.us));
   rows.push([
-    'hvkit',
+    hv,
     fmt(us, 2),
     good.length ? fmt(Math.min(...good.map((x) => x.p!.us)), 2) : '-',
     fmt(med(good.map((x) => x.p!.netUs).filter((v): v is number => v !== null)), 2),
@@ -393,18 +412,31 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
     sums.join(' / ') || '-',
     `${good.length}/${results.length}`,
   ]);
-  rows.push([
-    'hvkit-vpid',
-    fmt(med(goodVpid.map((x) => x.p!.us)), 2),
-    goodVpid.length ? fmt(Math.min(...goodVpid.map((x) => x.p!.us)), 2) : '-',
-    '-',
-    fmt(med(goodVpid.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
-    fmt(med(goodVpid.map((x) => (x.r.vpidInstructions ?? NaN) / x.r.roundTrips!)), 1),
-    [...new Set(goodVpid.map((x) => x.r.vpidChecksum ?? '?'))].join(' / ') || '-',
-    `${goodVpid.length}/${results.length}`,
-  ]);
+  if (!svm) {
+    rows.push([
+      'hvkit-vpid',
+      fmt(med(goodVpid.map((x) => x.p!.us)), 2),
+      goodVpid.length ? fmt(Math.min(...goodVpid.map((x) => x.p!.us)), 2) : '-',
+      '-',
+      fmt(med(goodVpid.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+      fmt(med(goodVpid.map((x) => (x.r.vpidInstructions ?? NaN) / x.r.roundTrips!)), 1),
+      [...new Set(goodVpid.map((x) => x.r.vpidChecksum ?? '?'))].join(' / ') || '-',
+      `${goodVpid.length}/${results.length}`,
+    ]);
+  }
   for (const p of peers) {
-    if (p.name === 'Bochs' && p.us !== null) {
+    if (p.name === 'QEMU TCG' && p.us !== null) {
+      rows.push([
+        'QEMU TCG',
+        fmt(med(qemuGood.map((x) => x.p!.us)), 2),
+        fmt(Math.min(...qemuGood.map((x) => x.p!.us)), 2),
+        fmt(med(qemuGood.map((x) => x.p!.netUs).filter((v): v is number => v !== null)), 2),
+        fmt(med(qemuGood.map((x) => x.p!.cpuUs).filter((v): v is number => v !== null)), 2),
+        '-',
+        qemuSums.join(' / ') || '-',
+        `${qemuGood.length}/${qemuRuns.length}`,
+      ]);
+    } else if (p.name === 'Bochs' && p.us !== null) {
       rows.push([
         'Bochs',
         fmt(med(bochsGood.map((x) => x.p!.us)), 2),
@@ -431,14 +463,14 @@ async function vmexitSection(runs: number, memoryMiB: number, timeoutMs: number)
   }
   console.log(`\n${table(rows)}`);
   for (const p of peers) console.log(`${p.name}: ${p.note}`);
-  console.log('hvkit: wall time between the guest\'s "# mark vmexit-start" and "vmexit-end" lines on COM1, divided by the round trips;');
-  console.log('  net: less the same loop body (INC, MOV, CPUID) run without VMX; instructions are guest and host together.');
-  console.log('  -vpid: the same round trips with "enable VPID" (VPID 1), between "# mark vmexit-vpid-start" and "vmexit-vpid-end".');
-  for (const p of peers) if (us !== null && p.us !== null) console.log(`hvkit / ${p.name}: ${fmt(us / p.us, 2)} (hvkit ${us < p.us ? `${fmt(p.us / us, 1)}x faster` : `${fmt(us / p.us, 1)}x slower`})`);
+  console.log(`${hv}: wall time between the guest's "# mark vmexit-start" and "vmexit-end" lines on COM1, divided by the round trips;`);
+  console.log(`  net: less the same loop body (INC, MOV, CPUID) run without ${svm ? 'SVM' : 'VMX'}; instructions are guest and host together.`);
+  if (!svm) console.log('  -vpid: the same round trips with "enable VPID" (VPID 1), between "# mark vmexit-vpid-start" and "vmexit-vpid-end".');
+  for (const p of peers) if (us !== null && p.us !== null) console.log(`${hv} / ${p.name}: ${fmt(us / p.us, 2)} (hvkit ${us < p.us ? `${fmt(p.us / us, 1)}x faster` : `${fmt(us / p.us, 1)}x slower`})`);
   const target = vmexitTarget(peers);
   console.log(`Target: at most ${fmt(target.us, 2)} µs per round trip (${target.why}).`);
-  if (us === null) console.log('Result: no successful hvkit run (see the problems below).');
-  else console.log(`Result: hvkit ${fmt(us, 2)} µs per round trip: ${us <= target.us ? 'meets the target' : `${fmt(us / target.us, 1)}x the target (misses it)`}.`);
+  if (us === null) console.log(`Result: no successful ${hv} run (see the problems below).`);
+  else console.log(`Result: ${hv} ${fmt(us, 2)} µs per round trip: ${us <= target.us ? 'meets the target' : `${fmt(us / target.us, 1)}x the target (misses it)`}.`);
   return { problems, results };
 }
 
@@ -465,6 +497,7 @@ async function main(): Promise<number> {
       'no-linux': { type: 'boolean', default: false },
       'no-mmu': { type: 'boolean', default: false },
       'no-vmexit': { type: 'boolean', default: false },
+      'vmexit-kind': { type: 'string' },
       initrd: { type: 'string' },
       cpus: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -475,7 +508,7 @@ async function main(): Promise<number> {
   });
   const memoryMiB = Number(values.memory);
   if (values.child === 'hvkit-vmexit') {
-    await childVmexit(values.guest!, Number(values.timeout) * 1000);
+    await childVmexit(values.guest!, Number(values.timeout) * 1000, values['vmexit-kind'] === 'svm' ? 'svm' : 'vmx');
     return 0;
   }
   if (values.child === 'hvkit-linux') {
@@ -630,6 +663,9 @@ async function main(): Promise<number> {
     const section = await vmexitSection(runs, memoryMiB, timeoutMs);
     vmexitResults = section.results;
     problems.push(...section.problems);
+    const svm = await vmexitSection(runs, memoryMiB, timeoutMs, 'svm');
+    vmexitResults = [...vmexitResults, ...svm.results];
+    problems.push(...svm.problems);
   }
 
   if (!values['no-mmu'] && engines.includes('hvkit')) {

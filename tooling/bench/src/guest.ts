@@ -16,9 +16,9 @@ export interface BenchGuest {
  * The guest to run: `explicit` (a Multiboot ELF32 file) or the program `name` of
  * `@hvkit/guests`: `bench` (the integer workload), `benchfp` (the floating-point workload:
  * SSE2 doubles, SSE singles and x87 extended precision) or `vmxbench` (the VM-exit round trip, a
- * 64-bit VT-x host: see vmexit.ts).
+ * 64-bit VT-x host; `svmbench`, its SVM counterpart: see vmexit.ts).
  */
-export async function benchGuest(explicit?: string, name: 'bench' | 'benchfp' | 'vmxbench' = 'bench'): Promise<BenchGuest> {
+export async function benchGuest(explicit?: string, name: 'bench' | 'benchfp' | 'vmxbench' | 'svmbench' = 'bench'): Promise<BenchGuest> {
   if (explicit) return { path: path.resolve(explicit), origin: explicit };
   try {
     const built = await buildGuest(name);

@@ -18,14 +18,33 @@
  * Bochs' CPU time from /proc). QEMU's TCG does not emulate VMX at all. The target is a quarter
  * of the faster peer measured; without one, a quarter of the issue's reference figure for Bochs
  * 2.7 (6.8 us per round trip): 1.7 us.
+ *
+ * AMD SVM (issue 9): `svmbench` (tooling/guests/programs/svmbench.c) is the same workload for
+ * SVM: the guest's CPUID is intercepted (#VMEXIT 72h), the host sets the guest RIP to nRIP and
+ * executes VMRUN again, with ASID 1 and VMCB clean bits set (a real hypervisor's configuration).
+ * It runs on `createPc({ virtualization: 'svm' })` (`kind = 'svm'` below); its peers are QEMU
+ * TCG (`-cpu max`, which emulates SVM: the same kernel, timed between the same `# mark` lines as
+ * they reach QEMU's stdout, CPU time from /proc) and Bochs 2.7 on the `ryzen` model (SVM with
+ * nested paging and NRIPS).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bochsMissing, DEFAULT_BOCHS_CPU, runOnBochs } from '@hvkit/guests';
+import { spawn } from 'node:child_process';
+import { bochsMissing, DEFAULT_BOCHS_CPU, QEMU, qemuAvailable, runOnBochs } from '@hvkit/guests';
 
 /** Bochs 2.7 with VMX on the issue's reference machine: microseconds per round trip. */
 export const BOCHS_REFERENCE_US = 6.8;
+
+/** Which world switch: Intel VT-x (the vmxbench guest) or AMD SVM (svmbench). */
+export type VmexitKind = 'vmx' | 'svm';
+/** The guest program of each kind (tooling/guests/programs/<name>.c). */
+export const VMEXIT_GUEST = Object.freeze({ vmx: 'vmxbench', svm: 'svmbench' } as const);
+/**
+ * Bochs 2.7's CPU model for svmbench: `ryzen` has SVM with nested paging, NRIPS and the pause
+ * filter (CPUID 8000_000Ah EDX = 44Fh in Debian's build), the VMX peer's `corei7_skylake_x` none.
+ */
+export const BOCHS_SVM_CPU = 'ryzen';
 
 export interface VmexitResult {
   /** Set when the run did not complete or the guest did not pass. */
@@ -57,16 +76,20 @@ interface Mark {
   readonly icount: number;
 }
 
-/** The child's side: one run of the vmxbench guest on hvkit. */
-export async function runHvkitVmexit(elfPath: string, timeoutMs: number): Promise<VmexitResult> {
+/** The child's side: one run of the vmxbench (or, with `kind = 'svm'`, svmbench) guest on hvkit. */
+export async function runHvkitVmexit(elfPath: string, timeoutMs: number, kind: VmexitKind = 'vmx'): Promise<VmexitResult> {
+  const name = VMEXIT_GUEST[kind];
   const image = new Uint8Array(fs.readFileSync(elfPath));
   const { createPc } = await import('@hvkit/machine');
+  // SVM is AMD's: the cores are AMD_ZEN (createPc's default model is Intel's).
+  const cpuModel = kind === 'svm' ? (await import('@hvkit/x86')).AMD_ZEN : undefined;
   const marks = new Map<string, Mark>();
   let line = '';
   let serial = '';
   const pc = createPc({
     memoryMiB: 64,
-    virtualization: 'vmx',
+    virtualization: kind,
+    ...(cpuModel ? { cpuModel } : {}),
     devices: [{ type: 'isa-debug-exit', iobase: 0xf4, iosize: 4 }],
     onSerial: (b) => {
       serial += String.fromCharCode(b);
@@ -91,12 +114,13 @@ export async function runHvkitVmexit(elfPath: string, timeoutMs: number): Promis
     const y = marks.get(b);
     return x && y ? f(y) - f(x) : null;
   };
-  const roundTrips = Number(/vmxbench round trips (\d+)/.exec(serial)?.[1] ?? NaN);
-  const checksum = /vmxbench checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null;
+  const roundTrips = Number(new RegExp(`${name} round trips (\\d+)`).exec(serial)?.[1] ?? NaN);
+  const checksum = new RegExp(`${name} checksum (0x[0-9a-f]+)`).exec(serial)?.[1] ?? null;
+  const ext = kind === 'svm' ? 'SVM' : 'VT-x';
   let error: string | undefined;
   if (stop.reason !== 'exit') error = `the guest did not exit through isa-debug-exit: ${stop.reason} after ${stop.instructions} instructions`;
-  else if (/^SKIP vmxbench/m.test(serial)) error = `the guest found no VT-x (${/^SKIP .*$/m.exec(serial)![0].trim()}): VMX is not in this build of @hvkit/machine`;
-  else if (!/^PASS vmxbench/m.test(serial)) error = `the guest did not pass: ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? 'no PASS line'}`;
+  else if (new RegExp(`^SKIP ${name}`, 'm').test(serial)) error = `the guest found no ${ext} (${/^SKIP .*$/m.exec(serial)![0].trim()}): ${kind.toUpperCase()} is not in this build of @hvkit/machine`;
+  else if (!new RegExp(`^PASS ${name}`, 'm').test(serial)) error = `the guest did not pass: ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? 'no PASS line'}`;
   else if (!marks.has('vmexit-end')) error = 'the guest printed no "# mark vmexit-end" line';
   return {
     ...(error !== undefined ? { error } : {}),
@@ -110,7 +134,7 @@ export async function runHvkitVmexit(elfPath: string, timeoutMs: number): Promis
     vpidSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.wall / 1000),
     vpidCpuSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.cpu),
     vpidInstructions: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.icount),
-    vpidChecksum: /vmxbench vpid checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
+    vpidChecksum: new RegExp(`${name} vpid checksum (0x[0-9a-f]+)`).exec(serial)?.[1] ?? null,
     serial,
   };
 }
@@ -164,12 +188,15 @@ export function bochsVmexitMissing(): string[] {
  * between the guest's `# mark` lines as Bochs writes them to its serial file (polled every 5 ms):
  * wall time, and Bochs' CPU time from /proc. Bochs counts no instructions for us: those stay null.
  */
-export async function runBochsVmexit(elfPath: string, timeoutMs: number): Promise<VmexitResult> {
+export async function runBochsVmexit(elfPath: string, timeoutMs: number, kind: VmexitKind = 'vmx'): Promise<VmexitResult> {
+  const name = VMEXIT_GUEST[kind];
+  const cpu = kind === 'svm' ? BOCHS_SVM_CPU : DEFAULT_BOCHS_CPU;
   const marks = new Map<string, { wall: number; cpu: number | null }>();
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvkit-bench-bochs-'));
   try {
     const run = await runOnBochs(elfPath, {
-      name: 'vmxbench',
+      name,
+      cpu,
       workDir,
       timeoutMs,
       onLine: (line, mark) => {
@@ -186,11 +213,11 @@ export async function runBochsVmexit(elfPath: string, timeoutMs: number): Promis
       const fy = f(y);
       return fx === null || fy === null ? null : fy - fx;
     };
-    const roundTrips = Number(/vmxbench round trips (\d+)/.exec(serial)?.[1] ?? NaN);
+    const roundTrips = Number(new RegExp(`${name} round trips (\\d+)`).exec(serial)?.[1] ?? NaN);
     let error: string | undefined;
     if (run.timedOut) error = `Bochs did not finish within ${timeoutMs / 1000} s`;
-    else if (/^SKIP vmxbench/m.test(serial)) error = `the guest found no VT-x on Bochs ${DEFAULT_BOCHS_CPU}`;
-    else if (!/^PASS vmxbench/m.test(serial)) error = `the guest did not pass on Bochs: ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? 'no PASS line'}`;
+    else if (new RegExp(`^SKIP ${name}`, 'm').test(serial)) error = `the guest found no ${kind === 'svm' ? 'SVM' : 'VT-x'} on Bochs ${cpu}`;
+    else if (!new RegExp(`^PASS ${name}`, 'm').test(serial)) error = `the guest did not pass on Bochs: ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? 'no PASS line'}`;
     else if (!marks.has('vmexit-end')) error = 'the guest printed no "# mark vmexit-end" line';
     return {
       ...(error !== undefined ? { error } : {}),
@@ -200,11 +227,11 @@ export async function runBochsVmexit(elfPath: string, timeoutMs: number): Promis
       nativeSeconds: span('native-start', 'native-end', (m) => m.wall / 1000),
       vmexitInstructions: null,
       nativeInstructions: null,
-      checksum: /vmxbench checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
+      checksum: new RegExp(`${name} checksum (0x[0-9a-f]+)`).exec(serial)?.[1] ?? null,
       vpidSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.wall / 1000),
       vpidCpuSeconds: span('vmexit-vpid-start', 'vmexit-vpid-end', (m) => m.cpu),
       vpidInstructions: null,
-      vpidChecksum: /vmxbench vpid checksum (0x[0-9a-f]+)/.exec(serial)?.[1] ?? null,
+      vpidChecksum: new RegExp(`${name} vpid checksum (0x[0-9a-f]+)`).exec(serial)?.[1] ?? null,
       serial,
     };
   } finally {
@@ -249,4 +276,132 @@ export function vmexitTarget(peers: readonly VmexitPeer[]): { us: number; why: s
     return { us: best.us! / 4, why: `a quarter of ${best.name}'s ${best.us!.toFixed(2)} µs measured here` };
   }
   return { us: BOCHS_REFERENCE_US / 4, why: `a quarter of Bochs 2.7's ${BOCHS_REFERENCE_US} µs, the issue's reference figure; no peer was measured here` };
+}
+
+// ---- SVM: QEMU TCG as a peer ------------------------------------------------------------------
+
+/** User + system seconds of a process so far (/proc/<pid>/stat fields 14 and 15), or null. */
+function procCpuSeconds(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** What is missing to run svmbench on QEMU (its binary); empty when it can run. */
+export function qemuVmexitMissing(): string[] {
+  return qemuAvailable() ? [] : [`${QEMU} (the QEMU x86-64 system emulator)`];
+}
+
+/**
+ * One run of svmbench on QEMU TCG (`-cpu max`, which emulates SVM), the kernel booted by QEMU's
+ * own Multiboot loader as in qemu-conformance.mjs; the `# mark` lines are timestamped as they
+ * arrive on QEMU's stdout (COM1), with QEMU's CPU time from /proc.
+ */
+export function runQemuVmexit(elfPath: string, timeoutMs: number): Promise<VmexitResult> {
+  const name = VMEXIT_GUEST.svm;
+  const args = ['-display', 'none', '-serial', 'stdio', '-device', 'isa-debug-exit,iobase=0xf4,iosize=4', '-kernel', elfPath, '-m', '64', '-no-reboot', '-cpu', 'max'];
+  return new Promise((resolve) => {
+    const marks = new Map<string, { wall: number; cpu: number | null }>();
+    const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let serial = '';
+    let line = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => {
+      const text = b.toString('latin1').replace(/\r/g, '');
+      serial += text;
+      for (const ch of text) {
+        if (ch !== '\n') {
+          line += ch;
+          continue;
+        }
+        const m = /^# mark (\S+)/.exec(line);
+        if (m) marks.set(m[1]!, { wall: performance.now(), cpu: child.pid ? procCpuSeconds(child.pid) : null });
+        line = '';
+      }
+    });
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const done = (status: number | null, spawnError?: string): void => {
+      clearTimeout(timer);
+      const span = (a: string, b: string, f: (m: { wall: number; cpu: number | null }) => number | null): number | null => {
+        const x = marks.get(a);
+        const y = marks.get(b);
+        if (!x || !y) return null;
+        const fx = f(x);
+        const fy = f(y);
+        return fx === null || fy === null ? null : fy - fx;
+      };
+      const roundTrips = Number(new RegExp(`${name} round trips (\\d+)`).exec(serial)?.[1] ?? NaN);
+      let error: string | undefined;
+      if (spawnError !== undefined) error = `QEMU did not start: ${spawnError}`;
+      else if (timedOut) error = `QEMU did not finish within ${timeoutMs / 1000} s`;
+      else if (new RegExp(`^SKIP ${name}`, 'm').test(serial)) error = 'the guest found no SVM on QEMU -cpu max';
+      else if (!new RegExp(`^PASS ${name}`, 'm').test(serial) || status !== 1) error = `the guest did not pass on QEMU (exit status ${String(status)}): ${/^FAIL .*$/m.exec(serial)?.[0]?.trim() ?? (stderr.trim() || 'no PASS line')}`;
+      else if (!marks.has('vmexit-end')) error = 'the guest printed no "# mark vmexit-end" line';
+      resolve({
+        ...(error !== undefined ? { error } : {}),
+        roundTrips: Number.isFinite(roundTrips) ? roundTrips : null,
+        vmexitSeconds: span('vmexit-start', 'vmexit-end', (m) => m.wall / 1000),
+        vmexitCpuSeconds: span('vmexit-start', 'vmexit-end', (m) => m.cpu),
+        nativeSeconds: span('native-start', 'native-end', (m) => m.wall / 1000),
+        vmexitInstructions: null,
+        nativeInstructions: null,
+        checksum: new RegExp(`${name} checksum (0x[0-9a-f]+)`).exec(serial)?.[1] ?? null,
+        vpidSeconds: null,
+        vpidCpuSeconds: null,
+        vpidInstructions: null,
+        vpidChecksum: null,
+        serial,
+      });
+    };
+    child.on('error', (e) => done(null, e.message));
+    child.on('exit', (code) => done(code));
+  });
+}
+
+/** The median of the per-round-trip figures of the runs that succeeded (CPU time where known), or null. */
+function medianUs(runs: readonly VmexitResult[]): { us: number | null; ok: number } {
+  const us = runs
+    .map(perRoundTrip)
+    .filter((p): p is NonNullable<typeof p> => p !== null)
+    .map((p) => p.cpuUs ?? p.us)
+    .sort((a, b) => a - b);
+  if (!us.length) return { us: null, ok: 0 };
+  const mid = (us.length - 1) >> 1;
+  return { us: us.length % 2 ? us[mid]! : (us[mid]! + us[mid + 1]!) / 2, ok: us.length };
+}
+
+/**
+ * The SVM peers: QEMU TCG (`-cpu max`) and Bochs 2.7 (`ryzen`), each the median µs per round
+ * trip of its runs (CPU time: waiting for a core on a busy machine does not inflate it), or
+ * null with the reason.
+ */
+export function svmVmexitPeers(peers: {
+  qemu: { missing: readonly string[]; runs: readonly VmexitResult[] };
+  bochs: { missing: readonly string[]; runs: readonly VmexitResult[] };
+}): VmexitPeer[] {
+  const one = (name: string, p: { missing: readonly string[]; runs: readonly VmexitResult[] }, what: string): VmexitPeer => {
+    if (p.missing.length) return { name, us: null, note: `not run, missing: ${p.missing.join('; ')}` };
+    const m = medianUs(p.runs);
+    return {
+      name,
+      us: m.us,
+      note:
+        m.us === null
+          ? `no run succeeded (${p.runs.map((r) => r.error ?? 'no timing').join('; ') || 'not run'})`
+          : `${what}, timed between the same "# mark" lines; its figure (median of ${m.ok}/${p.runs.length} runs) is its CPU time`,
+    };
+  };
+  return [
+    one('QEMU TCG', peers.qemu, `QEMU TCG -cpu max (SVM emulated), svmbench booted by QEMU's Multiboot loader`),
+    one('Bochs', peers.bochs, `Bochs 2.7 ${BOCHS_SVM_CPU}, svmbench booted by GRUB from a rescue CD`),
+  ];
 }

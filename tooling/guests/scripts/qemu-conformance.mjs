@@ -188,16 +188,31 @@ export async function runGuestOnQemu(name, options = {}) {
 }
 
 /**
- * Runs a program on hvkit's minimal board (`@hvkit/machine`, built `dist`) and returns its
- * serial output and how the run ended.
+ * Runs a program on hvkit (`@hvkit/machine`, built `dist`) and returns its serial output and how
+ * the run ended: the CPU programs on the minimal board, the `machine=pc` ones on `createPc` with
+ * the CPUs and devices they ask for (as test/hvkit.test.ts does), VT-x programs with
+ * `virtualization: 'vmx'`, SVM programs with `virtualization: 'svm'` on the AMD model.
  * @param {string} name
  */
 export async function runGuestOnHvkit(name) {
-  const { MinimalBoard } = await import('@hvkit/machine');
+  const { MinimalBoard, createPc } = await import('@hvkit/machine');
   const guest = await buildGuest(name);
-  const board = new MinimalBoard({ memoryMiB: 64, ...(guest.vmx ? { virtualization: 'vmx' } : {}) });
-  board.bootMultiboot(new Uint8Array(fs.readFileSync(guest.path)), { cmdline: name });
-  const stop = board.run(name === 'bench' ? 3_000_000_000 : 500_000_000);
+  const amd = guest.svm ? (await import('@hvkit/x86')).AMD_ZEN : undefined;
+  const virt = guest.vmx ? { virtualization: /** @type {const} */ ('vmx') } : guest.svm ? { virtualization: /** @type {const} */ ('svm') } : {};
+  const image = new Uint8Array(fs.readFileSync(guest.path));
+  const budget = name === 'bench' ? 3_000_000_000 : 500_000_000;
+  if (guest.pc) {
+    /** @type {import('@hvkit/machine').PcDeviceSpec[]} */
+    const devices = [{ type: 'isa-debug-exit', iobase: 0xf4, iosize: 4 }];
+    for (const d of guest.devices) if (d === 'pc-testdev') devices.push({ type: 'pc-testdev' });
+    const pc = createPc({ memoryMiB: 64, cpus: guest.smp, devices, ...virt, ...(amd ? { cpuModel: amd } : {}) });
+    pc.bootMultiboot(image, { cmdline: name });
+    const stop = pc.run(budget);
+    return { serial: pc.serialOutput, stop };
+  }
+  const board = new MinimalBoard({ memoryMiB: 64, ...virt, ...(amd ? { model: amd } : {}) });
+  board.bootMultiboot(image, { cmdline: name });
+  const stop = board.run(budget);
   return { serial: board.serialOutput, stop };
 }
 

@@ -24,7 +24,12 @@ describe('the guest programs', () => {
       expect(names).toContain(name);
     }
     expect(guestInfo('paging64')).toMatchObject({ bits: 64, qemuArgs: ['-cpu', 'max'], vmx: false });
-    for (const name of ['vmx_insn', 'vmx_entry', 'vmx_exits', 'vmx_ept']) expect(guestInfo(name)).toMatchObject({ bits: 64, vmx: true });
+    for (const name of ['vmx_insn', 'vmx_entry', 'vmx_exits', 'vmx_ept']) expect(guestInfo(name)).toMatchObject({ bits: 64, vmx: true, svm: false });
+    // The SVM programs run on QEMU TCG too (it emulates SVM with -cpu max,+svm).
+    for (const name of ['svm_insn', 'svm_vmrun', 'svm_intercepts', 'svm_npt', 'svm_events', 'svm_smp', 'svmbench']) {
+      expect(guestInfo(name)).toMatchObject({ bits: 64, vmx: false, svm: true });
+      expect(guestInfo(name).qemuArgs.slice(0, 2)).toEqual(['-cpu', 'max,+svm']);
+    }
     // bench is for v86 too, which has no long mode.
     expect(guestInfo('bench').bits).toBe(32);
     expect(() => guestInfo('no-such-guest')).toThrow(/no guest program "no-such-guest"/);

@@ -1,12 +1,13 @@
 /**
  * Every guest program runs on hvkit: the CPU programs on `MinimalBoard`, the ones that declare
  * `machine=pc` (or `smp`/`devices`) on the full PC from `createPc`, with the CPUs and devices
- * they ask for, and with VT-x (`virtualization: 'vmx'`) for those whose `cpu=` has `+vmx`. Each must pass every check: exact vectors, error codes, CR2, pushed frames and register values,
+ * they ask for, with VT-x (`virtualization: 'vmx'`) for those whose `cpu=` has `+vmx`, and with AMD SVM (`virtualization: 'svm'`, on the AMD CPU model) for those with `+svm`. Each must pass every check: exact vectors, error codes, CR2, pushed frames and register values,
  * as each program checks them against the Intel SDM (and, where installed, QEMU agrees; see
  * guests.test.ts and scripts/qemu-conformance.mjs).
  */
 import { readFileSync } from 'node:fs';
 import { createPc, MinimalBoard, type PcDeviceSpec } from '@hvkit/machine';
+import { AMD_ZEN } from '@hvkit/x86';
 import { describe, expect, it } from 'vitest';
 import { buildGuest, guestInfo, guestNames, parseSerial, toolchainAvailable } from '../index.mjs';
 
@@ -25,6 +26,9 @@ describe.skipIf(!hasToolchain)('the guest programs on hvkit', () => {
       const guest = await buildGuest(name);
       const info = guestInfo(name);
       const image = new Uint8Array(readFileSync(guest.path));
+      const virt = info.vmx ? { virtualization: 'vmx' as const } : info.svm ? { virtualization: 'svm' as const } : {};
+      // SVM is AMD's: those programs run on the AMD model (the boards refuse 'svm' on an Intel one).
+      const amd = info.svm ? AMD_ZEN : undefined;
       let stop: { reason: string; status?: number };
       let serial: string;
       if (info.pc) {
@@ -33,12 +37,12 @@ describe.skipIf(!hasToolchain)('the guest programs on hvkit', () => {
           if (d !== 'pc-testdev') throw new Error(`${name}: no hvkit device for -device ${d}`);
           devices.push({ type: 'pc-testdev' });
         }
-        const pc = createPc({ memoryMiB: 64, cpus: info.smp, devices, ...(info.vmx ? { virtualization: 'vmx' as const } : {}) });
+        const pc = createPc({ memoryMiB: 64, cpus: info.smp, devices, ...virt, ...(amd ? { cpuModel: amd } : {}) });
         pc.bootMultiboot(image, { cmdline: name });
         stop = pc.run(BUDGET[name] ?? 200_000_000);
         serial = pc.serialOutput;
       } else {
-        const board = new MinimalBoard({ memoryMiB: 64, ...(info.vmx ? { virtualization: 'vmx' as const } : {}) });
+        const board = new MinimalBoard({ memoryMiB: 64, ...virt, ...(amd ? { model: amd } : {}) });
         board.bootMultiboot(image, { cmdline: name });
         stop = board.run(BUDGET[name] ?? 200_000_000);
         serial = board.serialOutput;

@@ -14,6 +14,8 @@
  */
 import type { Cpu } from '../cpu.js';
 import * as decodedNs from '../decoded.js';
+import * as extensionNs from '../extension.js';
+import * as faultNs from '../fault.js';
 import * as operandsNs from '../ops/operands.js';
 import * as stateNs from '../state.js';
 
@@ -22,6 +24,8 @@ import * as stateNs from '../state.js';
 const { R_INFO } = decodedNs;
 const { memAddr } = operandsNs;
 const { CodeMode, Cr0, Cr4, Vector } = stateNs;
+const { Intercept } = extensionNs;
+const { CPU_VMEXIT } = faultNs;
 
 /** x87 status word bits (SDM Vol. 1 §8.1.3). TOP (bits 13:11) lives in `cpu.fpTop`. */
 export const Fsw = {
@@ -90,6 +94,10 @@ export function x87Available(cpu: Cpu): void {
 export function x87Pending(cpu: Cpu): void {
   if ((cpu.fsw & Fsw.ES) === 0) return;
   if ((cpu.cr0 & Cr0.NE) !== 0) cpu.raise(Vector.MF);
+  // Legacy FERR# reporting, where the processor would freeze until an interrupt: in guest mode
+  // SVM's FERR_FREEZE intercept may turn it into a #VMEXIT (AMD APM Vol. 2 §15.9); the
+  // instruction is then abandoned (CPU_VMEXIT ends it with the exit already performed).
+  if (cpu.guestMode && cpu.ext !== null && cpu.ext.intercept(cpu, Intercept.FerrFreeze, 0, 0)) throw CPU_VMEXIT;
   setFerr(cpu, true);
 }
 

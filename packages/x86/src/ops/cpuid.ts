@@ -9,8 +9,9 @@
  *   version 0 (no architectural performance monitoring), 0BH/1FH topology, 0DH only when XSAVE is
  *   advertised; the rest of the range reads 0), extended 80000000H-80000008H. A leaf above the
  *   maximum returns the data of the highest basic leaf (SDM Vol. 2 "CPUID", Table 3-8 note).
- * - AMD: basic 00H-0DH, extended 80000000H-8000000AH (80000001H mirrors the shared leaf-1 EDX
- *   bits); unsupported leaves read 0.
+ * - AMD: basic 00H-0DH, extended 80000000H-8000000AH, or to 80000021H for a model with
+ *   `ext21Eax` (80000001H mirrors the shared leaf-1 EDX bits; 80000008H:EBX and 80000021H:EAX
+ *   carry the speculation "not affected" bits); unsupported leaves read 0.
  */
 import type { Cpu } from '../cpu.js';
 import { Intercept } from '../extension.js';
@@ -29,6 +30,8 @@ const INTEL_MAX_BASIC = 0x1f;
 const AMD_MAX_BASIC = 0x0d;
 const INTEL_MAX_EXT = 0x80000008;
 const AMD_MAX_EXT = 0x8000000a;
+/** AMD models that report CPUID.80000021H (`ext21Eax`). */
+const AMD_MAX_EXT_21 = 0x80000021;
 
 /** Leaf-1 EDX bits AMD repeats in 80000001H:EDX (APM Vol. 3 Appendix E.4.2): bits 9:0, 17:12, 24:23. */
 const AMD_EXT1_MIRROR = 0x0183f3ff;
@@ -162,12 +165,19 @@ function basicLeaf(cpu: Cpu, leaf: number, sub: number, out: Int32Array): void {
   }
 }
 
+/** The highest extended leaf: Intel 80000008H; AMD 8000000AH, or 80000021H when the model reports that leaf. */
+function maxExt(cpu: Cpu): number {
+  const m = cpu.model;
+  if (m.vendor === 'intel') return INTEL_MAX_EXT;
+  return m.ext21Eax !== undefined ? AMD_MAX_EXT_21 : AMD_MAX_EXT;
+}
+
 function extLeaf(cpu: Cpu, leaf: number, out: Int32Array): void {
   const m = cpu.model;
   const intel = m.vendor === 'intel';
   switch (leaf) {
     case 0x80000000:
-      out[EAX] = intel ? INTEL_MAX_EXT : AMD_MAX_EXT;
+      out[EAX] = maxExt(cpu);
       if (!intel) {
         out[EBX] = str4(m.vendorString, 0);
         out[EDX] = str4(m.vendorString, 4);
@@ -210,7 +220,15 @@ function extLeaf(cpu: Cpu, leaf: number, out: Int32Array): void {
       return;
     case 0x80000008:
       out[EAX] = m.physAddrBits | (m.linearAddrBits << 8);
-      if (!intel) out[ECX] = ((m.threadsPerPackage - 1) & 0xff) | (ceilLog2(m.threadsPerPackage) << 12);
+      if (!intel) {
+        out[EBX] = m.ext8Ebx ?? 0;
+        out[ECX] = ((m.threadsPerPackage - 1) & 0xff) | (ceilLog2(m.threadsPerPackage) << 12);
+      }
+      return;
+    case 0x80000021:
+      // AMD extended feature identification 2 (the leaves between 8000000BH and 80000020H read 0:
+      // no IBS, LWP, topology extensions, SME/SEV or QoS are reported).
+      if (!intel) out[EAX] = m.ext21Eax ?? 0;
       return;
     default:
       return;
@@ -227,7 +245,7 @@ export function cpuidQuery(cpu: Cpu, leaf: number, subleaf: number, out: Int32Ar
   const intel = cpu.model.vendor === 'intel';
   const max = maxBasic(cpu);
   if (l <= max) basicLeaf(cpu, l, subleaf, out);
-  else if (l >= 0x80000000 && l <= (intel ? INTEL_MAX_EXT : AMD_MAX_EXT)) extLeaf(cpu, l, out);
+  else if (l >= 0x80000000 && l <= maxExt(cpu)) extLeaf(cpu, l, out);
   else if (intel) basicLeaf(cpu, max, subleaf, out);
   if (cpu.ext !== null) cpu.ext.cpuid(leaf, subleaf, out);
 }

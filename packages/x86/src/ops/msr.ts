@@ -60,7 +60,64 @@ export const Msr = {
   TSC_AUX: 0xc0000103,
   AMD_PERF_CTL0: 0xc0010000,
   AMD_PERF_CTR0: 0xc0010004,
+  /** AMD SYSCFG, the system configuration register (APM Vol. 2 §7.9, Figure 7-14 "SYSCFG Register"). */
+  AMD_SYSCFG: 0xc0010010,
+  /** AMD NB_CFG, the northbridge configuration register (BKDG for families 10h-16h, PPR for family 17h: "NB_CFG1"). */
+  AMD_NB_CFG: 0xc001001f,
 } as const;
+
+/**
+ * SYSCFG bits (AMD APM Vol. 2 §7.9.1-§7.9.3; family 17h PPR, MSRC001_0010): the MTRR extensions.
+ * hvkit's AMD models have these five, all read/write, 0 at RESET (firmware sets them on hardware;
+ * the board does not, so MtrrFixDramModEn reads 0 as operating systems expect to find it: Linux
+ * warns "SYSCFG[MtrrFixDramModEn] not cleared by BIOS" otherwise). MemEncryptionModEn (bit 23,
+ * SME) and the SEV-SNP bits above it are reserved (#GP) since SME is not advertised, as are bits
+ * 17:0 (reserved on family 17h). The emulator has no memory types, so the bits change nothing but
+ * the RdMem/WrMem fields of the fixed-range MTRRs ({@link fixedMtrrDramMask}).
+ */
+export const Syscfg = {
+  /** Bit 18: the fixed-range MTRRs' RdMem/WrMem bits are in effect. */
+  MtrrFixDramEn: 1 << 18,
+  /** Bit 19: software may read and write the RdMem/WrMem bits (else they read 0, writes to them are ignored). */
+  MtrrFixDramModEn: 1 << 19,
+  /** Bit 20: TOP_MEM and the IORRs define DRAM below 4 GiB. */
+  MtrrVarDramEn: 1 << 20,
+  /** Bit 21: TOP_MEM2 defines DRAM above 4 GiB. */
+  MtrrTom2En: 1 << 21,
+  /** Bit 22: memory between 4 GiB and TOP_MEM2 is write-back. */
+  Tom2ForceMemTypeWB: 1 << 22,
+} as const;
+
+const SYSCFG_WRITABLE = Syscfg.MtrrFixDramEn | Syscfg.MtrrFixDramModEn | Syscfg.MtrrVarDramEn | Syscfg.MtrrTom2En | Syscfg.Tom2ForceMemTypeWB;
+
+/**
+ * NB_CFG high-half bits (family 10h-16h BKDG and family 17h PPR, MSRC001_001F "NB_CFG1"): both
+ * read/write, 0 at RESET; the other bits are reserved (#GP). EnableCf8ExtCfg (bit 46) lets
+ * configuration mechanism 1 reach extended registers through CONFIG_ADDRESS[27:24]; hvkit's
+ * host bridge is an i440FX with 256-byte configuration spaces, so the bit is kept and has no
+ * effect (software that probes finds offset 100h aliasing offset 0, i.e. no extended space).
+ * InitApicIdCpuIdLo (bit 54) picks the layout in which the core number is the low part of the
+ * initial APIC ID, the layout hvkit's APIC IDs already have.
+ */
+export const NbCfgHi = {
+  /** Bit 46 (high half bit 14). */
+  EnableCf8ExtCfg: 1 << 14,
+  /** Bit 54 (high half bit 22). */
+  InitApicIdCpuIdLo: 1 << 22,
+} as const;
+
+const NB_CFG_HI_WRITABLE = NbCfgHi.EnableCf8ExtCfg | NbCfgHi.InitApicIdCpuIdLo;
+
+/**
+ * The RdMem/WrMem bits of every type field of a fixed-range MTRR (bits 4:3 of each byte; APM Vol.
+ * 2 §7.9.1 "Extended Fixed-Range MTRR Type-Field Encodings"), on AMD models.
+ */
+const FIXED_MTRR_DRAM_BITS = 0x1818_1818;
+
+/** The fixed-range MTRR bits software can see and set now: RdMem/WrMem only on AMD with SYSCFG.MtrrFixDramModEn = 1. */
+function fixedMtrrDramMask(cpu: Cpu): number {
+  return cpu.isAmd && (msrValueLo(cpu, Msr.AMD_SYSCFG) & Syscfg.MtrrFixDramModEn) !== 0 ? FIXED_MTRR_DRAM_BITS : 0;
+}
 
 /** IA32_MISC_ENABLE bits (SDM Vol. 4 Table 2-2). */
 export const MiscEnable = {
@@ -249,6 +306,9 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
       return specCtrlMask(cpu) !== 0 && setResult(cpu, cpu.specCtrl, 0);
     case Msr.ARCH_CAPABILITIES:
       return ((cpu.model.leaf7Edx ?? 0) & Cpuid7Edx.ARCH_CAPABILITIES) !== 0 && setResult(cpu, ARCH_CAPABILITIES_LO, 0);
+    case Msr.AMD_SYSCFG:
+    case Msr.AMD_NB_CFG:
+      return !intel && setResult(cpu, msrValueLo(cpu, msr), msrValueHi(cpu, msr));
     default:
       break;
   }
@@ -259,11 +319,33 @@ export function readMsr(cpu: Cpu, msr: number, retired: number = cpu.icount): bo
   }
   if (isMtrr(msr)) {
     const v = cpu.mtrrs.get(msr);
-    return v === undefined ? setResult(cpu, 0, 0) : setResult(cpu, v[0], v[1]);
+    if (v === undefined) return setResult(cpu, 0, 0);
+    if (!isFixedMtrr(msr)) return setResult(cpu, v[0], v[1]);
+    // AMD: RdMem/WrMem read 0 unless SYSCFG.MtrrFixDramModEn = 1 (APM Vol. 2 §7.9.1).
+    const keep = ~FIXED_MTRR_DRAM_BITS | fixedMtrrDramMask(cpu);
+    return setResult(cpu, v[0] & keep, v[1] & keep);
   }
   const slot = perfSlot(cpu, msr);
   if (slot >= 0) return setResult(cpu, cpu.perfMsrs[slot]!, cpu.perfMsrs[slot + 1]!);
   return false;
+}
+
+/**
+ * The low half of an MSR kept in `cpu.mtrrs` (the MTRRs and AMD's SYSCFG and NB_CFG: MSRs that
+ * INIT leaves alone, RESET clears to 0 and snapshots keep), 0 when never written.
+ */
+function msrValueLo(cpu: Cpu, msr: number): number {
+  const v = cpu.mtrrs.get(msr);
+  return v === undefined ? 0 : v[0];
+}
+
+function msrValueHi(cpu: Cpu, msr: number): number {
+  const v = cpu.mtrrs.get(msr);
+  return v === undefined ? 0 : v[1];
+}
+
+function isFixedMtrr(msr: number): boolean {
+  return msr === Msr.MTRR_FIX64K_00000 || msr === Msr.MTRR_FIX16K_80000 || msr === Msr.MTRR_FIX16K_A0000 || (msr >= Msr.MTRR_FIX4K_C0000 && msr <= Msr.MTRR_FIX4K_F8000);
 }
 
 /** Index in `cpu.perfMsrs` of a performance-monitoring MSR, or -1. */
@@ -445,6 +527,16 @@ export function writeMsr(cpu: Cpu, msr: number, lo: number, hi: number, retired:
     case Msr.PRED_CMD:
       // Write-only: bit 0 (IBPB) is a barrier, a no-op on a core with no branch predictor state.
       return (specCtrlMask(cpu) & 1) !== 0 && (lo & ~1) === 0 && hi === 0;
+    case Msr.AMD_SYSCFG:
+      // AMD only; reserved bits #GP (see Syscfg).
+      if (intel || (lo & ~SYSCFG_WRITABLE) !== 0 || hi !== 0) return false;
+      storeMtrr(cpu, msr, lo, 0);
+      return true;
+    case Msr.AMD_NB_CFG:
+      // AMD only; reserved bits #GP (see NbCfgHi).
+      if (intel || lo !== 0 || (hi & ~NB_CFG_HI_WRITABLE) !== 0) return false;
+      storeMtrr(cpu, msr, 0, hi);
+      return true;
     default:
       break;
   }
@@ -480,8 +572,22 @@ function writeMtrr(cpu: Cpu, msr: number, lo: number, hi: number): boolean {
       // PHYSMASKn: valid in bit 11, 10:0 reserved.
       return false;
     }
-  } else if (!allBytesMemTypes(lo, hi, false)) {
-    return false;
+  } else {
+    // Fixed ranges. AMD: the RdMem/WrMem bits (4:3 of each type field) are written only with
+    // SYSCFG.MtrrFixDramModEn = 1; otherwise writes to them are ignored (APM Vol. 2 §7.9.1).
+    if (cpu.isAmd) {
+      const mod = fixedMtrrDramMask(cpu);
+      const old = cpu.mtrrs.get(msr);
+      const oldLo = old === undefined ? 0 : old[0];
+      const oldHi = old === undefined ? 0 : old[1];
+      const typesLo = lo & ~FIXED_MTRR_DRAM_BITS;
+      const typesHi = hi & ~FIXED_MTRR_DRAM_BITS;
+      if (!allBytesMemTypes(typesLo, typesHi, false)) return false;
+      const dram = mod !== 0 ? FIXED_MTRR_DRAM_BITS : 0;
+      storeMtrr(cpu, msr, typesLo | (lo & dram) | (oldLo & FIXED_MTRR_DRAM_BITS & ~dram), typesHi | (hi & dram) | (oldHi & FIXED_MTRR_DRAM_BITS & ~dram));
+      return true;
+    }
+    if (!allBytesMemTypes(lo, hi, false)) return false;
   }
   storeMtrr(cpu, msr, lo, hi);
   return true;

@@ -317,4 +317,16 @@ export function installSystem(): void {
     }),
   );
   setOp(OpMap.One, 0xcf, defineHandler('iret', iret));
+  setOp(OpMap.Two, 0xaa, defineHandler('rsm', rsm));
+}
+
+/**
+ * RSM (0F AA): this core has no System Management Mode, so RSM is #UD, except that in guest mode
+ * the extension sees it first: SVM's RSM intercept is checked before the #UD of RSM outside SMM
+ * (AMD APM Vol. 2 §15.7.1 names RSM among the exceptions to "intercepts after simple
+ * exceptions"; a hypervisor emulating SMM for its guest relies on it). VMX never claims it.
+ */
+function rsm(cpu: Cpu, d: number): void {
+  if (cpu.guestMode && cpu.interceptInsn(d, Intercept.Rsm, 0, 0)) return;
+  cpu.ud();
 }
