@@ -253,8 +253,9 @@ class RefSecondLevel {
     const levels = c.hostLa57 ? 5 : 4;
     const isWrite = kind !== 'final' || write;
     const isFetch = kind === 'final' && fetch;
-    // EXITINFO1: the #PF error code with U/S = 1 always; I/D for fetches when EFER.NXE.
-    let code = 4n | (isWrite ? 2n : 0n) | (isFetch && c.hostNxe ? 16n : 0n);
+    // EXITINFO1 (APM Vol. 2 §15.25.6): the #PF error code with U/S = 1 always; ID for code
+    // reads ("set to 1 if the nested page table level access was a code read", whatever EFER.NXE).
+    let code = 4n | (isWrite ? 2n : 0n) | (isFetch ? 16n : 0n);
     const hiBits = kind === 'final' ? bit(32) : bit(33);
     const fault = (extra: bigint): never => {
       code |= extra;

@@ -433,6 +433,9 @@ describe('NPT translation (APM Vol. 2 §15.25.5)', () => {
     off.mapNpt(0x5000, 0x9000, P | RW | US, NX_HI);
     expect(off.slw.translate(0x5000, NA.Read)).toBe(S.Violation);
     expect(off.slw.infoLo).toBe(PF.Present | PF.User | PF.ReservedBit);
+    // EXITINFO1.ID is set for a code read even with the host's EFER.NXE = 0 (§15.25.6).
+    expect(off.slw.translate(0x7000, NA.Fetch)).toBe(S.Violation);
+    expect(off.slw.infoLo).toBe(PF.User | PF.InstructionFetch);
   });
 
   it('reports reserved address bits with RSVD', () => {

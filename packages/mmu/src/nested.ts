@@ -307,8 +307,9 @@ export class SecondLevelWalker {
   }
 
   /**
-   * Selects NPT with nCR3 `ncr3Hi:ncr3Lo` (APM Vol. 2 §15.25.4 "Nested Table Walk"): the nested
-   * tables have the format of the host's paging mode at VMRUN. In long mode (`hostMode`
+   * Selects NPT with nCR3 `ncr3Hi:ncr3Lo` (APM Vol. 2 §15.25.3 "Enabling Nested Paging": "the
+   * extra translation uses the same paging mode as the VMM used when it executed the most recent
+   * VMRUN"; §15.25.5 "Nested Table Walk"). In long mode (`hostMode`
    * {@link PagingMode.Level4}, the default) the 4-level format, or 5-level with the host's
    * CR4.LA57 = `la57`; the host's EFER.NXE (`nxe`) decides whether bit 63 is NX or reserved. A
    * legacy-mode host gives {@link PagingMode.Pae} (nCR3 bits 31:5 locate the 4-entry PDPT, whose
@@ -581,7 +582,9 @@ export class SecondLevelWalker {
     const ok = walker.walk(mode, this.nptCr3Lo, this.nptCr3Hi, gpa >>> 0, Math.floor(gpa / TWO_32), acc, this.nptCtl);
     this.references = counting.reads;
     if (!ok) {
-      this.infoLo = walker.errorCode;
+      // §15.25.6: ID is set for a code read whatever the host's EFER.NXE (the #PF rule that
+      // needs NXE does not apply to EXITINFO1).
+      this.infoLo = walker.errorCode | ((acc & PageAccess.Fetch) !== 0 ? PageFaultErrorCode.InstructionFetch : 0);
       this.infoHi = pagingStructure ? NpfInfoHi.PageTableWalk : NpfInfoHi.FinalTranslation;
       this.setFaultGpa(gpa);
       return NestedStatus.Violation;
@@ -601,7 +604,7 @@ export class SecondLevelWalker {
 
   /** A #VMEXIT(NPF) found before the legacy-format walk: `bits` (P, RSVD) plus the access's W, U/S and I/D. */
   private nptLegacyFault(gpa: number, pagingStructure: boolean, acc: number, bits: number): NestedStatus {
-    this.infoLo = bits | accessErrorCode(this.nptMode, acc, this.nptCtl);
+    this.infoLo = bits | accessErrorCode(this.nptMode, acc, this.nptCtl) | ((acc & PageAccess.Fetch) !== 0 ? PageFaultErrorCode.InstructionFetch : 0);
     this.infoHi = pagingStructure ? NpfInfoHi.PageTableWalk : NpfInfoHi.FinalTranslation;
     this.setFaultGpa(gpa);
     return NestedStatus.Violation;

@@ -640,7 +640,10 @@ export class SvmHost {
     const pa = address(vmcbPa);
     const f = this.checks() ?? (pa % 0x1000 !== 0 || !belowMaxPhyAddr(cpu, pa % 0x1_0000_0000 | 0, Math.floor(pa / 0x1_0000_0000)) ? fault(Vector.GP, 0) : null);
     if (f !== null) return f;
-    if (this.hostArea >= 0) cpu.ripLo = this.hostArea + SvmHostArea.HltLoop;
+    if (this.hostArea >= 0) {
+      cpu.ripLo = this.hostArea + SvmHostArea.HltLoop;
+      cpu.ripHi = 0;
+    }
     cpu.nipLo = cpu.ripLo;
     cpu.nipHi = cpu.ripHi;
     cpu.gpr[0] = pa % 0x1_0000_0000 | 0;
@@ -682,7 +685,7 @@ export class SvmHost {
     return this.checks() ?? this.status(() => opClgi(this.svm, this.cpu));
   }
 
-  /** INVLPGA (§15.16.3?, Vol. 3 "INVLPGA"): invalidates the TLB mapping of `linear` for `asid`. */
+  /** INVLPGA (Vol. 3 "INVLPGA"): invalidates the TLB mapping of `linear` for `asid` (0 = the host). */
   invlpga(linear: number | bigint, asid: number): SvmStatus {
     const v = BigInt.asUintN(64, BigInt(linear));
     return this.checks() ?? this.status(() => opInvlpga(this.svm, this.cpu, Number(v & 0xffff_ffffn) | 0, Number(v >> 32n) | 0, asid >>> 0));

@@ -328,7 +328,7 @@ export const SvmMsr = {
 export const VmCr = {
   /** Bit 0: DPD, debug port disable. */
   Dpd: 1 << 0,
-  /** Bit 1: R_INIT, INIT is translated into a #SX (not implemented: reads 0, ignored). */
+  /** Bit 1: R_INIT, INIT is translated into a #SX (no #SX in hvkit: reads as written, no effect). */
   RInit: 1 << 1,
   /** Bit 2: DIS_A20M. */
   DisA20m: 1 << 2,

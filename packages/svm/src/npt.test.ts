@@ -259,6 +259,14 @@ describe('#VMEXIT(NPF) EXITINFO (APM §15.25.6)', () => {
     expect(exits.calls).toEqual([[NPF, P | U | ID, FINAL, DATA + 0x40, 0]]);
   });
 
+  it('fetch from a not-present nested page: U/S | ID even with the host EFER.NXE = 0 (ID marks every code read)', () => {
+    m.cpu.efer &= ~Efer.NXE;
+    m.cpu.updateMode();
+    new Npt(m, NPT_A).map(DATA, 0, 0n);
+    runGuest(m, {}, JMP_RBX, DATA + 0x40);
+    expect(exits.calls).toEqual([[NPF, U | ID, FINAL, DATA + 0x40, 0]]);
+  });
+
   it('reserved bit in a nested entry: P | U/S | RSVD (bit 63 too when the host EFER.NXE = 0)', () => {
     const npt = new Npt(m, NPT_A);
     npt.set(DATA, 1n << 51n);

@@ -12,15 +12,16 @@
  *   walker, maps the guest's ASID to one of the core's TLB banks and performs TLB_CONTROL.
  * - {@link invalidateAsidPage} is INVLPGA's TLB side.
  *
- * The nested table format (§15.25.3/§15.25.5): the nested tables are walked in the host's paging
- * mode as it was at VMRUN (the host save area holds the host's CR4 and EFER): with the host's
- * EFER.LMA = 1 the long-mode format, 4-level (5-level with the host's CR4.LA57); otherwise with
- * the host's CR4.PAE = 1 the legacy PAE format (nCR3 bits 31:5 locate a 4-entry PDPT, read at
- * each walk), else the legacy 32-bit format (4 MiB pages with the host's CR4.PSE). The host's
- * EFER.NXE decides whether bit 63 is NX or reserved (PAE and long mode). A legacy-format host
- * translates guest-physical addresses below 4 GiB only (a higher one is a not-present #NPF), and
- * hvkit does not look at the host's CR0.PG for the format. G_PAT is not used for memory types
- * (hvkit models no caches); VMRUN validates it.
+ * The nested table format (§15.25.3: "The extra translation uses the same paging mode as the VMM
+ * used when it executed the most recent VMRUN"; the host save area holds the host's CR4 and
+ * EFER): with the host's EFER.LMA = 1 the long-mode format, 4-level (5-level with the host's
+ * CR4.LA57); otherwise with the host's CR4.PAE = 1 the legacy PAE format (nCR3 bits 31:5 locate
+ * a 4-entry PDPT, read at each walk), else the legacy 32-bit format (4 MiB pages with the host's
+ * CR4.PSE). The host's EFER.NXE decides whether bit 63 is NX or reserved (PAE and long mode). A
+ * legacy-format host translates guest-physical addresses below 4 GiB only (a higher one is a
+ * not-present #NPF). A host with CR0.PG = 0 cannot enable nested paging (VMRUN fails with
+ * VMEXIT_INVALID, §15.25.3: vmrun.ts's check). G_PAT is not used for memory types (hvkit models
+ * no caches); VMRUN validates it.
  */
 import { CPU_VMEXIT, Cr4, Efer, type Cpu } from '@hvkit/x86';
 import { NestedAccess, NestedStatus, PagingMode } from '@hvkit/mmu';
@@ -120,7 +121,7 @@ export class AsidContexts {
  * page that maps a guest page table must be writable and gets its dirty flag set; the host's
  * CR0.WP is ignored. A fault is #VMEXIT(NPF) (§15.25.6, Appendix C code 400h): EXITINFO1 bits
  * 31:0 the #PF-style error code (P: the nested entry was present, a protection or reserved-bit
- * fault; R/W; U/S = 1; RSVD; I/D for a fetch with the host's EFER.NXE = 1), bit 32 set when the
+ * fault; R/W; U/S = 1; RSVD; ID for a code read), bit 32 set when the
  * fault was on the final guest-physical address, bit 33 set when it was on a guest page-table
  * access; EXITINFO2 the faulting guest-physical address. The exit is recorded pending (the
  * boundary completes it) and the instruction abandoned by throwing `CPU_VMEXIT`.
@@ -213,7 +214,9 @@ export function nptActivate(svm: SvmCpu, cpu: Cpu): void {
   const control = svm.tlbControl & 0xff;
   if (control === TlbControl.FlushAll) cpu.flushAllTlbBanks();
   let flushed = control === TlbControl.FlushAll;
-  if (!flushed && (st.fresh || st.ctxRoot[i] !== root || st.ctxWalk[i] !== walk || (control !== TlbControl.DoNothing && control !== TlbControl.FlushAsidNonGlobal))) {
+  // 03h and the reserved encodings flush this ASID; so does a bank filled under another setup.
+  const flushAsid = control !== TlbControl.DoNothing && control !== TlbControl.FlushAsidNonGlobal;
+  if (!flushed && (flushAsid || st.fresh || st.ctxRoot[i] !== root || st.ctxWalk[i] !== walk)) {
     cpu.flushTlbBank(tag);
     flushed = true;
   }

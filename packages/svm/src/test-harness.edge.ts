@@ -420,11 +420,7 @@ function imm32(v: number): number[] {
   return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 }
 
-function modrm(form: RmForm, reg: number): number[] {
-  return [form.modrm | ((reg & 7) << 3), ...form.tail];
-}
-
-/** Byte encoders (verified against the SDM Vol. 2 opcode tables and iced-x86 in caps/instructions tests). */
+/** Byte encoders (AMD APM Vol. 3 opcode tables; the SVM instructions are 0F 01 D8-DF). */
 export const X = {
   /** `[rax]`. */
   MEM_RAX: { modrm: 0x00, tail: [] } as RmForm,
