@@ -1,14 +1,16 @@
 /**
  * Hardware virtualization on the boards: `virtualization: 'vmx'` plugs an `@hvkit/vmx`
  * {@link VmxCpu} into every core as its virtualization extension (the one interface through
- * which VT-x reaches the core, packages/x86/src/extension.ts), before the first instruction.
- * AMD SVM (`'svm'`) is not implemented yet.
+ * which VT-x reaches the core, packages/x86/src/extension.ts), before the first instruction;
+ * `virtualization: 'svm'` plugs an `@hvkit/svm` {@link SvmCpu} the same way (AMD64 APM Vol. 2
+ * ch. 15 "Secure Virtual Machine"), on AMD models only.
  *
  * Firmware: when the board stands in for the BIOS it also does what firmware does on a machine
  * with VT-x on: IA32_FEATURE_CONTROL (MSR 3AH) locked with "enable VMX outside SMX operation"
  * set, i.e. 5 (SDM Vol. 3C §23.7 "Enabling and Entering VMX Operation"; Vol. 4 Table 2-2). With
  * a real BIOS the PC hands it the same value in fw_cfg `etc/msr_feature_control`, the file
- * SeaBIOS writes into the MSR of every core (as QEMU does for its VT-x CPUs).
+ * SeaBIOS writes into the MSR of every core (as QEMU does for its VT-x CPUs). With SVM, firmware
+ * leaves VM_CR at 0 (SVM neither disabled nor locked, APM §15.30.1), as the RESET value is.
  */
 import type { PhysicalMemory } from '@hvkit/platform';
 import { DEFAULT_SVM_FEATURES, SvmCpu, type DmaExclusion, type SvmFeatures } from '@hvkit/svm';

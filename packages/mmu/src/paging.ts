@@ -333,6 +333,16 @@ export class PageWalker {
    * VMX/SVM code may read them (e.g. to save them to the VMCS).
    */
   readonly pdptes = new Int32Array(8);
+  /**
+   * PAE paging reads the PDPTE a walk needs from the PDPT at CR3 bits 31:5 on every walk (through
+   * `memory`, as a paging-structure read) instead of using the PDPTE registers, and checks it
+   * there: P = 0 is a not-present #PF, a present PDPTE with a reserved bit set a #PF with P = 1,
+   * RSVD = 1 (the entry read is left in {@link pdptes}). This is legacy PAE mode in an AMD SVM
+   * guest with nested paging (AMD APM Vol. 2 §15.25.10 "Legacy PAE Mode": the guest's four PDPEs
+   * are not loaded when CR3 is written but accessed on demand as part of the table walk, so an
+   * illegal PDPE is signalled when the walk reaches it). The CPU sets it per walk.
+   */
+  pdptesFromMemory = false;
 
   /** Success: the physical address of the accessed byte. */
   physAddr = 0;
@@ -517,9 +527,19 @@ export class PageWalker {
       let table: number;
       let level: number;
       if (mode === PagingMode.Pae) {
-        // The PDPTE comes from the PDPTE registers, checked when loaded (§4.4.1). It has no
-        // R/W, U/S, XD or accessed flag.
+        // The PDPTE comes from the PDPTE registers, checked when loaded (§4.4.1), or with
+        // `pdptesFromMemory` from the PDPT itself, checked here. It has no R/W, U/S, XD or
+        // accessed flag.
         const i = linLo >>> 30;
+        if (this.pdptesFromMemory) {
+          const addr = ((cr3Lo & ~0x1f) >>> 0) + i * 8;
+          const plo = memory.read32(addr) | 0;
+          if ((plo & P) === 0) return this.fault(0, mode, access, ctl);
+          const phi = memory.read32(addr + 4) | 0;
+          if (!this.isPdpteValid(plo, phi)) return this.fault(PageFaultErrorCode.Present | PageFaultErrorCode.ReservedBit, mode, access, ctl);
+          this.pdptes[2 * i] = plo;
+          this.pdptes[2 * i + 1] = phi;
+        }
         const pdpteLo = this.pdptes[2 * i];
         if ((pdpteLo & P) === 0) return this.fault(0, mode, access, ctl);
         table = (this.pdptes[2 * i + 1] & hiAddr) * TWO_32 + ((pdpteLo & ~0xfff) >>> 0);

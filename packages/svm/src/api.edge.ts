@@ -677,7 +677,7 @@ export class SvmHost {
 
   /** STGI (§15.17): GIF = 1. */
   stgi(): SvmStatus {
-    return this.checks() ?? this.status(() => opStgi(this.svm, this.cpu));
+    return this.checks(false) ?? this.status(() => opStgi(this.svm, this.cpu));
   }
 
   /** CLGI: GIF = 0. */
@@ -720,12 +720,13 @@ export class SvmHost {
 
   /**
    * The checks every SVM instruction but VMMCALL makes first (APM Vol. 3 instruction pages):
-   * #UD with EFER.SVME = 0, in real or virtual-8086 mode; #GP(0) at CPL > 0.
+   * #UD with EFER.SVME = 0 (not for STGI, `svme` false: CPUID Fn8000_0001_ECX[SKINIT] = 1), in
+   * real or virtual-8086 mode; #GP(0) at CPL > 0.
    */
-  private checks(): SvmFault | null {
+  private checks(svme = true): SvmFault | null {
     const cpu = this.cpu;
     if (cpu.guestMode) throw new Error('the typed SVM API runs in the host; a guest is running (continue() runs it on)');
-    if ((cpu.efer & Efer.SVME) === 0 || (cpu.cr0 & Cr0.PE) === 0 || (cpu.flags & Flag.VM) !== 0) return fault(Vector.UD, null);
+    if ((svme && (cpu.efer & Efer.SVME) === 0) || (cpu.cr0 & Cr0.PE) === 0 || (cpu.flags & Flag.VM) !== 0) return fault(Vector.UD, null);
     if (cpu.cpl !== 0) return fault(Vector.GP, 0);
     return null;
   }

@@ -88,6 +88,14 @@ describe('SvmHost: a TypeScript hypervisor (APM Vol. 2 §15.5, §15.6)', () => {
     expect(h.vmrun(VMCB + 0x10)).toEqual({ kind: 'fault', vector: 13, errorCode: 0 });
   });
 
+  it('STGI/CLGI as the instructions: with EFER.SVME = 0 CLGI is #UD, STGI runs (Fn8000_0001_ECX[SKINIT] = 1, Vol. 3 STGI)', () => {
+    const h = SvmHost.create().prepareHost();
+    expect(h.clgi()).toEqual({ kind: 'fault', vector: 6, errorCode: null });
+    h.cpu.gif = false;
+    expect(h.stgi()).toEqual({ kind: 'ok' });
+    expect(h.cpu.gif).toBe(true);
+  });
+
   it('runs a guest that does CPUID, OUT and HLT, one typed #VMEXIT each', () => {
     const h = host();
     // cpuid; out 0x80, al; hlt

@@ -2,8 +2,12 @@
  * SVM capabilities (APM Vol. 2 §15.4 "Enabling SVM", §15.30 "SVM Related MSRs"; CPUID
  * Fn8000_0001_ECX[SVM], Fn8000_000A).
  *
- * - CPUID: Fn8000_0001_ECX[SVM] (bit 2) is always set (the extension is plugged in); hvkit does
- *   not set Fn8000_0001_ECX[SKINIT] (bit 12), so SKINIT and STGI follow EFER.SVME (§15.4).
+ * - CPUID: Fn8000_0001_ECX[SVM] (bit 2) is always set (the extension is plugged in), and so is
+ *   Fn8000_0001_ECX[SKINIT] (bit 12, "SKINIT and STGI are supported, independent of the value of
+ *   MSRC000_0080[SVME]"; APM Vol. 3 Appendix E.4.2): SKINIT is implemented (skinit.ts) and the
+ *   machine has a DEV with SL_DEV protection (`@hvkit/iommu` dev.ts, §15.24). So STGI and SKINIT
+ *   are legal with EFER.SVME = 0 (APM Vol. 3 STGI/SKINIT: #UD only when SVME = 0 and neither
+ *   SVM-Lock nor DEV is available; instructions.ts).
  *   Fn8000_000A: EAX[7:0] = SVM revision, EBX = NASID, ECX = 0, EDX = the features of
  *   {@link SvmFeatures} (APM Vol. 3 Appendix E.4.9). The core's AMD models report 8000_000Ah
  *   or higher as their highest extended leaf (x86 ops/cpuid.ts), so the leaf is reachable.
@@ -63,6 +67,8 @@ export const DEFAULT_SVM_FEATURES: SvmFeatures = Object.freeze({
 
 /** CPUID Fn8000_0001_ECX[SVM] (APM Vol. 3 Appendix E.4.2). */
 export const CPUID_EXT1_ECX_SVM = 1 << 2;
+/** CPUID Fn8000_0001_ECX[SKINIT]: SKINIT and STGI work whatever EFER.SVME (APM Vol. 3 Appendix E.4.2). */
+export const CPUID_EXT1_ECX_SKINIT = 1 << 12;
 
 /** The VM_CR bits that exist (§15.30.1 Figure 15-27: bits 63:5 reserved, MBZ). */
 const VM_CR_VALID = VmCr.Dpd | VmCr.RInit | VmCr.DisA20m | VmCr.Lock | VmCr.SvmDis;
@@ -90,7 +96,7 @@ export function svmCpuid(svm: SvmCpu, leaf: number, subleaf: number, out: Int32A
   void subleaf;
   const l = leaf >>> 0;
   if (l === 0x80000001) {
-    out[2] = out[2]! | CPUID_EXT1_ECX_SVM;
+    out[2] = out[2]! | CPUID_EXT1_ECX_SVM | CPUID_EXT1_ECX_SKINIT;
   } else if (l === 0x8000000a) {
     // Intel models stop at 8000_0008h: leave whatever the core returned for them alone.
     if (svm.cpu.model.vendor === 'intel') return;
@@ -155,8 +161,10 @@ export function writeSvmMsr(svm: SvmCpu, cpu: Cpu, msr: number, lo: number, hi: 
 /** Whether the physical address hi:lo is below 2^MAXPHYADDR (CPUID 8000_0008h EAX[7:0]). */
 export function belowMaxPhyAddr(cpu: Cpu, lo: number, hi: number): boolean {
   const bits = cpu.model.physAddrBits;
-  if (bits <= 32) return hi === 0 && (lo >>> 0) < 2 ** bits;
-  return bits >= 64 || (hi >>> 0) < 2 ** (bits - 32);
+  // Shifts, not 2 ** bits: VMRUN's rAX check runs at every world switch.
+  if (bits < 32) return hi === 0 && lo >>> bits === 0;
+  if (bits === 32) return hi === 0;
+  return bits >= 64 || hi >>> (bits - 32) === 0;
 }
 
 /** EFER.SVME may be set unless VM_CR.SVMDIS (§15.30.1). */

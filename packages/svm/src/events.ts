@@ -37,6 +37,8 @@ import { completePendingExit, svmExit } from './vmexit.js';
 
 /** The V_INTR bits the processor updates while the guest runs and writes back on #VMEXIT (§15.6). */
 const VINTR_WRITEBACK = VIntr.TprMask | VIntr.Irq | VIntr.Gif | VIntr.Nmi | VIntr.NmiMask;
+const W_VINTR = VmcbOffset.VIntr >> 2;
+const W_INTERRUPT_SHADOW = VmcbOffset.InterruptShadow >> 2;
 
 /** Whether {@link boundary} has something to look at: a #VMEXIT to complete, V_IRQ, or V_NMI with vNMI. */
 export function needsBoundary(svm: SvmCpu): boolean {
@@ -148,11 +150,13 @@ export function guestLeave(svm: SvmCpu, cpu: Cpu): void {
   }
   const vmcb = svm.vmcb;
   if (svm.vmcbPa >= 0) {
-    vmcb.select(svm.vmcbPa);
-    vmcb.w32(VmcbOffset.VIntr, (vmcb.r32(VmcbOffset.VIntr) & ~VINTR_WRITEBACK) | (v & VINTR_WRITEBACK));
+    const w = vmcb.open(svm.vmcbPa);
+    w[W_VINTR] = (w[W_VINTR]! & ~VINTR_WRITEBACK) | (v & VINTR_WRITEBACK);
     const shadow = cpu.interruptShadow || cpu.insnShadow !== 0 ? IntShadow.Shadow : 0;
     const gim = (cpu.flags & Flag.IF) !== 0 ? IntShadow.GuestIf : 0;
-    vmcb.w64(VmcbOffset.InterruptShadow, shadow | gim, 0);
+    w[W_INTERRUPT_SHADOW] = shadow | gim;
+    w[W_INTERRUPT_SHADOW + 1] = 0;
+    vmcb.close();
   }
   resetGuestHooks(svm, cpu);
 }

@@ -82,11 +82,46 @@ function guest(m: SvmMachine, misc1: number, misc2: number): SvmMachine {
 }
 
 describe('#UD (APM Vol. 2 §15.4, Vol. 3 instruction pages)', () => {
-  it.each(ALL)('$name is #UD with EFER.SVME = 0 (no SVML, no Fn8000_0001_ECX[SKINIT])', ({ bytes }) => {
+  const NEED_SVME = ALL.filter((i) => i.name !== 'STGI' && i.name !== 'SKINIT');
+  it.each(NEED_SVME)('$name is #UD with EFER.SVME = 0', ({ bytes }) => {
     const m = new SvmMachine().flat32();
     m.setReg(R.RAX, OPERAND);
     m.run([...bytes, ...X.hlt]);
     expect(m.fault?.vector).toBe(UD);
+  });
+
+  // Vol. 3 STGI/SKINIT: #UD needs EFER.SVME = 0 "and both" SVML = 0 and Fn8000_0001_ECX[SKINIT] = 0;
+  // hvkit advertises SKINIT (caps.ts).
+  it('STGI with EFER.SVME = 0 executes (Fn8000_0001_ECX[SKINIT] = 1): GIF = 1', () => {
+    const m = new SvmMachine().flat32();
+    m.cpu.gif = false;
+    m.run([...X.stgi, ...X.hlt]);
+    expect(m.fault).toBeNull();
+    expect(m.cpu.gif).toBe(true);
+  });
+
+  it('SKINIT with EFER.SVME = 0 executes (Fn8000_0001_ECX[SKINIT] = 1): the SL runs with GIF = 0', () => {
+    const m = new SvmMachine().flat32();
+    m.w16(OPERAND, 0x10); // SL entry offset
+    m.w16(OPERAND + 2, 0x20); // SL image length
+    m.bytes(OPERAND + 0x10, X.hlt);
+    m.setReg(R.RAX, OPERAND);
+    m.run([...X.skinit, ...X.hlt]);
+    expect(m.fault).toBeNull();
+    expect(m.svm.skinitLog.length).toBe(1);
+    expect(m.cpu.gif).toBe(false);
+    expect(m.cpu.ripLo >>> 0).toBe(OPERAND + 0x11); // halted after the SL's HLT
+  });
+
+  it.each(['STGI', 'SKINIT'])('%s with EFER.SVME = 0 keeps its other checks: #UD in real mode, #GP(0) at CPL 3', (name) => {
+    const { bytes } = ALL.find((i) => i.name === name)!;
+    const r = new SvmMachine().real();
+    r.run([...bytes, ...X.hlt]);
+    expect(r.fault?.vector).toBe(UD);
+    const u = new SvmMachine().flat32(3);
+    u.setReg(R.RAX, OPERAND);
+    u.step([...bytes]);
+    expect(u.fault).toEqual(expect.objectContaining({ vector: GP, error: 0 }));
   });
 
   it.each(NOT_VMMCALL)('$name is #UD in real mode ("only recognized in protected mode")', ({ bytes }) => {

@@ -6,9 +6,11 @@
  * order (§15.7 "Instruction intercepts": "instruction intercepts are checked after simple
  * exceptions (such as #GP—when CPL is incorrect—or #UD) have been checked, but before
  * exceptions related to memory accesses ... and exceptions based on specific operand values"):
- * 1. #UD: EFER.SVME = 0 (§15.4: hvkit advertises neither SVML nor Fn8000_0001_ECX[SKINIT], so
- *    SKINIT and STGI need SVME too), and, for every instruction but VMMCALL, real or virtual-8086
- *    mode ("only recognized in protected mode");
+ * 1. #UD: EFER.SVME = 0, except for STGI and SKINIT: their #UD needs SVME = 0 "and both of the
+ *    following conditions were true: SVM Lock is not available (Fn8000_000A_EDX[SVML] = 0), DEV
+ *    is not available (Fn8000_0001_ECX[SKINIT] = 0)" (Vol. 3 STGI, SKINIT), and hvkit advertises
+ *    SKINIT (caps.ts); and, for every instruction but VMMCALL, real or virtual-8086 mode ("only
+ *    recognized in protected mode");
  * 2. #GP(0) at CPL > 0 (not VMMCALL: §15.18 "No CPL checks are performed");
  * 3. in guest mode, the instruction's intercept -> #VMEXIT with its exit code (Appendix C:
  *    VMRUN 80h, VMMCALL 81h, VMLOAD 82h, VMSAVE 83h, STGI 84h, CLGI 85h, SKINIT 86h, INVLPGA 7Ah);
@@ -49,7 +51,8 @@ function readRax(cpu: Cpu, d: number): void {
 
 /** Whether the processor is in protected mode and not in virtual-8086 mode. */
 function protectedNonV86(cpu: Cpu): boolean {
-  return (cpu.cr0 & Cr0.PE) !== 0 && (cpu.getEflags() & Flag.VM) === 0;
+  // RFLAGS.VM lives in cpu.flags (not an arithmetic flag): no getEflags on the VMRUN path.
+  return (cpu.cr0 & Cr0.PE) !== 0 && (cpu.flags & Flag.VM) === 0;
 }
 
 /**
@@ -57,8 +60,9 @@ function protectedNonV86(cpu: Cpu): boolean {
  * #UD/#GP through the core, or performs the intercept's #VMEXIT.
  */
 export function executeSvm(svm: SvmCpu, cpu: Cpu, which: VirtInstructionT, d: number): void {
-  // 1. #UD (§15.4; Vol. 3 instruction pages).
-  if ((cpu.efer & Efer.SVME) === 0) cpu.ud();
+  // 1. #UD (§15.4; Vol. 3 instruction pages). STGI and SKINIT do not need SVME: CPUID
+  // Fn8000_0001_ECX[SKINIT] = 1 (caps.ts).
+  if ((cpu.efer & Efer.SVME) === 0 && which !== VirtInstruction.Stgi && which !== VirtInstruction.Skinit) cpu.ud();
   if (which === VirtInstruction.Vmmcall) {
     // §15.18: no CPL check; #UD unless intercepted.
     if (cpu.guestMode && (svm.interceptMisc2 & InterceptMisc2.Vmmcall) !== 0) {
@@ -177,7 +181,8 @@ export function opVmload(svm: SvmCpu, cpu: Cpu, pa: number): void {
       v.r16(off + VmcbSeg.Selector),
       v.r32(off + VmcbSeg.Base),
       v.r32(off + VmcbSeg.Limit),
-      attribToCore(v.r16(off + VmcbSeg.Attrib)),
+      // VMLOAD runs in protected mode (#UD otherwise): P = 0 loads an unusable (null) segment.
+      attribToCore(v.r16(off + VmcbSeg.Attrib), true),
       v.r32(off + VmcbSeg.Base + 4),
     );
   }

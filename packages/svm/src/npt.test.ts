@@ -8,12 +8,12 @@
  * (#NPF EXITINFO1/EXITINFO2), §15.16 (ASIDs, TLB_CONTROL, FlushByAsid), Vol. 3 INVLPGA; the
  * #PF error-code bits from Vol. 2 §8.4.2 (P 1, R/W 2, U/S 4, RSVD 8, I/D 16).
  */
-import { Cr4, Efer } from '@hvkit/x86';
+import { Cr0, Cr4, Efer } from '@hvkit/x86';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { AsidContexts, invalidateAsidPage, nptActivate, nptTranslate } from './npt.js';
 import type { SvmCpu } from './svm.js';
 import type * as VmexitModule from './vmexit.js';
-import { GUEST_CODE, HSAVE_AT, PT_ROOT, SvmMachine } from './test-harness.js';
+import { GUEST_CODE, HSAVE_AT, PT_ROOT, SvmMachine, VMCB_AT } from './test-harness.js';
 import { VmcbOffset } from './vmcb.js';
 
 const exits = vi.hoisted(() => ({ calls: [] as number[][] }));
@@ -439,5 +439,96 @@ describe('ASIDs and TLB control (APM §15.16)', () => {
     for (let asid = 1; asid <= 8; asid++) expect(load({ asid })).toBe(0xan);
     new Npt(m, NPT_A).map(DATA, HPA_B);
     expect(load({ asid: 1 })).toBe(0xbn);
+  });
+});
+
+describe('decode assists on #NPF: the instruction bytes (APM §15.35, VMCB 0D0h/0D1h)', () => {
+  let m: SvmMachine;
+  beforeEach(() => {
+    m = machine();
+    m.svm.vmcbPa = VMCB_AT;
+    m.fill(VMCB_AT + VmcbOffset.GuestInsnBytesCount, 16, 0xff);
+  });
+  const count = (): number => m.r8(VMCB_AT + VmcbOffset.GuestInsnBytesCount);
+  const bytes = (n: number): number[] => Array.from({ length: n }, (_, i) => m.r8(VMCB_AT + VmcbOffset.GuestInsnBytes + i));
+
+  it('a data access faults: up to 15 bytes of the instruction at RIP (the MOV and what follows it)', () => {
+    new Npt(m, NPT_A).map(DATA, 0, 0n);
+    m.fill(GUEST_CODE, 0x20, 0x90);
+    runGuest(m, {}, LOAD, DATA);
+    expect(exits.calls).toEqual([[NPF, U, FINAL, DATA, 0]]);
+    expect(count()).toBe(15);
+    expect(bytes(15)).toEqual([0x48, 0x8b, 0x03, 0xf4, ...new Array<number>(11).fill(0x90)]);
+  });
+
+  it('the instruction fetch itself faults: no bytes were fetched (count 0)', () => {
+    new Npt(m, NPT_A).map(DATA, 0, 0n);
+    runGuest(m, {}, JMP_RBX, DATA + 0x40);
+    expect(exits.calls).toEqual([[NPF, U | ID, FINAL, DATA + 0x40, 0]]);
+    expect(count()).toBe(0);
+  });
+
+  it('a fault during event delivery (the IDT read of an INT3) belongs to no instruction\'s access: count 0', () => {
+    const idt = 0x38_0000;
+    new Npt(m, NPT_A).map(idt, 0, 0n);
+    m.cpu.onEvent = null;
+    m.cpu.idtrBaseLo = idt;
+    m.cpu.idtrBaseHi = 0;
+    m.cpu.idtrLimit = 0xfff;
+    runGuest(m, {}, [0xcc, 0xf4]);
+    expect(exits.calls).toEqual([[NPF, U, FINAL, idt + 3 * 16, 0]]);
+    expect(count()).toBe(0);
+  });
+});
+
+describe('legacy PAE guest under nested paging (APM §15.25.10)', () => {
+  const PDPT = 0x31_0020; // guest-physical, 32-byte aligned
+  const PD = 0x31_1000;
+  const LONG_HOST = { hostCr4: Cr4.PAE, hostEfer: Efer.SVME | Efer.LME | Efer.LMA | Efer.NXE };
+
+  /** The guest: flat 32-bit, PAE paging with CR3 = PDPT: PDPTE 0 -> PD (2 MiB identity pages), PDPTE 3 illegal (bit 1 is MBZ). */
+  function paeGuest(m: SvmMachine): void {
+    m.flat32();
+    for (let i = 0; i < 8; i++) m.w64(PD + i * 8, BigInt(i * 0x20_0000) | 0x83n);
+    m.fill(PDPT, 32);
+    m.w64(PDPT, BigInt(PD) | 1n);
+    m.w64(PDPT + 24, BigInt(PD) | 3n);
+    const c = m.cpu;
+    c.cr4 |= Cr4.PAE;
+    c.cr3Lo = PDPT;
+    c.cr0 |= Cr0.PG;
+    c.walker.pdptes.fill(0);
+    c.updateMode();
+  }
+
+  it('no PDPTE registers: walks read the PDPTE through the nested tables; MOV CR3 raises no #GP for an illegal PDPTE', () => {
+    const m = machine();
+    new Npt(m, NPT_A);
+    paeGuest(m);
+    m.w32(DATA, 0x4321);
+    // mov eax, PDPT ; mov cr3, eax ; mov eax, [ebx] ; hlt
+    runGuest(m, LONG_HOST, [0xb8, 0x20, 0x00, 0x31, 0x00, 0x0f, 0x22, 0xd8, 0x8b, 0x03, 0xf4]);
+    expect(m.events).toEqual([]);
+    expect(exits.calls).toEqual([]);
+    expect(m.cpu.halted).toBe(true);
+    expect(m.cpu.gpr[0]).toBe(0x4321);
+  });
+
+  it('the illegal PDPTE faults in the guest when a walk reaches it: #PF with P | RSVD', () => {
+    const m = machine();
+    new Npt(m, NPT_A);
+    paeGuest(m);
+    runGuest(m, LONG_HOST, [0x8b, 0x03, 0xf4], 0xc000_0010); // mov eax, [ebx]
+    expect(m.events).toEqual([{ kind: 0, vector: 14, error: P | RSVD }]);
+    expect(m.cpu.cr2Lo >>> 0).toBe(0xc000_0010);
+  });
+
+  it('the PDPTE read is a guest page-table access: #NPF with bit 33 (a user write), EXITINFO2 = the PDPTE address', () => {
+    const m = machine();
+    new Npt(m, NPT_A).map(PDPT & ~0xfff, 0, 0n);
+    paeGuest(m);
+    runGuest(m, LONG_HOST, [0x8b, 0x03, 0xf4]);
+    // The first fetch (GUEST_CODE, PDPTE 0) walks the PDPT.
+    expect(exits.calls).toEqual([[NPF, U | W, TABLE, PDPT, 0]]);
   });
 });

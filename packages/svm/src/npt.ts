@@ -20,7 +20,10 @@
  * CR4.PSE). The host's EFER.NXE decides whether bit 63 is NX or reserved (PAE and long mode). A
  * legacy-format host translates guest-physical addresses below 4 GiB only (a higher one is a
  * not-present #NPF). A host with CR0.PG = 0 cannot enable nested paging (VMRUN fails with
- * VMEXIT_INVALID, §15.25.3: vmrun.ts's check). G_PAT is not used for memory types (hvkit models
+ * VMEXIT_INVALID, §15.25.3: vmrun.ts's check). A guest in legacy PAE mode has no PDPTE registers
+ * under nested paging (§15.25.10): `cpu.pdpteFromWalk` makes the core read the PDPE of each walk
+ * through this translation (a guest page-table access) and never load them at MOV CR3. #NPF
+ * exits carry the decode-assist instruction bytes (§15.35). G_PAT is not used for memory types (hvkit models
  * no caches); VMRUN validates it.
  */
 import { CPU_VMEXIT, Cr4, Efer, type Cpu } from '@hvkit/x86';
@@ -28,6 +31,7 @@ import { NestedAccess, NestedStatus, PagingMode } from '@hvkit/mmu';
 import { NpEnable, SvmExitCode, TlbControl } from './constants.js';
 import { VmcbOffset } from './vmcb.js';
 import { recordPendingExit } from './vmexit.js';
+import { fetchGuestInsnBytes } from './intercept.js';
 import type { SvmCpu } from './svm.js';
 
 /** Guest TLB contexts kept: the core's TLB bank tags 1..7 (0 is the host's, ASID 0). */
@@ -163,8 +167,30 @@ function nptWalk(svm: SvmCpu, cpu: Cpu, gpa: number, access: number, page: numbe
   }
   // §15.25.6: EXITINFO1 = error code | bit 32 (final translation) or bit 33 (guest page table);
   // EXITINFO2 = the guest-physical address.
+  npfInsnBytes(svm, cpu);
   recordPendingExit(svm, cpu, SvmExitCode.Npf, w.infoLo, w.infoHi, w.faultGpaLo, w.faultGpaHi);
   throw CPU_VMEXIT;
+}
+
+/**
+ * Decode assists on #NPF (APM Vol. 2 §15.35 "Decode Assists", instruction bytes at VMCB 0D0h/0D1h;
+ * §15.25.6 "The processor may provide additional instruction decode assist information"): the
+ * bytes of the guest instruction at CS:RIP whose access faulted, with {@link fetchGuestInsnBytes}
+ * (only bytes the core already fetched: 0 when the fault was on the instruction fetch itself, the
+ * bytes up to the page end when it was on the second page of the instruction). A nested fault
+ * during event delivery (an interrupt, an exception, EVENTINJ: `cpu.vectoringInfo` valid) belongs
+ * to no instruction's access: 0 bytes. The count is written at every #NPF, so a stale count of an
+ * earlier exit is never left behind.
+ */
+function npfInsnBytes(svm: SvmCpu, cpu: Cpu): void {
+  if (!svm.features.decodeAssists) return;
+  if (cpu.vectoringInfo >= 0) {
+    fetchGuestInsnBytes(svm, cpu);
+    return;
+  }
+  if (svm.vmcbPa < 0) return;
+  svm.vmcb.select(svm.vmcbPa);
+  svm.vmcb.w8(VmcbOffset.GuestInsnBytesCount, 0);
 }
 
 // ---- activation --------------------------------------------------------------------------------
@@ -194,6 +220,8 @@ export function nptActivate(svm: SvmCpu, cpu: Cpu): void {
   st.clearCache();
   const np = (svm.npEnable & NpEnable.Np) !== 0;
   st.npEnabled = np;
+  // §15.25.10: a legacy-PAE guest's PDPEs are read at each walk, through the nested tables.
+  cpu.pdpteFromWalk = np;
   let root = -1;
   let walk = 0;
   if (np) {

@@ -142,54 +142,124 @@ export const VMCB_SEG_BY_CORE_SEG: readonly number[] = [
   VmcbOffset.Tr,
 ];
 
-/** The core's attribute word (VMX access-rights layout, bits 15:12 = AVL, L, D/B, G) to the VMCB's 12-bit attrib. */
+/**
+ * The core's attribute word (VMX access-rights layout, bits 15:12 = AVL, L, D/B, G) to the VMCB's
+ * 12-bit attrib. The VMCB has no "unusable" bit: a segment the core holds as unusable (a null
+ * selector loaded in protected mode) is saved not present (P = 0), which is how it reads back.
+ */
 export function attribFromCore(attr: number): number {
-  return (attr & 0xff) | ((attr >>> 4) & 0xf00);
+  const a = (attr & 0xff) | ((attr >>> 4) & 0xf00);
+  return (attr & SEG_UNUSABLE) !== 0 ? a & ~0x80 : a;
 }
 
-/** The VMCB's attrib to the core's attribute word. */
-export function attribToCore(attrib: number): number {
-  return (attrib & 0xff) | ((attrib & 0xf00) << 4);
+/**
+ * The VMCB's attrib to the core's attribute word. In protected mode (`protectedMode`: CR0.PE = 1
+ * and not virtual-8086 mode) a not-present segment (P = 0) is unusable for the core, the state a
+ * null selector leaves; real-mode and virtual-8086 segments are always usable.
+ */
+export function attribToCore(attrib: number, protectedMode: boolean): number {
+  const a = (attrib & 0xff) | ((attrib & 0xf00) << 4);
+  return protectedMode && (attrib & 0x80) === 0 ? a | SEG_UNUSABLE : a;
 }
+
+/** The core's SegAttr.Unusable (bit 16). */
+const SEG_UNUSABLE = 1 << 16;
 
 const TWO_32 = 4294967296;
+
+/** `words` of a page not opened (not RAM, outside open/close). */
+const NO_WORDS = new Int32Array(1024);
 
 /**
  * Reads and writes one 4 KiB page (a VMCB or the host save area) at a host-physical address:
  * `select(pa)` once, then `r32/w32/r16/w16/r8/w8` by offset. No allocation after the first
  * `select` of each page.
+ *
+ * Hot paths (the world switch) index the page directly: {@link open} returns it as 1024 words
+ * ({@link words}; offset `off` is `words[off >> 2]`) and {@link close} ends the access. When the
+ * page is RAM, `words` is the RAM itself and open/close cost nothing. When it is not (MMIO,
+ * unmapped), `words` is a staging copy: `open` reads the whole page through `cpu.physRead32`,
+ * `close` writes back through `cpu.physWrite32` the words that changed, and `r32/w32` use the
+ * copy between the two (open/close nest).
  */
 export class VmcbMemory {
   /** The selected page's host-physical address, or -1. */
   pa = -1;
+  /**
+   * The selected page as 32-bit words: the RAM view when {@link direct}, else (between
+   * {@link open} and {@link close}) the staging copy.
+   */
+  words: Int32Array = NO_WORDS;
+  /** Whether the selected page is RAM and {@link words} is it (no open/close bookkeeping). */
+  direct = false;
   private view: Int32Array | null = null;
   private readonly views = new Map<number, Int32Array | null>();
   private cpu!: Cpu;
+  private readonly stage = new Int32Array(1024);
+  private readonly staged = new Int32Array(1024);
+  private depth = 0;
 
   bind(cpu: Cpu): void {
     this.cpu = cpu;
-    this.views.clear();
-    this.pa = -1;
-    this.view = null;
+    this.invalidate();
   }
 
   /** Selects the page at `pa` (4 KiB aligned, below 2^52). */
   select(pa: number): void {
     if (pa === this.pa) return;
+    if (this.depth !== 0) {
+      // A staging copy still open: written back before another page is selected.
+      this.depth = 1;
+      this.close();
+    }
     this.pa = pa;
     let v = this.views.get(pa);
     if (v === undefined) {
       v = this.makeView(pa);
       this.views.set(pa, v);
     }
+    this.setView(v);
+  }
+
+  private setView(v: Int32Array | null): void {
+    this.depth = 0;
     this.view = v;
+    this.direct = v !== null;
+    this.words = v ?? NO_WORDS;
   }
 
   /** Forgets the cached views (the memory map changed). */
   invalidate(): void {
     this.views.clear();
     this.pa = -1;
+    this.setView(null);
+  }
+
+  /**
+   * Selects the page at `pa` and returns its words for direct indexing until {@link close}
+   * (a staging copy read now when the page is not RAM).
+   */
+  open(pa: number): Int32Array {
+    this.select(pa);
+    if (this.direct) return this.words;
+    if (this.depth++ === 0) {
+      const stage = this.stage;
+      for (let i = 0; i < 1024; i++) stage[i] = this.cpu.physRead32(pa + i * 4);
+      this.staged.set(stage);
+      this.view = stage;
+      this.words = stage;
+    }
+    return this.stage;
+  }
+
+  /** Ends an {@link open}: a staging copy's changed words are written back. */
+  close(): void {
+    if (this.direct || this.depth === 0 || --this.depth !== 0) return;
+    const stage = this.stage;
+    const staged = this.staged;
+    for (let i = 0; i < 1024; i++) if (stage[i] !== staged[i]) this.cpu.physWrite32(this.pa + i * 4, stage[i]!);
     this.view = null;
+    this.words = NO_WORDS;
   }
 
   private makeView(pa: number): Int32Array | null {

@@ -20,8 +20,10 @@
  *    PDPTEs are reloaded from the host CR3; the reloaded state is checked and an illegal host
  *    state shuts the processor down.
  *
- * Hot path (the world switch): no allocation, no BigInt; every VMCB access goes through the
- * `VmcbMemory` views.
+ * Hot path (the world switch): no allocation, no BigInt; the VMCB and the host save area are
+ * indexed as words (`VmcbMemory.open`: the RAM page itself, a staging copy for a page that is
+ * not RAM); segment caches are stored straight into the core's arrays and `cpu.contextChanged`
+ * recomputes what derives from them.
  *
  * Exits found while the core is in the middle of an instruction or an event delivery (a #NPF:
  * npt.ts) are completed in two steps, as in the VMX frontend: {@link recordPendingExit} keeps
@@ -34,17 +36,34 @@ import { Cr0, Cr4, Efer, Flag, Seg, SegAttr, type Cpu } from '@hvkit/x86';
 import { EventInj, NpEnable, SvmExitCode } from './constants.js';
 import { guestLeave, resetGuestHooks } from './events.js';
 import type { SvmCpu } from './svm.js';
-import { attribFromCore, attribToCore, VmcbOffset, VmcbSeg, type VmcbMemory } from './vmcb.js';
+import { attribFromCore, attribToCore, VmcbOffset } from './vmcb.js';
 
 /** The four segment registers VMRUN and #VMEXIT switch (the others are VMLOAD/VMSAVE's). */
 const SWITCHED_SEGS = [Seg.ES, Seg.CS, Seg.SS, Seg.DS] as const;
 const SWITCHED_OFFS = [VmcbOffset.Es, VmcbOffset.Cs, VmcbOffset.Ss, VmcbOffset.Ds] as const;
 
-function writeSeg(m: VmcbMemory, off: number, cpu: Cpu, seg: number): void {
-  m.w32(off + VmcbSeg.Selector, (cpu.segSel[seg]! & 0xffff) | (attribFromCore(cpu.segAttr[seg]!) << 16));
-  m.w32(off + VmcbSeg.Limit, cpu.segLimit[seg]!);
-  m.w64(off + VmcbSeg.Base, cpu.segBase[seg]!, cpu.segBaseHi[seg]!);
-}
+/** Word indices (offset / 4) of the VMCB fields the world switch touches (APM Appendix B). */
+const W_EXITCODE = VmcbOffset.ExitCode >> 2;
+const W_EXITINFO1 = VmcbOffset.ExitInfo1 >> 2;
+const W_EXITINFO2 = VmcbOffset.ExitInfo2 >> 2;
+const W_EXITINTINFO = VmcbOffset.ExitIntInfo >> 2;
+const W_EVENTINJ = VmcbOffset.EventInj >> 2;
+const W_NRIP = VmcbOffset.NRip >> 2;
+const W_GDTR = VmcbOffset.Gdtr >> 2;
+const W_IDTR = VmcbOffset.Idtr >> 2;
+const W_CPL = (VmcbOffset.Cpl & ~3) >> 2;
+const W_EFER = VmcbOffset.Efer >> 2;
+const W_CR0 = VmcbOffset.Cr0 >> 2;
+const W_CR2 = VmcbOffset.Cr2 >> 2;
+const W_CR3 = VmcbOffset.Cr3 >> 2;
+const W_CR4 = VmcbOffset.Cr4 >> 2;
+const W_DR6 = VmcbOffset.Dr6 >> 2;
+const W_DR7 = VmcbOffset.Dr7 >> 2;
+const W_RFLAGS = VmcbOffset.Rflags >> 2;
+const W_RIP = VmcbOffset.Rip >> 2;
+const W_RSP = VmcbOffset.Rsp >> 2;
+const W_RAX = VmcbOffset.Rax >> 2;
+const W_GPAT = VmcbOffset.GPat >> 2;
 
 /**
  * The EXITINTINFO / EVENTINJ TYPE (APM §15.20, Table 15-1 "Guest Exception or Interrupt Types")
@@ -133,28 +152,37 @@ function finishExit(svm: SvmCpu, cpu: Cpu, code: number, i1lo: number, i1hi: num
   cpu.gvaValid = false;
   svm.pendingExitCode = -1;
   const v = svm.vmcb;
-  if (svm.vmcbPa >= 0) v.select(svm.vmcbPa);
   const invalid = code === SvmExitCode.Invalid;
-
-  // EXITCODE (64 bits, VMEXIT_INVALID = -1 sign-extended), EXITINFO1, EXITINFO2.
-  v.w64(VmcbOffset.ExitCode, code, code < 0 ? -1 : 0);
-  v.w64(VmcbOffset.ExitInfo1, i1lo, i1hi);
-  v.w64(VmcbOffset.ExitInfo2, i2lo, i2hi);
-
-  if (!invalid) {
-    // §15.7.2 EXITINTINFO: V (31), EV (11), TYPE (10:8), VECTOR (7:0), ERRORCODE (63:32).
-    if (vi < 0) {
-      const hasErr = (vi & (1 << 11)) !== 0;
-      const lo = EventInj.Valid | (hasErr ? EventInj.ErrorValid : 0) | (exitIntInfoType((vi >>> 8) & 7) << EventInj.TypeShift) | (vi & 0xff);
-      v.w64(VmcbOffset.ExitIntInfo, lo, hasErr ? verr : 0);
-    } else {
-      v.w64(VmcbOffset.ExitIntInfo, 0, 0);
+  const pa = svm.vmcbPa >= 0 ? svm.vmcbPa : v.pa;
+  if (pa >= 0) {
+    const w = v.open(pa);
+    // EXITCODE (64 bits, VMEXIT_INVALID = -1 sign-extended), EXITINFO1, EXITINFO2.
+    w[W_EXITCODE] = code;
+    w[W_EXITCODE + 1] = code < 0 ? -1 : 0;
+    w[W_EXITINFO1] = i1lo;
+    w[W_EXITINFO1 + 1] = i1hi;
+    w[W_EXITINFO2] = i2lo;
+    w[W_EXITINFO2 + 1] = i2hi;
+    if (!invalid) {
+      // §15.7.2 EXITINTINFO: V (31), EV (11), TYPE (10:8), VECTOR (7:0), ERRORCODE (63:32).
+      if (vi < 0) {
+        const hasErr = (vi & (1 << 11)) !== 0;
+        w[W_EXITINTINFO] = EventInj.Valid | (hasErr ? EventInj.ErrorValid : 0) | (exitIntInfoType((vi >>> 8) & 7) << EventInj.TypeShift) | (vi & 0xff);
+        w[W_EXITINTINFO + 1] = hasErr ? verr : 0;
+      } else {
+        w[W_EXITINTINFO] = 0;
+        w[W_EXITINTINFO + 1] = 0;
+      }
+      // §15.7.1 nRIP (NRIPS): the next sequential instruction pointer the caller set.
+      if (svm.features.nrips) {
+        w[W_NRIP] = cpu.nipLo;
+        w[W_NRIP + 1] = cpu.nipHi;
+      }
+      // §15.20: the injected event was taken (or is now in EXITINTINFO): EVENTINJ.V is cleared.
+      w[W_EVENTINJ] &= ~EventInj.Valid;
+      saveGuestState(svm, cpu, w);
     }
-    // §15.7.1 nRIP (NRIPS): the next sequential instruction pointer the caller set.
-    if (svm.features.nrips) v.w64(VmcbOffset.NRip, cpu.nipLo, cpu.nipHi);
-    // §15.20: the injected event was taken (or is now in EXITINTINFO): EVENTINJ.V is cleared.
-    v.w32(VmcbOffset.EventInj, v.r32(VmcbOffset.EventInj) & ~EventInj.Valid);
-    saveGuestState(svm, cpu, v);
+    v.close();
   }
   // V_TPR/V_IRQ/... and INTERRUPT_SHADOW written back, the core's guest-mode hooks reset
   // (VMEXIT_INVALID: no guest ran, nothing is written back).
@@ -166,29 +194,59 @@ function finishExit(svm: SvmCpu, cpu: Cpu, code: number, i1lo: number, i1hi: num
   if (onExit !== null) onExit(svm);
 }
 
-/** §15.6 "Write back to the VMCB the current guest state" (the subset VMRUN loads). */
-function saveGuestState(svm: SvmCpu, cpu: Cpu, v: VmcbMemory): void {
-  for (let i = 0; i < 4; i++) writeSeg(v, SWITCHED_OFFS[i]!, cpu, SWITCHED_SEGS[i]!);
-  v.w32(VmcbOffset.Gdtr + VmcbSeg.Limit, cpu.gdtrLimit & 0xffff);
-  v.w64(VmcbOffset.Gdtr + VmcbSeg.Base, cpu.gdtrBaseLo, cpu.gdtrBaseHi);
-  v.w32(VmcbOffset.Idtr + VmcbSeg.Limit, cpu.idtrLimit & 0xffff);
-  v.w64(VmcbOffset.Idtr + VmcbSeg.Base, cpu.idtrBaseLo, cpu.idtrBaseHi);
-  v.w8(VmcbOffset.Cpl, cpu.cpl);
-  v.w64(VmcbOffset.Efer, cpu.efer, 0);
-  v.w64(VmcbOffset.Cr0, cpu.cr0, 0);
-  v.w64(VmcbOffset.Cr2, cpu.cr2Lo, cpu.cr2Hi);
-  v.w64(VmcbOffset.Cr3, cpu.cr3Lo, cpu.cr3Hi);
-  v.w64(VmcbOffset.Cr4, cpu.cr4, 0);
-  v.w64(VmcbOffset.Dr6, cpu.drLo[6]!, cpu.drHi[6]!);
-  v.w64(VmcbOffset.Dr7, cpu.drLo[7]!, cpu.drHi[7]!);
-  v.w64(VmcbOffset.Rflags, cpu.getEflags(), 0);
-  v.w64(VmcbOffset.Rip, cpu.ripLo, cpu.ripHi);
-  v.w64(VmcbOffset.Rsp, cpu.gpr[4]!, cpu.gprHi[4]!);
-  v.w64(VmcbOffset.Rax, cpu.gpr[0]!, cpu.gprHi[0]!);
+/**
+ * §15.6 "Write back to the VMCB the current guest state" (the subset VMRUN loads), into the
+ * VMCB's words `w` (opened by the caller).
+ */
+function saveGuestState(svm: SvmCpu, cpu: Cpu, w: Int32Array): void {
+  const segSel = cpu.segSel;
+  const segAttr = cpu.segAttr;
+  const segLimit = cpu.segLimit;
+  const segBase = cpu.segBase;
+  const segBaseHi = cpu.segBaseHi;
+  for (let i = 0; i < 4; i++) {
+    const seg = SWITCHED_SEGS[i]!;
+    const o = SWITCHED_OFFS[i]! >> 2;
+    w[o] = (segSel[seg]! & 0xffff) | (attribFromCore(segAttr[seg]!) << 16);
+    w[o + 1] = segLimit[seg]!;
+    w[o + 2] = segBase[seg]!;
+    w[o + 3] = segBaseHi[seg]!;
+  }
+  w[W_GDTR + 1] = cpu.gdtrLimit & 0xffff;
+  w[W_GDTR + 2] = cpu.gdtrBaseLo;
+  w[W_GDTR + 3] = cpu.gdtrBaseHi;
+  w[W_IDTR + 1] = cpu.idtrLimit & 0xffff;
+  w[W_IDTR + 2] = cpu.idtrBaseLo;
+  w[W_IDTR + 3] = cpu.idtrBaseHi;
+  // CPL: the byte at 4CBh, the top byte of the word at 4C8h.
+  w[W_CPL] = (w[W_CPL]! & 0x00ffffff) | (cpu.cpl << 24);
+  w[W_EFER] = cpu.efer;
+  w[W_EFER + 1] = 0;
+  w[W_CR0] = cpu.cr0;
+  w[W_CR0 + 1] = 0;
+  w[W_CR2] = cpu.cr2Lo;
+  w[W_CR2 + 1] = cpu.cr2Hi;
+  w[W_CR3] = cpu.cr3Lo;
+  w[W_CR3 + 1] = cpu.cr3Hi;
+  w[W_CR4] = cpu.cr4;
+  w[W_CR4 + 1] = 0;
+  w[W_DR6] = cpu.drLo[6]!;
+  w[W_DR6 + 1] = cpu.drHi[6]!;
+  w[W_DR7] = cpu.drLo[7]!;
+  w[W_DR7 + 1] = cpu.drHi[7]!;
+  w[W_RFLAGS] = cpu.getEflags();
+  w[W_RFLAGS + 1] = 0;
+  w[W_RIP] = cpu.ripLo;
+  w[W_RIP + 1] = cpu.ripHi;
+  w[W_RSP] = cpu.gpr[4]!;
+  w[W_RSP + 1] = cpu.gprHi[4]!;
+  w[W_RAX] = cpu.gpr[0]!;
+  w[W_RAX + 1] = cpu.gprHi[0]!;
   // With nested paging the guest's PAT is the gPAT register (§15.25.8), saved with the guest.
   // The cached copy (clean bit NP) follows, so a VMRUN that keeps it resumes with this gPAT.
   if ((svm.npEnable & NpEnable.Np) !== 0) {
-    v.w64(VmcbOffset.GPat, cpu.patLo, cpu.patHi);
+    w[W_GPAT] = cpu.patLo;
+    w[W_GPAT + 1] = cpu.patHi;
     svm.gPatLo = cpu.patLo;
     svm.gPatHi = cpu.patHi;
   }
@@ -203,48 +261,60 @@ function saveGuestState(svm: SvmCpu, cpu: Cpu, v: VmcbMemory): void {
  * host CR3 whose PDPTEs have reserved bits set shuts the processor down.
  */
 function loadHostState(svm: SvmCpu, cpu: Cpu): void {
-  const h = svm.hsave;
-  h.select(svm.hsavePa);
+  const hs = svm.hsave;
+  const h = hs.open(svm.hsavePa);
   cpu.guestMode = false;
 
-  const efer = h.r32(VmcbOffset.Efer);
-  const cr0 = h.r32(VmcbOffset.Cr0) | Cr0.PE;
-  const cr4 = h.r32(VmcbOffset.Cr4);
+  const efer = h[W_EFER]!;
+  const cr0 = h[W_CR0]! | Cr0.PE;
+  const cr4 = h[W_CR4]!;
   cpu.efer = efer;
   cpu.cr0 = cr0;
   cpu.cr4 = cr4;
-  cpu.cr3Lo = h.r32(VmcbOffset.Cr3);
-  cpu.cr3Hi = h.r32(VmcbOffset.Cr3 + 4);
+  cpu.cr3Lo = h[W_CR3]!;
+  cpu.cr3Hi = h[W_CR3 + 1]!;
   cpu.drLo[7] = 0x400;
   cpu.drHi[7] = 0;
-  cpu.setEflags((h.r32(VmcbOffset.Rflags) & ~Flag.VM) | 2);
+  cpu.setEflags((h[W_RFLAGS]! & ~Flag.VM) | 2);
   if ((svm.npEnable & NpEnable.Np) !== 0) {
-    cpu.patLo = h.r32(VmcbOffset.GPat);
-    cpu.patHi = h.r32(VmcbOffset.GPat + 4);
+    cpu.patLo = h[W_GPAT]!;
+    cpu.patHi = h[W_GPAT + 1]!;
   }
 
+  // The segment caches go straight into the core's arrays (what setSegmentRaw stores):
+  // contextChanged below recomputes what derives from them (fast limits, code mode, CPL).
+  const segSel = cpu.segSel;
+  const segAttr = cpu.segAttr;
+  const segLimit = cpu.segLimit;
+  const segBase = cpu.segBase;
+  const segBaseHi = cpu.segBaseHi;
   for (let i = 0; i < 4; i++) {
     const seg = SWITCHED_SEGS[i]!;
-    const off = SWITCHED_OFFS[i]!;
-    const w = h.r32(off + VmcbSeg.Selector);
-    let attr = attribToCore(w >>> 16);
+    const o = SWITCHED_OFFS[i]! >> 2;
+    const w = h[o]!;
+    let attr = attribToCore(w >>> 16, true);
     // CPL 0: the CPL is SS.DPL (and CS.DPL for the non-conforming host code segment).
     if (seg === Seg.SS || seg === Seg.CS) attr &= ~SegAttr.DplMask;
-    cpu.setSegmentRaw(seg, w & 0xffff, h.r32(off + VmcbSeg.Base), h.r32(off + VmcbSeg.Limit), attr, h.r32(off + VmcbSeg.Base + 4));
+    segSel[seg] = w & 0xffff;
+    segAttr[seg] = attr;
+    segLimit[seg] = h[o + 1]! >>> 0;
+    segBase[seg] = h[o + 2]!;
+    segBaseHi[seg] = h[o + 3]!;
   }
-  cpu.gdtrLimit = h.r32(VmcbOffset.Gdtr + VmcbSeg.Limit) & 0xffff;
-  cpu.gdtrBaseLo = h.r32(VmcbOffset.Gdtr + VmcbSeg.Base);
-  cpu.gdtrBaseHi = h.r32(VmcbOffset.Gdtr + VmcbSeg.Base + 4);
-  cpu.idtrLimit = h.r32(VmcbOffset.Idtr + VmcbSeg.Limit) & 0xffff;
-  cpu.idtrBaseLo = h.r32(VmcbOffset.Idtr + VmcbSeg.Base);
-  cpu.idtrBaseHi = h.r32(VmcbOffset.Idtr + VmcbSeg.Base + 4);
+  cpu.gdtrLimit = h[W_GDTR + 1]! & 0xffff;
+  cpu.gdtrBaseLo = h[W_GDTR + 2]!;
+  cpu.gdtrBaseHi = h[W_GDTR + 3]!;
+  cpu.idtrLimit = h[W_IDTR + 1]! & 0xffff;
+  cpu.idtrBaseLo = h[W_IDTR + 2]!;
+  cpu.idtrBaseHi = h[W_IDTR + 3]!;
 
-  cpu.ripLo = h.r32(VmcbOffset.Rip);
-  cpu.ripHi = h.r32(VmcbOffset.Rip + 4);
-  cpu.gpr[4] = h.r32(VmcbOffset.Rsp);
-  cpu.gprHi[4] = h.r32(VmcbOffset.Rsp + 4);
-  cpu.gpr[0] = h.r32(VmcbOffset.Rax);
-  cpu.gprHi[0] = h.r32(VmcbOffset.Rax + 4);
+  cpu.ripLo = h[W_RIP]!;
+  cpu.ripHi = h[W_RIP + 1]!;
+  cpu.gpr[4] = h[W_RSP]!;
+  cpu.gprHi[4] = h[W_RSP + 1]!;
+  cpu.gpr[0] = h[W_RAX]!;
+  cpu.gprHi[0] = h[W_RAX + 1]!;
+  hs.close();
 
   cpu.interruptShadow = false;
   cpu.stiShadow = false;

@@ -63,8 +63,8 @@ function expectInvalid(m: SvmMachine, ok: boolean, cr0: number, efer: number): v
 
 interface CheckCase {
   name: string;
-  /** Modes: 'long' (default, 64-bit host and guest) or 'nolm' (a CPU without long mode, flat32). */
-  mode?: 'long' | 'nolm';
+  /** Modes: 'long' (default, 64-bit host and guest), 'nolm' (a CPU without long mode, flat32), 'flat' (flat32 host and guest: CR0.PG = 0). */
+  mode?: 'long' | 'nolm' | 'flat';
   pass: ((m: SvmMachine) => void)[];
   fail: ((m: SvmMachine) => void)[];
 }
@@ -209,9 +209,29 @@ const CASES: CheckCase[] = [
       (m) => m.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, 0x0000000000000008n),
     ],
   },
+  {
+    name: 'nested paging with the host CR0.PG = 0 (§15.25.3 "hCR0.PG cleared to zero and NP_ENABLE set to 1")',
+    mode: 'flat',
+    // Without NP_ENABLE a host without paging may run a guest.
+    pass: [() => {}],
+    fail: [(m) => m.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, PAT_DEFAULT).vmcb64(O.NCr3, 0x40_0000)],
+  },
+  {
+    name: 'any MBZ bit of nCR3 is set with nested paging enabled (§15.25.4: bits 63:MAXPHYADDR)',
+    pass: [
+      (m) => m.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, PAT_DEFAULT).vmcb64(O.NCr3, MAXPHY - 0x1000),
+      // Without NP_ENABLE nCR3 is not used, so not checked.
+      (m) => m.vmcb64(O.NCr3, 2n ** 63n),
+    ],
+    fail: [
+      (m) => m.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, PAT_DEFAULT).vmcb64(O.NCr3, MAXPHY),
+      (m) => m.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, PAT_DEFAULT).vmcb64(O.NCr3, 2n ** 63n | 0x40_0000n),
+    ],
+  },
 ];
 
 function machineFor(c: CheckCase): SvmMachine {
+  if (c.mode === 'flat') return new SvmMachine().flat32().enableSvm().setupVmcb({ guestRip: GUEST_CODE });
   if (c.mode === 'nolm') {
     const model = { ...AMD_ZEN, ext1Edx: AMD_ZEN.ext1Edx & ~(1 << 29) };
     return new SvmMachine({ model }).flat32().enableSvm().setupVmcb({ guestRip: GUEST_CODE });
@@ -365,6 +385,32 @@ describe('VMRUN guest state load (APM §15.5, Table B-2)', () => {
     expect([m.cpu.tscOffsetLo, m.cpu.tscOffsetHi]).toEqual([-5, -1]);
     expect(m.svm.tlbControl).toBe(1);
     expect(m.cpu.interruptShadow).toBe(false);
+  });
+
+  it('legacy PAE guest: PDPTEs loaded from the guest CR3 without NP; with NP none are loaded (§15.25.10: walks read them)', () => {
+    const PDPT = 0x31_0020;
+    const pae = (m: SvmMachine): void => {
+      legacy32(m, (Cr0.PE | Cr0.PG | Cr0.ET) >>> 0);
+      m.vmcb32(O.Cr4, Cr4.PAE);
+      m.vmcb64(O.Cr3, PDPT);
+      m.w64(PDPT, 0x31_1001n);
+      m.w64(PDPT + 8, 0x31_2001n);
+    };
+    const m = long64();
+    pae(m);
+    expect(vmrun(m)).toBe(true);
+    expect(Array.from(m.cpu.walker.pdptes.subarray(0, 4))).toEqual([0x31_1001, 0, 0x31_2001, 0]);
+    // NP_ENABLE with empty nested tables (nCR3 -> a zeroed PML4): the PDPT is not even mapped,
+    // yet VMRUN enters the guest; the nested fault is the guest's first walk's.
+    const n = long64();
+    pae(n);
+    n.fill(0x40_0000, 0x1000);
+    n.vmcb32(O.NpEnable, NpEnable.Np).vmcb64(O.GPat, PAT_DEFAULT).vmcb64(O.NCr3, 0x40_0000);
+    n.cpu.walker.pdptes.fill(0);
+    expect(vmrun(n)).toBe(true);
+    expect(n.cpu.guestMode).toBe(true);
+    expect(n.cpu.pdpteFromWalk).toBe(true);
+    expect(Array.from(n.cpu.walker.pdptes)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 
   it('with NP_ENABLE the guest PAT is G_PAT', () => {
@@ -525,6 +571,15 @@ describe('EVENTINJ delivery (APM §15.20)', () => {
     expect(m.cpu.ripLo).toBe(HANDLER);
     expect(m.cpu.gpr[4]).toBe(GUEST_STACK - 16);
     expect([stack(m, 0), stack(m, 1), stack(m, 2)]).toEqual([0x1234, GUEST_CODE, 0x08]);
+  });
+
+  it('TYPE 3 with EV and ERRORCODE = FFFF_FFFFh pushes FFFF_FFFFh (a 32-bit error code, not "none")', () => {
+    const m = guest32();
+    inj(m, EventType.Exception, 14, 0xffff_ffff);
+    expect(vmrun(m)).toBe(true);
+    expect(m.cpu.ripLo).toBe(HANDLER);
+    expect(m.cpu.gpr[4]).toBe(GUEST_STACK - 16);
+    expect([stack(m, 0), stack(m, 1), stack(m, 2)]).toEqual([0xffff_ffff, GUEST_CODE, 0x08]);
   });
 
   it('TYPE 3 without EV (#BP): no error code, return address RIP (not RIP + 1)', () => {

@@ -34,11 +34,12 @@
  * - EVENTINJ exceptions without EV: the core pushes 0 for vectors that define an error code.
  */
 import { type Cpu, Cr0, Cr4, Efer, EventKind, Flag, Seg, SegAttr, cr4ValidMask } from '@hvkit/x86';
+import { belowMaxPhyAddr } from './caps.js';
 import { EventInj, EventType, InterceptMisc2, IntShadow, NpEnable, VmcbClean } from './constants.js';
 import { guestEnter } from './events.js';
 import { nptActivate } from './npt.js';
 import type { SvmCpu } from './svm.js';
-import { attribFromCore, attribToCore, VmcbOffset as O, VmcbSeg, type VmcbMemory } from './vmcb.js';
+import { attribFromCore, attribToCore, VmcbOffset as O, type VmcbMemory } from './vmcb.js';
 
 const TWO_32 = 4294967296;
 
@@ -54,6 +55,29 @@ const ATTRIB_D = 1 << 10;
 /** The segments VMRUN loads from the VMCB (§15.5.1, Table B-2): ES, CS, SS, DS (FS, GS, TR, LDTR are VMLOAD's). */
 const VMRUN_SEGS = 4;
 const SEG_OFFSETS: readonly number[] = [O.Es, O.Cs, O.Ss, O.Ds];
+
+/** Word indices (offset / 4) of the state-save fields the world switch moves (Table B-2, the host save area's layout too). */
+const W_CS = O.Cs >> 2;
+const W_GDTR = O.Gdtr >> 2;
+const W_IDTR = O.Idtr >> 2;
+/** CPL is the byte at 4CBh: bits 31:24 of the word at 4C8h. */
+const W_CPL = (O.Cpl & ~3) >> 2;
+const W_EFER = O.Efer >> 2;
+const W_CR0 = O.Cr0 >> 2;
+const W_CR2 = O.Cr2 >> 2;
+const W_CR3 = O.Cr3 >> 2;
+const W_CR4 = O.Cr4 >> 2;
+const W_DR6 = O.Dr6 >> 2;
+const W_DR7 = O.Dr7 >> 2;
+const W_RFLAGS = O.Rflags >> 2;
+const W_RIP = O.Rip >> 2;
+const W_RSP = O.Rsp >> 2;
+const W_RAX = O.Rax >> 2;
+const W_GPAT = O.GPat >> 2;
+const W_LBR_VIRT = O.LbrVirtualizationEnable >> 2;
+/** TLB_CONTROL is the byte at 05Ch. */
+const W_TLB_CONTROL = O.TlbControl >> 2;
+const W_INTERRUPT_SHADOW = O.InterruptShadow >> 2;
 
 /** Event types (§15.20 EVENTINJ.TYPE) VMRUN accepts: 0 INTR, 2 NMI, 3 exception, 4 software interrupt. */
 const LEGAL_TYPES = (1 << EventType.Intr) | (1 << EventType.Nmi) | (1 << EventType.Exception) | (1 << EventType.Soft);
@@ -172,6 +196,9 @@ function loadControls(svm: SvmCpu, cpu: Cpu, v: VmcbMemory, clean: number): bool
     svm.gPatHi = v.r32(O.GPat + 4);
     // With nested paging the guest's PAT is G_PAT; an illegal PAT type in it fails VMRUN (§15.25.8).
     if (svm.npEnable !== 0 && !patValid(svm.gPatLo, svm.gPatHi)) return false;
+    // §15.25.4: with NP_ENABLE = 1 "any MBZ bit of nCR3 is set" is illegal: bits 63:MAXPHYADDR
+    // (the nested root is a system-physical address; APM Vol. 2 §5.3.2 Figure 5-16).
+    if (svm.npEnable !== 0 && !belowMaxPhyAddr(cpu, svm.nCr3Lo, svm.nCr3Hi)) return false;
   }
   return true;
 }
@@ -209,34 +236,50 @@ function vmrunInvalid(svm: SvmCpu, cpu: Cpu): boolean {
  * stores CPL (0), DR6, DR7 and PAT (the host PAT #VMEXIT gives back when NP_ENABLE loaded G_PAT).
  */
 function saveHost(svm: SvmCpu, cpu: Cpu): void {
-  const h = svm.hsave;
-  h.select(svm.hsavePa);
+  const hs = svm.hsave;
+  const h = hs.open(svm.hsavePa);
+  const segSel = cpu.segSel;
+  const segAttr = cpu.segAttr;
+  const segLimit = cpu.segLimit;
+  const segBase = cpu.segBase;
+  const segBaseHi = cpu.segBaseHi;
   for (let s = 0; s < VMRUN_SEGS; s++) {
-    const off = SEG_OFFSETS[s]!;
-    const attr = cpu.segAttr[s]!;
-    h.w32(off, (cpu.segSel[s]! & 0xffff) | (attribFromCore(attr) << 16));
-    h.w32(off + VmcbSeg.Limit, cpu.segLimit[s]!);
-    h.w32(off + VmcbSeg.Base, cpu.segBase[s]!);
-    h.w32(off + VmcbSeg.Base + 4, cpu.segBaseHi[s]!);
+    const o = SEG_OFFSETS[s]! >> 2;
+    h[o] = (segSel[s]! & 0xffff) | (attribFromCore(segAttr[s]!) << 16);
+    h[o + 1] = segLimit[s]!;
+    h[o + 2] = segBase[s]!;
+    h[o + 3] = segBaseHi[s]!;
   }
-  h.w32(O.Gdtr + VmcbSeg.Limit, cpu.gdtrLimit);
-  h.w32(O.Gdtr + VmcbSeg.Base, cpu.gdtrBaseLo);
-  h.w32(O.Gdtr + VmcbSeg.Base + 4, cpu.gdtrBaseHi);
-  h.w32(O.Idtr + VmcbSeg.Limit, cpu.idtrLimit);
-  h.w32(O.Idtr + VmcbSeg.Base, cpu.idtrBaseLo);
-  h.w32(O.Idtr + VmcbSeg.Base + 4, cpu.idtrBaseHi);
-  h.w8(O.Cpl, cpu.cpl);
-  h.w64(O.Efer, cpu.efer, 0);
-  h.w64(O.Cr0, cpu.cr0, 0);
-  h.w64(O.Cr3, cpu.cr3Lo, cpu.cr3Hi);
-  h.w64(O.Cr4, cpu.cr4, 0);
-  h.w64(O.Dr6, cpu.drLo[6]!, cpu.drHi[6]!);
-  h.w64(O.Dr7, cpu.drLo[7]!, cpu.drHi[7]!);
-  h.w64(O.Rflags, cpu.getEflags(), 0);
-  h.w64(O.Rip, cpu.nipLo, cpu.nipHi);
-  h.w64(O.Rsp, cpu.gpr[4]!, cpu.gprHi[4]!);
-  h.w64(O.Rax, cpu.gpr[0]!, cpu.gprHi[0]!);
-  h.w64(O.GPat, cpu.patLo, cpu.patHi);
+  h[W_GDTR + 1] = cpu.gdtrLimit;
+  h[W_GDTR + 2] = cpu.gdtrBaseLo;
+  h[W_GDTR + 3] = cpu.gdtrBaseHi;
+  h[W_IDTR + 1] = cpu.idtrLimit;
+  h[W_IDTR + 2] = cpu.idtrBaseLo;
+  h[W_IDTR + 3] = cpu.idtrBaseHi;
+  h[W_CPL] = (h[W_CPL]! & 0x00ffffff) | (cpu.cpl << 24);
+  h[W_EFER] = cpu.efer;
+  h[W_EFER + 1] = 0;
+  h[W_CR0] = cpu.cr0;
+  h[W_CR0 + 1] = 0;
+  h[W_CR3] = cpu.cr3Lo;
+  h[W_CR3 + 1] = cpu.cr3Hi;
+  h[W_CR4] = cpu.cr4;
+  h[W_CR4 + 1] = 0;
+  h[W_DR6] = cpu.drLo[6]!;
+  h[W_DR6 + 1] = cpu.drHi[6]!;
+  h[W_DR7] = cpu.drLo[7]!;
+  h[W_DR7 + 1] = cpu.drHi[7]!;
+  h[W_RFLAGS] = cpu.getEflags();
+  h[W_RFLAGS + 1] = 0;
+  h[W_RIP] = cpu.nipLo;
+  h[W_RIP + 1] = cpu.nipHi;
+  h[W_RSP] = cpu.gpr[4]!;
+  h[W_RSP + 1] = cpu.gprHi[4]!;
+  h[W_RAX] = cpu.gpr[0]!;
+  h[W_RAX + 1] = cpu.gprHi[0]!;
+  h[W_GPAT] = cpu.patLo;
+  h[W_GPAT + 1] = cpu.patHi;
+  hs.close();
 }
 
 /**
@@ -255,6 +298,9 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
 
   // ---- control area and its checks (§15.5.1) ----
   if (!loadControls(svm, cpu, v, clean)) return vmrunInvalid(svm, cpu);
+  // §15.25.3: "If VMRUN is executed with hCR0.PG cleared to zero and NP_ENABLE set to 1, VMRUN
+  // terminates with #VMEXIT(VMEXIT_INVALID)" (a host state check: made whatever the clean bits).
+  if (svm.npEnable !== 0 && (cpu.cr0 & Cr0.PG) === 0) return vmrunInvalid(svm, cpu);
   // "Illegal event injection (see Section 15.20)": a reserved TYPE (1, 5-7); an exception
   // (TYPE 3) with vector 2 (NMI) or a vector above 31. NMI (TYPE 2) ignores the vector.
   const eventInj = v.r32(O.EventInj);
@@ -266,15 +312,17 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
   }
 
   // ---- guest state checks (§15.5.1), skipped while clean and unchanged ----
-  const cr0 = v.r32(O.Cr0) | Cr0.ET;
-  const cr0Hi = v.r32(O.Cr0 + 4);
-  const cr3Lo = v.r32(O.Cr3);
-  const cr3Hi = v.r32(O.Cr3 + 4);
-  const cr4 = v.r32(O.Cr4);
-  const cr4Hi = v.r32(O.Cr4 + 4);
-  const efer = v.r32(O.Efer);
-  const eferHi = v.r32(O.Efer + 4);
-  const csAttrib = v.r16(O.Cs + VmcbSeg.Attrib);
+  // The state-save area is indexed as words from here to the end of the guest-state load.
+  const g = v.open(pa);
+  const cr0 = g[W_CR0]! | Cr0.ET;
+  const cr0Hi = g[W_CR0 + 1]!;
+  const cr3Lo = g[W_CR3]!;
+  const cr3Hi = g[W_CR3 + 1]!;
+  const cr4 = g[W_CR4]!;
+  const cr4Hi = g[W_CR4 + 1]!;
+  const efer = g[W_EFER]!;
+  const eferHi = g[W_EFER + 1]!;
+  const csAttrib = g[W_CS]! >>> 16;
   const key = svm.vmrunCheckedKey;
   const same =
     svm.vmrunChecked &&
@@ -289,7 +337,10 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
     key[7] === csAttrib;
   if (!same) {
     svm.vmrunChecked = false;
-    if (!guestStateLegal(cpu, cr0, cr0Hi, cr3Hi, cr4, cr4Hi, efer, eferHi, csAttrib)) return vmrunInvalid(svm, cpu);
+    if (!guestStateLegal(cpu, cr0, cr0Hi, cr3Hi, cr4, cr4Hi, efer, eferHi, csAttrib)) {
+      v.close();
+      return vmrunInvalid(svm, cpu);
+    }
     key[0] = cr0;
     key[1] = cr0Hi;
     key[2] = cr3Hi;
@@ -301,9 +352,10 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
     svm.vmrunChecked = true;
   }
   // "DR6[63:32] are not zero." "DR7[63:32] are not zero."
-  const dr6Hi = v.r32(O.Dr6 + 4);
-  const dr7Hi = v.r32(O.Dr7 + 4);
-  if (dr6Hi !== 0 || dr7Hi !== 0) return vmrunInvalid(svm, cpu);
+  if (g[W_DR6 + 1] !== 0 || g[W_DR7 + 1] !== 0) {
+    v.close();
+    return vmrunInvalid(svm, cpu);
+  }
 
   // ---- host state into the host save area ----
   saveHost(svm, cpu);
@@ -315,50 +367,54 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
   cpu.cr3Hi = cr3Hi;
   cpu.cr4 = cr4;
   cpu.efer = efer;
-  cpu.cr2Lo = v.r32(O.Cr2);
-  cpu.cr2Hi = v.r32(O.Cr2 + 4);
-  cpu.drLo[6] = v.r32(O.Dr6);
+  cpu.cr2Lo = g[W_CR2]!;
+  cpu.cr2Hi = g[W_CR2 + 1]!;
+  cpu.drLo[6] = g[W_DR6]!;
   cpu.drHi[6] = 0;
-  cpu.drLo[7] = v.r32(O.Dr7);
+  cpu.drLo[7] = g[W_DR7]!;
   cpu.drHi[7] = 0;
-  const rflags = v.r32(O.Rflags);
+  const rflags = g[W_RFLAGS]!;
   cpu.setEflags(rflags);
   // CPL: the VMCB's, but 0 in real mode and 3 in virtual-8086 mode; the core reads it from SS.DPL.
-  const cpl = (cr0 & Cr0.PE) === 0 ? 0 : (rflags & Flag.VM) !== 0 ? 3 : v.r8(O.Cpl) & 3;
+  const cpl = (cr0 & Cr0.PE) === 0 ? 0 : (rflags & Flag.VM) !== 0 ? 3 : (g[W_CPL]! >>> 24) & 3;
+  // Protected-mode segments with P = 0 are unusable (null) segments for the core (vmcb.ts attribToCore).
+  const protectedSegs = (cr0 & Cr0.PE) !== 0 && (rflags & Flag.VM) === 0;
   const segSel = cpu.segSel;
   const segBase = cpu.segBase;
   const segBaseHi = cpu.segBaseHi;
   const segLimit = cpu.segLimit;
   const segAttr = cpu.segAttr;
   for (let s = 0; s < VMRUN_SEGS; s++) {
-    const off = SEG_OFFSETS[s]!;
-    const w = v.r32(off);
+    const o = SEG_OFFSETS[s]! >> 2;
+    const w = g[o]!;
     segSel[s] = w & 0xffff;
-    let attr = attribToCore(w >>> 16);
+    let attr = attribToCore(w >>> 16, protectedSegs);
     if (s === Seg.SS) attr = (attr & ~SegAttr.DplMask) | (cpl << SegAttr.DplShift);
     segAttr[s] = attr;
-    segLimit[s] = v.r32(off + VmcbSeg.Limit) >>> 0;
-    segBase[s] = v.r32(off + VmcbSeg.Base);
-    segBaseHi[s] = v.r32(off + VmcbSeg.Base + 4);
+    segLimit[s] = g[o + 1]! >>> 0;
+    segBase[s] = g[o + 2]!;
+    segBaseHi[s] = g[o + 3]!;
   }
-  cpu.gdtrLimit = v.r32(O.Gdtr + VmcbSeg.Limit) & 0xffff;
-  cpu.gdtrBaseLo = v.r32(O.Gdtr + VmcbSeg.Base);
-  cpu.gdtrBaseHi = v.r32(O.Gdtr + VmcbSeg.Base + 4);
-  cpu.idtrLimit = v.r32(O.Idtr + VmcbSeg.Limit) & 0xffff;
-  cpu.idtrBaseLo = v.r32(O.Idtr + VmcbSeg.Base);
-  cpu.idtrBaseHi = v.r32(O.Idtr + VmcbSeg.Base + 4);
-  cpu.ripLo = v.r32(O.Rip);
-  cpu.ripHi = v.r32(O.Rip + 4);
-  cpu.gpr[4] = v.r32(O.Rsp);
-  cpu.gprHi[4] = v.r32(O.Rsp + 4);
-  cpu.gpr[0] = v.r32(O.Rax);
-  cpu.gprHi[0] = v.r32(O.Rax + 4);
+  cpu.gdtrLimit = g[W_GDTR + 1]! & 0xffff;
+  cpu.gdtrBaseLo = g[W_GDTR + 2]!;
+  cpu.gdtrBaseHi = g[W_GDTR + 3]!;
+  cpu.idtrLimit = g[W_IDTR + 1]! & 0xffff;
+  cpu.idtrBaseLo = g[W_IDTR + 2]!;
+  cpu.idtrBaseHi = g[W_IDTR + 3]!;
+  cpu.ripLo = g[W_RIP]!;
+  cpu.ripHi = g[W_RIP + 1]!;
+  cpu.gpr[4] = g[W_RSP]!;
+  cpu.gprHi[4] = g[W_RSP + 1]!;
+  cpu.gpr[0] = g[W_RAX]!;
+  cpu.gprHi[0] = g[W_RAX + 1]!;
   if (svm.npEnable !== 0) {
     cpu.patLo = svm.gPatLo;
     cpu.patHi = svm.gPatHi;
   }
-  svm.lbrVirt = svm.features.lbrVirt ? v.r32(O.LbrVirtualizationEnable) & 1 : 0;
-  svm.tlbControl = v.r8(O.TlbControl);
+  svm.lbrVirt = svm.features.lbrVirt ? g[W_LBR_VIRT]! & 1 : 0;
+  svm.tlbControl = g[W_TLB_CONTROL]! & 0xff;
+  const intShadow = g[W_INTERRUPT_SHADOW]!;
+  v.close();
   cpu.tscOffsetLo = svm.tscOffsetLo;
   cpu.tscOffsetHi = svm.tscOffsetHi;
   cpu.halted = false;
@@ -370,12 +426,14 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
   guestEnter(svm, cpu);
   nptActivate(svm, cpu);
   cpu.contextChanged();
-  // Legacy PAE paging: the PDPTEs are read from the guest's CR3 (through nested paging with NP).
-  if ((cr0 & Cr0.PG) !== 0 && (cr4 & Cr4.PAE) !== 0 && (efer & Efer.LMA) === 0) cpu.walker.loadPdptes(cr3Lo);
+  // Legacy PAE paging: without NP the PDPTEs are loaded from the guest's CR3. With NP they are
+  // not loaded at all: every guest walk reads them through the nested tables (§15.25.10,
+  // `cpu.pdpteFromWalk`, set by nptActivate).
+  if (svm.npEnable === 0 && (cr0 & Cr0.PG) !== 0 && (cr4 & Cr4.PAE) !== 0 && (efer & Efer.LMA) === 0) cpu.walker.loadPdptes(cr3Lo);
 
   // ---- INTERRUPT_SHADOW (Table B-1, offset 068h): the guest instruction at RIP runs in the
   // shadow. An injected event is taken at once and its handler's first instruction is not in it.
-  const shadow = (eventInj & EventInj.Valid) === 0 && (v.r32(O.InterruptShadow) & IntShadow.Shadow) !== 0;
+  const shadow = (eventInj & EventInj.Valid) === 0 && (intShadow & IntShadow.Shadow) !== 0;
   cpu.interruptShadow = shadow;
   cpu.stiShadow = shadow;
 
@@ -404,7 +462,9 @@ function injectEventInj(svm: SvmCpu, cpu: Cpu, eventInj: number): void {
       cpu.injectEvent(EventKind.Nmi, 2, -1);
       return;
     case EventType.Exception:
-      cpu.injectEvent(EventKind.Exception, vector, (eventInj & EventInj.ErrorValid) !== 0 ? v.r32(O.EventInj + 4) : -1);
+      // ERRORCODE is 32 bits (EVENTINJ[63:32]): taken unsigned, so FFFF_FFFFh is pushed as
+      // such (the core's "no error code" is a negative number).
+      cpu.injectEvent(EventKind.Exception, vector, (eventInj & EventInj.ErrorValid) !== 0 ? v.r32(O.EventInj + 4) >>> 0 : -1);
       return;
     default: {
       // Software interrupt: the return address is nRIP with NRIPS, else RIP (the hypervisor

@@ -502,6 +502,14 @@ export class Cpu {
    * the guest's IF only virtual ones, APM Vol. 2 §15.21.1 "Physical Interrupt Masking").
    */
   intrBlocked = false;
+  /**
+   * In guest mode, legacy PAE paging does not use PDPTE registers: MOV to CR0/CR3/CR4 and task
+   * switches load no PDPTEs (and raise no #GP for illegal ones), and every page walk reads the
+   * PDPTE it needs from the guest's PDPT through `ext.translateGpa`, faulting (#PF) on an illegal
+   * one. Set by an SVM extension for a guest with nested paging (AMD APM Vol. 2 §15.25.10
+   * "Legacy PAE Mode"); VMX leaves it false (EPT keeps the PDPTE registers, SDM §29.3.1).
+   */
+  pdpteFromWalk = false;
   /** An INIT that arrived while blocked or in guest mode, taken at the next boundary (see {@link initBlocked}). */
   initPending = false;
   /**
@@ -871,6 +879,18 @@ export class Cpu {
     if (seg === Seg.CS || seg === Seg.SS) this.exitBlock = true;
   }
 
+  /**
+   * Loads the PAE PDPTE registers from the PDPT at `cr3Lo` bits 31:5, as MOV to CR0/CR3/CR4 and
+   * task switches do with PAE paging (SDM Vol. 3 §4.4.1): false (nothing loaded; the caller
+   * raises #GP(0)) when a present PDPTE sets a reserved bit. In guest mode with
+   * {@link pdpteFromWalk} nothing is loaded and the result is true (AMD APM Vol. 2 §15.25.10:
+   * the walks read the PDPTEs).
+   */
+  loadPdptes(cr3Lo: number): boolean {
+    if (this.pdpteFromWalk && this.guestMode) return true;
+    return this.walker.loadPdptes(cr3Lo);
+  }
+
   // ---- world switches (the virtualization extension) -------------------------------------------
 
   /**
@@ -1231,6 +1251,7 @@ export class Cpu {
       let acc = kind === access.write ? PageAccess.Write : kind === access.fetch ? PageAccess.Fetch : PageAccess.Read;
       if (implicit) acc |= PageAccess.Implicit;
       const w = this.walker;
+      w.pdptesFromMemory = this.pdpteFromWalk && this.guestMode;
       if (!w.walk(this.pagingMode, this.cr3Lo, this.cr3Hi, lo, hi, acc, this.walkCtl)) {
         this.cr2Lo = lo;
         this.cr2Hi = hi;

@@ -46,9 +46,11 @@
  * - the virtualization-extension hooks, which belong to the extension's state: `extBoundary`,
  *   `extDeadline`, `cr0GuestMask`/`cr0ReadShadow`/`cr4GuestMask`/`cr4ReadShadow`,
  *   `tscOffsetLo`/`tscOffsetHi`, `initBlocked`/`initPending`, `vectoringInfo`/`vectoringError`/
- *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `slRights`, `accessSize`, `endOperation`, `curRec`, `injecting`, `intrIgnoresIf`, and the TLB banks
+ *   `vectoringInsnLen`, `gvaLo`/`gvaHi`/`gvaValid`, `slRights`, `accessSize`, `endOperation`, `curRec`, `injecting`, `intrIgnoresIf`, `intrBlocked`, `pdpteFromWalk`, and the TLB banks
  *   (`tlbBank`, `tlbBanks`, `tlbBankClock`: caches); `monitorArmed` (MONITOR's armed state, read
  *   only for the MWAIT exit qualification);
+ * - `gif` (AMD's global interrupt flag: only an SVM extension clears it, and the machine refuses
+ *   to save a core with GIF = 0, so a saved core always has GIF = 1);
  * - `insnShadow` (the blocking of the instruction being executed: 0 at every boundary);
  * - the RDRAND/RDSEED generator, which is module-wide entropy, not CPU state.
  *

@@ -137,7 +137,7 @@ export function taskSwitch(cpu: Cpu, selector: number, reason: TaskSwitchReason,
   // does not list this check; Bochs raises #TS(0) here instead, we follow §4.4.1's #GP(0).
   let badPdpte = false;
   if (new32 && (cpu.cr0 & Cr0.PG) !== 0 && newCr3 !== cpu.cr3Lo) {
-    if ((cpu.cr4 & Cr4.PAE) !== 0 && !cpu.walker.loadPdptes(newCr3)) badPdpte = true;
+    if ((cpu.cr4 & Cr4.PAE) !== 0 && !cpu.loadPdptes(newCr3)) badPdpte = true;
     cpu.cr3Lo = newCr3;
     cpu.cr3Hi = 0;
     cpu.flushTlb(false);

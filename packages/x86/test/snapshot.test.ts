@@ -341,7 +341,9 @@ describe('every Cpu field is accounted for', () => {
     // Virtualization-extension hooks and TLB banks: the extension's state, not in this snapshot.
     'extBoundary', 'extDeadline', 'cr0GuestMask', 'cr0ReadShadow', 'cr4GuestMask', 'cr4ReadShadow', 'tscOffsetLo', 'tscOffsetHi',
     'initBlocked', 'initPending', 'vectoringInfo', 'vectoringError', 'vectoringInsnLen', 'gvaLo', 'gvaHi', 'gvaValid', 'slRights', 'accessSize', 'endOperation', 'curRec',
-    'injecting', 'tlbBank', 'tlbBanks', 'tlbBankClock', 'intrIgnoresIf',
+    'injecting', 'tlbBank', 'tlbBanks', 'tlbBankClock', 'intrIgnoresIf', 'intrBlocked', 'pdpteFromWalk',
+    // GIF: only SVM clears it; the machine refuses to save a core with GIF = 0.
+    'gif',
     // The STI/MOV-SS blocking of the instruction being executed: 0 at every boundary.
     'insnShadow',
     // MONITOR's armed state: only the MWAIT exit qualification reads it.

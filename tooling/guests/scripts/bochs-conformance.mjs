@@ -42,7 +42,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGuest, guestInfo, guestNames } from '../build.mjs';
-import { compareSerial, parseSerial } from './qemu-conformance.mjs';
+import { compareSerial, parseSerial, runGuestOnHvkit } from './qemu-conformance.mjs';
 
 /** The Bochs binary: `$HVKIT_BOCHS` or `bochs` on the PATH. */
 export const BOCHS = process.env['HVKIT_BOCHS'] || 'bochs';
@@ -52,6 +52,30 @@ export const BOCHS = process.env['HVKIT_BOCHS'] || 'bochs';
  * switching, PAUSE-loop exiting); corei7_haswell_4770 lacks some of them.
  */
 export const DEFAULT_BOCHS_CPU = 'corei7_skylake_x';
+/**
+ * Bochs 2.7's CPU model for the SVM programs (`cpu=max,+svm`): `ryzen` has SVM (CPUID
+ * 8000_000Ah EDX = 44Fh: nested paging, LBR virtualization, NRIPS, the pause filter); the other
+ * models are Intel ones or AMD ones without SVM. The bench runs svmbench on it too.
+ */
+export const BOCHS_SVM_CPU = 'ryzen';
+
+/**
+ * The programs the script runs by default: the VT-x and SVM conformance programs, not the
+ * benchmarks (vmxbench, svmbench).
+ */
+export function bochsProgramNames() {
+  return guestNames().filter((n) => (guestInfo(n).vmx || guestInfo(n).svm) && n !== 'vmxbench' && n !== 'svmbench');
+}
+
+/**
+ * The Bochs CPU model for a program: `override` (`--cpu`) if given, else `ryzen` for the SVM
+ * programs and Skylake-X for the VT-x ones.
+ * @param {string} name
+ * @param {string} [override]
+ */
+export function bochsCpuFor(name, override) {
+  return override ?? (guestInfo(name).svm ? BOCHS_SVM_CPU : DEFAULT_BOCHS_CPU);
+}
 /** Bochs' BIOS (package bochsbios). */
 const BOCHS_BIOS = '/usr/share/bochs/BIOS-bochs-latest';
 /** GRUB's BIOS platform files: without them grub-mkrescue makes an image a BIOS cannot boot. */
@@ -315,7 +339,7 @@ export async function runGuestOnBochs(name, options) {
   const run = await runOnBochs(guest.path, {
     name,
     workDir: path.join(options.outDir, name),
-    cpu: options.cpu,
+    cpu: bochsCpuFor(name, options.cpu),
     smp: guest.smp,
     timeoutMs: options.timeoutMs ?? Math.max(guest.timeoutMs * 4, 180_000),
   });
@@ -383,7 +407,8 @@ export function bochsDifferences(bochs, hvkit) {
 
 /** @param {string[]} argv */
 async function main(argv) {
-  let cpu = DEFAULT_BOCHS_CPU;
+  /** @type {string | undefined} */
+  let cpu;
   /** @type {string | undefined} */
   let keep;
   let withHvkit = true;
@@ -417,21 +442,21 @@ async function main(argv) {
     } catch {
       // reported as the package name
     }
-    process.stdout.write(`bochs-conformance: Bochs ${cpu} (display ${setup.display}${setup.debugger ? ', debugger: -rc continue' : ''}) against hvkit from ${where}\n`);
+    process.stdout.write(`bochs-conformance: Bochs ${cpu ?? `${DEFAULT_BOCHS_CPU} (VT-x), ${BOCHS_SVM_CPU} (SVM)`} (display ${setup.display}${setup.debugger ? ', debugger: -rc continue' : ''}) against hvkit from ${where}\n`);
   }
   let failures = 0;
   try {
-    for (const name of names.length ? names : guestNames().filter((n) => guestInfo(n).vmx && n !== 'vmxbench')) {
+    for (const name of names.length ? names : bochsProgramNames()) {
       const r = await runGuestOnBochs(name, { cpu, outDir, timeoutMs });
       const counts = { ok: 0, FAIL: 0, SKIP: 0 };
       for (const c of r.log.checks) counts[c.kind]++;
       const passed = r.log.final?.passed === true && r.log.final.name === name;
       const end = r.timedOut ? ' (timed out)' : !r.log.final ? ` (${r.serial ? 'no verdict line' : 'no serial output'}, ended: ${r.ended}; see ${r.logPath})` : '';
-      process.stdout.write(`${passed ? 'PASS' : 'FAIL'} ${name} on Bochs ${cpu}: ${counts.ok} ok, ${counts.FAIL} failed, ${counts.SKIP} skipped, ${(r.wallMs / 1000).toFixed(1)} s${end}\n`);
+      process.stdout.write(`${passed ? 'PASS' : 'FAIL'} ${name} on Bochs ${bochsCpuFor(name, cpu)}: ${counts.ok} ok, ${counts.FAIL} failed, ${counts.SKIP} skipped, ${(r.wallMs / 1000).toFixed(1)} s${end}\n`);
       if (!withHvkit) for (const c of r.log.checks) if (c.kind === 'FAIL') process.stdout.write(`    bochs ${c.line}\n`);
       if (r.log.final && !r.log.final.passed) process.stdout.write(`    bochs FAIL ${r.log.final.name}: ${r.log.final.reason}\n`);
       if (!withHvkit) continue;
-      const hv = await runGuestOnHvkitVmx(name);
+      const hv = guestInfo(name).svm ? await runGuestOnHvkit(name) : await runGuestOnHvkitVmx(name);
       fs.writeFileSync(path.join(outDir, `${name}.hvkit.log`), hv.serial);
       const hvLog = parseSerial(hv.serial);
       const onlyHvkit = hvLog.checks.filter((c) => c.kind !== 'SKIP' && r.log.checks.find((b) => b.check === c.check)?.kind === 'SKIP').length;

@@ -120,7 +120,7 @@ export function writeCr0(cpu: Cpu, lo: number, hi: number): void {
     }
   }
   if (paePaging(v, cpu.cr4, efer) && ((old ^ v) & (Cr0.PG | Cr0.CD | Cr0.NW)) !== 0) {
-    if (!cpu.walker.loadPdptes(cpu.cr3Lo)) cpu.gp(0);
+    if (!cpu.loadPdptes(cpu.cr3Lo)) cpu.gp(0);
   }
   cpu.cr0 = v;
   cpu.efer = efer;
@@ -148,7 +148,7 @@ export function writeCr3(cpu: Cpu, lo: number, hi: number): void {
   } else {
     hi = 0;
   }
-  if (paePaging(cpu.cr0, cpu.cr4, cpu.efer) && !cpu.walker.loadPdptes(lo)) cpu.gp(0);
+  if (paePaging(cpu.cr0, cpu.cr4, cpu.efer) && !cpu.loadPdptes(lo)) cpu.gp(0);
   const samePcid = ((cpu.cr3Lo ^ lo) & 0xfff) === 0;
   cpu.cr3Lo = lo | 0;
   cpu.cr3Hi = hi | 0;
@@ -178,7 +178,7 @@ export function writeCr4(cpu: Cpu, lo: number, hi: number): void {
   if ((v & Cr4.VMXE) !== 0 && (old & Cr4.VMXE) === 0 && (cpu.ext === null || !cpu.ext.allowsEnable(cpu))) cpu.gp(0);
   const changed = (v ^ old) & (Cr4.PGE | Cr4.PAE | Cr4.PSE | Cr4.PCIDE | Cr4.SMEP | Cr4.SMAP | Cr4.LA57);
   if (paePaging(cpu.cr0, v, cpu.efer) && (changed & (Cr4.PAE | Cr4.PGE | Cr4.PSE | Cr4.SMEP)) !== 0) {
-    if (!cpu.walker.loadPdptes(cpu.cr3Lo)) cpu.gp(0);
+    if (!cpu.loadPdptes(cpu.cr3Lo)) cpu.gp(0);
   }
   cpu.cr4 = v;
   if (changed !== 0) cpu.flushTlb(true);
