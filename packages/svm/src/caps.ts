@@ -28,6 +28,7 @@
 import * as x86 from '@hvkit/x86';
 import type { Cpu } from '@hvkit/x86';
 import { SvmFeature, SvmMsr, VmCr } from './constants.js';
+import { lbrReadMsr, lbrWriteMsr } from './lbr.js';
 import type { SvmCpu } from './svm.js';
 
 const { Efer } = x86;
@@ -110,6 +111,8 @@ export function svmCpuid(svm: SvmCpu, leaf: number, subleaf: number, out: Int32A
 
 /** RDMSR of the SVM MSRs (§15.30): result in `cpu.msrLo/msrHi`; false = not ours (the core then #GPs). */
 export function readSvmMsr(svm: SvmCpu, cpu: Cpu, msr: number): boolean {
+  // LBR virtualization (§15.23): the guest's DebugCtl and last-branch MSRs.
+  if (svm.lbr.active && lbrReadMsr(svm, cpu, msr)) return true;
   switch (msr | 0) {
     case SvmMsr.VmCr:
       cpu.msrLo = svm.vmCr;
@@ -131,6 +134,11 @@ export function readSvmMsr(svm: SvmCpu, cpu: Cpu, msr: number): boolean {
 
 /** WRMSR of the SVM MSRs (§15.30). false = #GP (the core finds no other owner for these numbers). */
 export function writeSvmMsr(svm: SvmCpu, cpu: Cpu, msr: number, lo: number, hi: number): boolean {
+  if (svm.lbr.active) {
+    const r = lbrWriteMsr(svm, cpu, msr, lo, hi);
+    if (r > 0) return true;
+    if (r < 0) cpu.gp(0);
+  }
   switch (msr | 0) {
     case SvmMsr.VmCr: {
       if (hi !== 0 || (lo & ~VM_CR_VALID) !== 0) return false;

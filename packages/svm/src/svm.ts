@@ -23,6 +23,7 @@ import { intercept } from './intercept.js';
 import { boundary } from './events.js';
 import { AsidContexts, nptTranslate } from './npt.js';
 import { VmcbMemory } from './vmcb.js';
+import { LbrState } from './lbr.js';
 
 /** Memory the nested page walker reads and writes (host-physical). */
 export type WalkerMemory = ConstructorParameters<typeof SecondLevelWalker>[0];
@@ -173,6 +174,10 @@ export class SvmCpu implements VirtualizationExtension {
   dev: DmaExclusion | null = null;
   /** SKINIT measurements (no TPM): one record per SKINIT. */
   readonly skinitLog: SkinitRecord[] = [];
+
+  // ---- lbr (lbr.ts) ----
+  /** The guest's DebugCtl and last-branch MSRs while it runs with LBR virtualization. */
+  readonly lbr = new LbrState();
 
   /** Host hook (the typed API, tests): called at the end of every #VMEXIT (VMEXIT_INVALID included). */
   onExit: ((svm: SvmCpu) => void) | null = null;

@@ -35,6 +35,7 @@
 import { Cr0, Cr4, Efer, Flag, Seg, SegAttr, type Cpu } from '@hvkit/x86';
 import { EventInj, NpEnable, SvmExitCode } from './constants.js';
 import { guestLeave, resetGuestHooks } from './events.js';
+import { lbrLeave } from './lbr.js';
 import type { SvmCpu } from './svm.js';
 import { attribFromCore, attribToCore, VmcbOffset } from './vmcb.js';
 
@@ -186,8 +187,11 @@ function finishExit(svm: SvmCpu, cpu: Cpu, code: number, i1lo: number, i1hi: num
   }
   // V_TPR/V_IRQ/... and INTERRUPT_SHADOW written back, the core's guest-mode hooks reset
   // (VMEXIT_INVALID: no guest ran, nothing is written back).
-  if (!invalid && cpu.guestMode) guestLeave(svm, cpu);
-  else resetGuestHooks(svm, cpu);
+  if (!invalid && cpu.guestMode) {
+    // §15.23: the guest's LBR state back into the VMCB (lbr.ts); the host's DebugCtl (0) is in force again.
+    lbrLeave(svm);
+    guestLeave(svm, cpu);
+  } else resetGuestHooks(svm, cpu);
   loadHostState(svm, cpu);
   svm.vmcbPa = -1;
   const onExit = svm.onExit;

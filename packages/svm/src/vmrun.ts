@@ -38,6 +38,7 @@ import { belowMaxPhyAddr } from './caps.js';
 import { EventInj, EventType, InterceptMisc2, IntShadow, NpEnable, VmcbClean } from './constants.js';
 import { guestEnter } from './events.js';
 import { nptActivate } from './npt.js';
+import { lbrEnter } from './lbr.js';
 import type { SvmCpu } from './svm.js';
 import { attribFromCore, attribToCore, VmcbOffset as O, type VmcbMemory } from './vmcb.js';
 
@@ -412,6 +413,8 @@ export function opVmrun(svm: SvmCpu, cpu: Cpu, pa: number): boolean {
     cpu.patHi = svm.gPatHi;
   }
   svm.lbrVirt = svm.features.lbrVirt ? g[W_LBR_VIRT]! & 1 : 0;
+  // §15.23: the guest's DebugCtl and last-branch MSRs with LBR virtualization (lbr.ts).
+  lbrEnter(svm);
   svm.tlbControl = g[W_TLB_CONTROL]! & 0xff;
   const intShadow = g[W_INTERRUPT_SHADOW]!;
   v.close();

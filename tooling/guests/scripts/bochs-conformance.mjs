@@ -25,8 +25,11 @@
  * then `rfb` with `timeout=0`, which does not wait for a client). Debian's Bochs is built with
  * its debugger, which stops at the first instruction: a debugger script (`-rc`) says
  * `continue`. Bochs has no isa-debug-exit device, so a program ends with a triple fault
- * (report.c), which `reset_on_triple_fault=0` makes a panic and the shutdown state: the debugger
- * stops there and quits; without it the script sees the panic in Bochs' log and ends the run.
+ * (report.c), which `reset_on_triple_fault=0` makes a panic and the shutdown state. Not every
+ * triple fault ends the run: in an SVM guest whose shutdown intercept is set, Bochs reports the
+ * panic (and its debugger stops) before it checks the intercept and exits to the host, which
+ * goes on. So the debugger script says `continue` at each stop, and the script ends the run when
+ * Bochs has reported a triple fault and the serial log has not grown for a while after it.
  * Other panics (what Bochs does not implement) are only reported, so the program goes on to its
  * verdict; a run that does not end in time is interrupted (SIGINT, then SIGKILL). The verdict
  * comes from the serial log.
@@ -76,6 +79,10 @@ export function bochsProgramNames() {
 export function bochsCpuFor(name, override) {
   return override ?? (guestInfo(name).svm ? BOCHS_SVM_CPU : DEFAULT_BOCHS_CPU);
 }
+/** How many triple faults the debugger script continues after (an SVM guest's shutdown intercept). */
+const TRIPLE_FAULTS_CONTINUED = 8;
+/** How long the serial log must stay unchanged after a triple fault for the run to end. */
+const TRIPLE_FAULT_QUIET_MS = 1500;
 /** Bochs' BIOS (package bochsbios). */
 const BOCHS_BIOS = '/usr/share/bochs/BIOS-bochs-latest';
 /** GRUB's BIOS platform files: without them grub-mkrescue makes an image a BIOS cannot boot. */
@@ -236,7 +243,8 @@ export async function runOnBochs(elf, options) {
   const rcPath = path.join(options.workDir, 'bochsrc');
   fs.writeFileSync(rcPath, `${rc}\n`);
   const dbgPath = path.join(options.workDir, 'debugger.rc');
-  fs.writeFileSync(dbgPath, 'continue\nquit\n');
+  // One `continue` for the start and one for each triple fault (see above), then `quit`.
+  fs.writeFileSync(dbgPath, `${'continue\n'.repeat(TRIPLE_FAULTS_CONTINUED + 1)}quit\n`);
   const t0 = performance.now();
   const child = spawn(BOCHS, ['-q', '-f', rcPath, ...(setup.debugger ? ['-rc', dbgPath] : [])], { stdio: 'ignore' });
   /** @type {(why: 'triple-fault' | 'verdict' | 'timeout') => void} */
@@ -245,9 +253,11 @@ export async function runOnBochs(elf, options) {
   const logFile = tailer(logPath);
   let partial = '';
   let tripleFault = false;
+  let serialBytes = 0;
   const finalLine = new RegExp(`^(PASS ${options.name}|FAIL ${options.name}: .*)$`);
   const poll = () => {
     const text = serialFile.read();
+    serialBytes += text.length;
     partial += text;
     let nl;
     while ((nl = partial.indexOf('\n')) >= 0) {
@@ -260,10 +270,16 @@ export async function runOnBochs(elf, options) {
       // fault does within a few seconds.
       if (finalLine.test(line)) setTimeout(() => stop('verdict'), 10_000).unref();
     }
-    if (!tripleFault && /exception with no resolution/.test(logFile.read())) {
-      // The CPU is in the shutdown state (without the debugger, which quits here): let the UART drain.
+    if (/exception with no resolution/.test(logFile.read())) {
+      // The CPU is in the shutdown state, unless the triple fault was an SVM guest's with the
+      // shutdown intercept set (#VMEXIT 7Fh; the host goes on and prints its checks): the run
+      // ends if the serial log stays as it is for a while.
       tripleFault = true;
-      setTimeout(() => stop('triple-fault'), 1000).unref();
+      const seen = serialBytes;
+      setTimeout(() => {
+        poll();
+        if (serialBytes === seen) stop('triple-fault');
+      }, TRIPLE_FAULT_QUIET_MS).unref();
     }
   };
   const poller = setInterval(poll, options.onLine ? 5 : 100);
@@ -273,9 +289,10 @@ export async function runOnBochs(elf, options) {
     stop = (why) => {
       if (how.ended !== 'exit') return;
       how.ended = why;
-      // The debugger stops at SIGINT and reads `quit`; without it Bochs quits.
+      // Without the debugger Bochs quits at SIGINT; the debugger stops and reads its script,
+      // which may say `continue` (the CPU idles in the shutdown state): then SIGKILL.
       child.kill('SIGINT');
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      setTimeout(() => child.kill('SIGKILL'), setup.debugger ? 1000 : 3000).unref();
     };
     const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
     child.on('error', () => resolve(null));
