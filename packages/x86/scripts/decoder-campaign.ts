@@ -171,11 +171,17 @@ export const IMPLEMENTED_OUT_OF_SCOPE: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Handlers whose every execution faults: UD0/UD1/UD2 (#UD), and the x87 escapes D8-DF, which
- * raise #NM (CR0.EM or CR0.TS) or #UD until the x87 unit lands. For the comparison they count
- * as #UD.
+ * Handlers whose every execution faults: UD0/UD1/UD2 (#UD), the x87 escapes D8-DF, which
+ * raise #NM (CR0.EM or CR0.TS) or #UD until the x87 unit lands, and RSM outside a guest. For the
+ * comparison they count as #UD.
  */
-export const FAULT_ONLY_HANDLERS: ReadonlySet<string> = new Set(['ud0/ud1/ud2', 'x87 escape']);
+export const FAULT_ONLY_HANDLERS: ReadonlySet<string> = new Set([
+  'ud0/ud1/ud2',
+  'x87 escape',
+  // RSM: this core has no SMM, so RSM raises #UD; it decodes as an instruction only so that an
+  // SVM guest's RSM intercept (APM Vol. 2 §15.9) can see it before the #UD.
+  'rsm',
+]);
 
 /** The decoding flavours compared. */
 export interface Flavour {
