@@ -119,6 +119,8 @@ export class VirtualClock implements Clock {
   private retiredCount = 0;
   /** ns per instruction = num / den, in lowest terms. */
   private readonly num: number;
+  /** The most instructions {@link advance} accounts for at once (n * num stays below 2^52, exact). */
+  private readonly chunk: number;
   private readonly den: number;
   /** The fraction of a nanosecond carried over: rem / den. */
   private rem = 0;
@@ -135,6 +137,7 @@ export class VirtualClock implements Clock {
     const g = gcd(NS_PER_SECOND, ips);
     this.num = NS_PER_SECOND / g;
     this.den = ips / g;
+    this.chunk = Math.max(1, Math.floor(Number.MAX_SAFE_INTEGER / 2 / this.num));
     this.maxFirings = options.maxFiringsPerAdvance ?? 1_000_000;
   }
 
@@ -204,7 +207,7 @@ export class VirtualClock implements Clock {
     }
     this.retiredCount += instructions;
     // Split huge advances so that n * num stays exact.
-    const chunk = Math.max(1, Math.floor(Number.MAX_SAFE_INTEGER / 2 / this.num));
+    const chunk = this.chunk;
     let left = instructions;
     while (left > 0) {
       const n = left < chunk ? left : chunk;
@@ -228,7 +231,9 @@ export class VirtualClock implements Clock {
 
   /** Fires every timer whose deadline has passed, earliest first. */
   poll(): void {
-    if (this.firing) return;
+    // Nothing due (the common case, once per run-loop turn): no firing bookkeeping.
+    const first = this.next;
+    if (first === null || first.deadline > this.now || this.firing) return;
     this.firing = true;
     try {
       let firings = 0;

@@ -2,8 +2,10 @@
 // @ts-check
 /**
  * Runs the VT-x programs (`cpu=max,+vmx`) on Bochs, the peer implementation of VMX to compare
- * hvkit with (QEMU's TCG has no VMX), then the same programs on hvkit, and reports every check
- * whose line differs (compareSerial, Bochs as the reference).
+ * hvkit with (QEMU's TCG has no VMX), and the SVM programs (`cpu=max,+svm`) on its `ryzen` model
+ * (a second peer beside QEMU TCG), then the same programs on hvkit, and reports every check
+ * whose line differs (compareSerial, Bochs as the reference). Where Bochs departs from the
+ * SDM/APM, README.md lists the checks and test/bochs.test.ts expects those failures.
  *
  *     node --conditions=@hvkit/source --import ../bench/node_modules/tsx/dist/esm/index.mjs \
  *         scripts/bochs-conformance.mjs \
@@ -19,7 +21,8 @@
  * are reported and the script exits 0: there is nothing to compare with.
  *
  * The Bochs configuration: `cpu: model=corei7_skylake_x` (VMX with EPT, VPID, unrestricted
- * guest, the preemption timer, EPTP switching and EPT A/D bits), `count=<smp>`, 64 MiB, COM1 to
+ * guest, the preemption timer, EPTP switching and EPT A/D bits) for the VT-x programs,
+ * `cpu: model=ryzen` (SVM with nested paging and NRIPS) for the SVM ones, `count=<smp>`, 64 MiB, COM1 to
  * a file, the CD on ata0-slave, `clock: sync=none` (instructions, not wall time, drive the
  * clocks), the speaker and sound off, `display_library: nogui` (Debian's build has no `nogui`:
  * then `rfb` with `timeout=0`, which does not wait for a client). Debian's Bochs is built with
@@ -35,7 +38,8 @@
  * comes from the serial log.
  *
  * On hvkit each program runs on `MinimalBoard`, or on `createPc` for the PC programs (with their
- * CPUs and devices), with `virtualization: 'vmx'`, as test/hvkit.test.ts does. With `--keep DIR`
+ * CPUs and devices), with `virtualization: 'vmx'`, or `'svm'` on the AMD model for the SVM
+ * programs (runGuestOnHvkit), as test/hvkit.test.ts does. With `--keep DIR`
  * the logs stay in DIR: `<name>.bochs.log`, `<name>.hvkit.log`, and `<name>/` with the ISO,
  * the bochsrc and Bochs' own log `bochs.out`.
  */

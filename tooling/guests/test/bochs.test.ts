@@ -120,7 +120,7 @@ const BOCHS_SVM_FAILURES: Record<string, string[]> = {
   ],
   svm_intercepts: [
     '#PF intercept: the guest CR2 is not written',
-    ...['MONITOR: EXITCODE 8Ah', 'MWAIT with the monitor armed, conditional intercept: EXITCODE 8Ch'].flatMap((c) => [
+    ...['MONITOR: EXITCODE 8Ah', 'MWAIT with the monitor armed, conditional intercept: EXITCODE 8Ch', 'RSM: EXITCODE 73h'].flatMap((c) => [
       c,
       `${c}: RIP = the intercepted instruction`,
       `${c}: nRIP = the next instruction`,
