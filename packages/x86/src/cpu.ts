@@ -387,6 +387,8 @@ export class Cpu {
   dbExec = 0;
   dbData = 0;
   dbIo = 0;
+  /** The DR7 (low half, as stored in drLo) the masks above were computed from by {@link updateDebug}; 2^32 (no DR7 value): none. */
+  private dbDr7 = NO_DR7;
   /**
    * NMIs are blocked from NMI delivery until the next IRET (SDM Vol. 3 §6.7.1): "blocking by NMI"
    * (interruptibility bit 3, SDM §24.4.2). Set when NMI delivery starts (deliverEvent), not when
@@ -712,6 +714,7 @@ export class Cpu {
     this.insnShadow = 0;
     this.pendingDb = 0;
     this.dbExec = this.dbData = this.dbIo = 0;
+    this.dbDr7 = NO_DR7;
     this.nmiBlocked = false;
     this.nmiPending = false;
     this.waitForSipi = false;
@@ -847,7 +850,11 @@ export class Cpu {
     if ((this.cr0 & Cr0.PE) === 0) this.cpl = 0;
     else if ((this.flags & Flag.VM) !== 0) this.cpl = 3;
     else this.cpl = (this.segAttr[Seg.SS]! >> SegAttr.DplShift) & 3;
-    for (let s = 0; s < 6; s++) segmentFastLimits(this, s);
+    // The segments' fast limits are read outside 64-bit mode only (segLinear checks no limits in
+    // 64-bit mode, and fast.ts's 32-bit address forms are decoded outside it). The code mode
+    // changes only here, so leaving 64-bit mode recomputes all six; in 64-bit mode (world switches
+    // between 64-bit contexts) they are left for then.
+    if (this.mode !== CodeMode.Bits64) for (let s = 0; s < 6; s++) segmentFastLimits(this, s);
     this.pagingMode = pagingModeOf(this.cr0, this.cr4, this.efer);
     this.updateTlbSet();
     this.exitBlock = true;
@@ -1588,6 +1595,13 @@ export class Cpu {
    */
   updateDebug(): void {
     const dr7 = this.drLo[7]!;
+    // The masks depend on DR7 alone: the same DR7 with no data breakpoints (nothing to flush)
+    // leaves them as they are (world switches reload DR7 at each entry and exit).
+    if (dr7 === this.dbDr7 && this.dbData === 0) {
+      this.exitBlock = true;
+      return;
+    }
+    this.dbDr7 = dr7;
     let exec = 0;
     let data = 0;
     let io = 0;
@@ -2201,6 +2215,9 @@ export class Cpu {
     return (this.cr4 & Cr4.LA57) !== 0 ? 57 : 48;
   }
 }
+
+/** {@link Cpu.updateDebug}'s "no DR7 seen" (outside the range of the Int32Array drLo). */
+const NO_DR7 = 2 ** 32;
 
 function isContributoryOrPf(v: number): boolean {
   return v === 0 || (v >= 10 && v <= 14);

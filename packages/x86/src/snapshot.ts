@@ -25,7 +25,7 @@
  *
  * Derived on restore with the CPU's own methods: `segRMax`/`segWMax` (`setSegmentRaw`),
  * `cpl`, `mode`, `decoder.mode`, `pagingMode`, `tlbSet` and the walk control (`updateMode`),
- * `dbExec`/`dbData`/`dbIo` (`updateDebug`).
+ * `dbExec`/`dbData`/`dbIo` and the DR7 they came from, `dbDr7` (`updateDebug`).
  *
  * Deliberately not saved:
  * - caches, flushed on restore (`flushCodeCache`, `flushTlb(true)`): the TLB arrays (`tlb*`),

@@ -324,7 +324,7 @@ describe('every Cpu field is accounted for', () => {
   ];
   /** Recomputed on restore by the CPU's own methods (or reset to "none"). */
   const DERIVED = [
-    'segRMax', 'segWMax', 'cpl', 'mode', 'dbExec', 'dbData', 'dbIo', 'tlbSet', 'pagingMode', 'walkCtl', 'tlbRights', 'nipLo', 'nipHi',
+    'segRMax', 'segWMax', 'cpl', 'mode', 'dbExec', 'dbData', 'dbIo', 'dbDr7', 'tlbSet', 'pagingMode', 'walkCtl', 'tlbRights', 'nipLo', 'nipHi',
     'excVector', 'deliveringVector', 'branched',
   ];
   /** Caches (flushed), per-instruction scratch, host plumbing: see the list in src/snapshot.ts. */

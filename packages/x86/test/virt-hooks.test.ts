@@ -10,10 +10,12 @@ import {
   CPU_VMEXIT,
   Cr0,
   Cr4,
+  Efer,
   Flag,
   Intercept,
   Seg,
   StopReason,
+  Vector,
   insnAddrSize,
   insnBaseReg,
   insnIndexReg,
@@ -25,7 +27,7 @@ import {
   vmxInstructionInfo,
   type Cpu,
 } from '../src/index.js';
-import { CODE, fakeExt, Sys } from './sys-harness.js';
+import { ATTR, CODE, fakeExt, Sys } from './sys-harness.js';
 
 const HLT = 0xf4;
 const NOP = 0x90;
@@ -557,6 +559,65 @@ describe('world switch: contextChanged', () => {
     expect(s.run()).toBe(StopReason.Halt);
     expect(c.ripLo).toBe(1);
     expect(c.mode).toBe(0);
+  });
+
+  it('a switch out of 64-bit mode applies the new context\'s segment limits (written raw in 64-bit mode)', () => {
+    const s = new Sys().long64();
+    const c = s.cpu;
+    // In 64-bit mode: a DS with a 4 GiB limit, then the next context's DS (limit FFFh) stored
+    // directly into the arrays, as a world switch does, still in 64-bit mode.
+    c.setSegmentRaw(Seg.DS, 0x10, 0, 0xffffffff, ATTR.data);
+    c.segLimit[Seg.DS] = 0xfff;
+    c.contextChanged();
+    // The switch to a flat 32-bit context without paging: an access past DS's limit is #GP(0)
+    // (SDM Vol. 3 §5.3; in 64-bit mode no limit is checked).
+    c.efer &= ~(Efer.LME | Efer.LMA);
+    c.cr0 &= ~Cr0.PG;
+    c.segAttr[Seg.CS] = ATTR.code32;
+    c.segAttr[Seg.SS] = ATTR.data;
+    c.segLimit[Seg.SS] = 0xffffffff;
+    c.contextChanged();
+    expect(c.mode).toBe(1);
+    // mov eax, [0x2000] ; hlt
+    s.code([0x8b, 0x05, 0x00, 0x20, 0x00, 0x00, 0xf4]);
+    s.run();
+    expect(s.events).toEqual([{ vector: Vector.GP, error: 0 }]);
+  });
+
+  it('breakpoint masks follow DR7 across world switches and a reset', () => {
+    const s = new Sys().flat32();
+    const c = s.cpu;
+    // nop ; nop ; hlt with an execute breakpoint on the second NOP (L0, R/W0 = 00b).
+    c.drLo[0] = CODE + 1;
+    c.drLo[7] = 0x401;
+    c.contextChanged();
+    s.code([0x90, 0x90, 0xf4]);
+    s.run();
+    expect(s.events.map((e) => e.vector)).toEqual([Vector.DB]);
+    // The same DR7 after another switch: still armed.
+    s.events.length = 0;
+    c.contextChanged();
+    s.code([0x90, 0x90, 0xf4]);
+    s.run();
+    expect(s.events.map((e) => e.vector)).toEqual([Vector.DB]);
+    // DR7 = 400h loaded by a switch: disarmed.
+    s.events.length = 0;
+    c.drLo[7] = 0x400;
+    c.contextChanged();
+    s.code([0x90, 0x90, 0xf4]);
+    expect(s.run()).toBe(StopReason.Halt);
+    expect(s.events).toEqual([]);
+    // A reset clears the masks: the breakpoint armed again afterwards with the DR7 of before.
+    c.drLo[7] = 0x401;
+    c.updateDebug();
+    c.reset();
+    s.flat32();
+    c.drLo[0] = CODE + 1;
+    c.drLo[7] = 0x401;
+    c.updateDebug();
+    s.code([0x90, 0x90, 0xf4]);
+    s.run();
+    expect(s.events.map((e) => e.vector)).toEqual([Vector.DB]);
   });
 });
 
