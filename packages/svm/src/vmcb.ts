@@ -165,6 +165,63 @@ export function attribToCore(attrib: number, protectedMode: boolean): number {
 /** The core's SegAttr.Unusable (bit 16). */
 const SEG_UNUSABLE = 1 << 16;
 
+/** Word indexes (offset / 4) of the state-save fields {@link storeStateSave} writes. */
+const S_GDTR = VmcbOffset.Gdtr >> 2;
+const S_IDTR = VmcbOffset.Idtr >> 2;
+const S_CPL = (VmcbOffset.Cpl & ~3) >> 2;
+
+/**
+ * Writes the core's state into a state save area's words (APM Vol. 2 Table B-2 layout): ES, CS,
+ * SS, DS (selector, attrib, limit, base), GDTR, IDTR, CPL, EFER, CR0, CR2, CR3, CR4, DR6, DR7,
+ * RFLAGS, RIP = (`ripLo`, `ripHi`), RSP, RAX. Both the guest save of #VMEXIT (§15.6) and VMRUN's
+ * host save (hvkit lays the host save area out the same way) use it; each adds its own fields.
+ */
+export function storeStateSave(cpu: Cpu, w: Int32Array, ripLo: number, ripHi: number): void {
+  const segSel = cpu.segSel;
+  const segAttr = cpu.segAttr;
+  const segLimit = cpu.segLimit;
+  const segBase = cpu.segBase;
+  const segBaseHi = cpu.segBaseHi;
+  // ES, CS, SS, DS: the core's Seg 0-3, in VMCB_SEG_BY_CORE_SEG order.
+  for (let s = 0; s < 4; s++) {
+    const o = VMCB_SEG_BY_CORE_SEG[s]! >> 2;
+    w[o] = (segSel[s]! & 0xffff) | (attribFromCore(segAttr[s]!) << 16);
+    w[o + 1] = segLimit[s]!;
+    w[o + 2] = segBase[s]!;
+    w[o + 3] = segBaseHi[s]!;
+  }
+  w[S_GDTR + 1] = cpu.gdtrLimit & 0xffff;
+  w[S_GDTR + 2] = cpu.gdtrBaseLo;
+  w[S_GDTR + 3] = cpu.gdtrBaseHi;
+  w[S_IDTR + 1] = cpu.idtrLimit & 0xffff;
+  w[S_IDTR + 2] = cpu.idtrBaseLo;
+  w[S_IDTR + 3] = cpu.idtrBaseHi;
+  // CPL: the byte at 4CBh, the top byte of the word at 4C8h.
+  w[S_CPL] = (w[S_CPL]! & 0x00ffffff) | (cpu.cpl << 24);
+  w[VmcbOffset.Efer >> 2] = cpu.efer;
+  w[(VmcbOffset.Efer >> 2) + 1] = 0;
+  w[VmcbOffset.Cr0 >> 2] = cpu.cr0;
+  w[(VmcbOffset.Cr0 >> 2) + 1] = 0;
+  w[VmcbOffset.Cr2 >> 2] = cpu.cr2Lo;
+  w[(VmcbOffset.Cr2 >> 2) + 1] = cpu.cr2Hi;
+  w[VmcbOffset.Cr3 >> 2] = cpu.cr3Lo;
+  w[(VmcbOffset.Cr3 >> 2) + 1] = cpu.cr3Hi;
+  w[VmcbOffset.Cr4 >> 2] = cpu.cr4;
+  w[(VmcbOffset.Cr4 >> 2) + 1] = 0;
+  w[VmcbOffset.Dr6 >> 2] = cpu.drLo[6]!;
+  w[(VmcbOffset.Dr6 >> 2) + 1] = cpu.drHi[6]!;
+  w[VmcbOffset.Dr7 >> 2] = cpu.drLo[7]!;
+  w[(VmcbOffset.Dr7 >> 2) + 1] = cpu.drHi[7]!;
+  w[VmcbOffset.Rflags >> 2] = cpu.getEflags();
+  w[(VmcbOffset.Rflags >> 2) + 1] = 0;
+  w[VmcbOffset.Rip >> 2] = ripLo;
+  w[(VmcbOffset.Rip >> 2) + 1] = ripHi;
+  w[VmcbOffset.Rsp >> 2] = cpu.gpr[4]!;
+  w[(VmcbOffset.Rsp >> 2) + 1] = cpu.gprHi[4]!;
+  w[VmcbOffset.Rax >> 2] = cpu.gpr[0]!;
+  w[(VmcbOffset.Rax >> 2) + 1] = cpu.gprHi[0]!;
+}
+
 const TWO_32 = 4294967296;
 
 /** `words` of a page not opened (not RAM, outside open/close). */

@@ -37,7 +37,7 @@ import { EventInj, NpEnable, SvmExitCode } from './constants.js';
 import { guestLeave, resetGuestHooks } from './events.js';
 import { lbrLeave } from './lbr.js';
 import type { SvmCpu } from './svm.js';
-import { attribFromCore, attribToCore, VmcbOffset } from './vmcb.js';
+import { attribToCore, storeStateSave, VmcbOffset } from './vmcb.js';
 
 /** The four segment registers VMRUN and #VMEXIT switch (the others are VMLOAD/VMSAVE's). */
 const SWITCHED_SEGS = [Seg.ES, Seg.CS, Seg.SS, Seg.DS] as const;
@@ -52,14 +52,10 @@ const W_EVENTINJ = VmcbOffset.EventInj >> 2;
 const W_NRIP = VmcbOffset.NRip >> 2;
 const W_GDTR = VmcbOffset.Gdtr >> 2;
 const W_IDTR = VmcbOffset.Idtr >> 2;
-const W_CPL = (VmcbOffset.Cpl & ~3) >> 2;
 const W_EFER = VmcbOffset.Efer >> 2;
 const W_CR0 = VmcbOffset.Cr0 >> 2;
-const W_CR2 = VmcbOffset.Cr2 >> 2;
 const W_CR3 = VmcbOffset.Cr3 >> 2;
 const W_CR4 = VmcbOffset.Cr4 >> 2;
-const W_DR6 = VmcbOffset.Dr6 >> 2;
-const W_DR7 = VmcbOffset.Dr7 >> 2;
 const W_RFLAGS = VmcbOffset.Rflags >> 2;
 const W_RIP = VmcbOffset.Rip >> 2;
 const W_RSP = VmcbOffset.Rsp >> 2;
@@ -203,49 +199,7 @@ function finishExit(svm: SvmCpu, cpu: Cpu, code: number, i1lo: number, i1hi: num
  * VMCB's words `w` (opened by the caller).
  */
 function saveGuestState(svm: SvmCpu, cpu: Cpu, w: Int32Array): void {
-  const segSel = cpu.segSel;
-  const segAttr = cpu.segAttr;
-  const segLimit = cpu.segLimit;
-  const segBase = cpu.segBase;
-  const segBaseHi = cpu.segBaseHi;
-  for (let i = 0; i < 4; i++) {
-    const seg = SWITCHED_SEGS[i]!;
-    const o = SWITCHED_OFFS[i]! >> 2;
-    w[o] = (segSel[seg]! & 0xffff) | (attribFromCore(segAttr[seg]!) << 16);
-    w[o + 1] = segLimit[seg]!;
-    w[o + 2] = segBase[seg]!;
-    w[o + 3] = segBaseHi[seg]!;
-  }
-  w[W_GDTR + 1] = cpu.gdtrLimit & 0xffff;
-  w[W_GDTR + 2] = cpu.gdtrBaseLo;
-  w[W_GDTR + 3] = cpu.gdtrBaseHi;
-  w[W_IDTR + 1] = cpu.idtrLimit & 0xffff;
-  w[W_IDTR + 2] = cpu.idtrBaseLo;
-  w[W_IDTR + 3] = cpu.idtrBaseHi;
-  // CPL: the byte at 4CBh, the top byte of the word at 4C8h.
-  w[W_CPL] = (w[W_CPL]! & 0x00ffffff) | (cpu.cpl << 24);
-  w[W_EFER] = cpu.efer;
-  w[W_EFER + 1] = 0;
-  w[W_CR0] = cpu.cr0;
-  w[W_CR0 + 1] = 0;
-  w[W_CR2] = cpu.cr2Lo;
-  w[W_CR2 + 1] = cpu.cr2Hi;
-  w[W_CR3] = cpu.cr3Lo;
-  w[W_CR3 + 1] = cpu.cr3Hi;
-  w[W_CR4] = cpu.cr4;
-  w[W_CR4 + 1] = 0;
-  w[W_DR6] = cpu.drLo[6]!;
-  w[W_DR6 + 1] = cpu.drHi[6]!;
-  w[W_DR7] = cpu.drLo[7]!;
-  w[W_DR7 + 1] = cpu.drHi[7]!;
-  w[W_RFLAGS] = cpu.getEflags();
-  w[W_RFLAGS + 1] = 0;
-  w[W_RIP] = cpu.ripLo;
-  w[W_RIP + 1] = cpu.ripHi;
-  w[W_RSP] = cpu.gpr[4]!;
-  w[W_RSP + 1] = cpu.gprHi[4]!;
-  w[W_RAX] = cpu.gpr[0]!;
-  w[W_RAX + 1] = cpu.gprHi[0]!;
+  storeStateSave(cpu, w, cpu.ripLo, cpu.ripHi);
   // With nested paging the guest's PAT is the gPAT register (§15.25.8), saved with the guest.
   // The cached copy (clean bit NP) follows, so a VMRUN that keeps it resumes with this gPAT.
   if ((svm.npEnable & NpEnable.Np) !== 0) {

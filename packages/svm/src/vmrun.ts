@@ -40,7 +40,7 @@ import { guestEnter } from './events.js';
 import { nptActivate } from './npt.js';
 import { lbrEnter } from './lbr.js';
 import type { SvmCpu } from './svm.js';
-import { attribFromCore, attribToCore, VmcbOffset as O, type VmcbMemory } from './vmcb.js';
+import { attribToCore, storeStateSave, VmcbOffset as O, type VmcbMemory } from './vmcb.js';
 
 const TWO_32 = 4294967296;
 
@@ -239,45 +239,8 @@ function vmrunInvalid(svm: SvmCpu, cpu: Cpu): boolean {
 function saveHost(svm: SvmCpu, cpu: Cpu): void {
   const hs = svm.hsave;
   const h = hs.open(svm.hsavePa);
-  const segSel = cpu.segSel;
-  const segAttr = cpu.segAttr;
-  const segLimit = cpu.segLimit;
-  const segBase = cpu.segBase;
-  const segBaseHi = cpu.segBaseHi;
-  for (let s = 0; s < VMRUN_SEGS; s++) {
-    const o = SEG_OFFSETS[s]! >> 2;
-    h[o] = (segSel[s]! & 0xffff) | (attribFromCore(segAttr[s]!) << 16);
-    h[o + 1] = segLimit[s]!;
-    h[o + 2] = segBase[s]!;
-    h[o + 3] = segBaseHi[s]!;
-  }
-  h[W_GDTR + 1] = cpu.gdtrLimit;
-  h[W_GDTR + 2] = cpu.gdtrBaseLo;
-  h[W_GDTR + 3] = cpu.gdtrBaseHi;
-  h[W_IDTR + 1] = cpu.idtrLimit;
-  h[W_IDTR + 2] = cpu.idtrBaseLo;
-  h[W_IDTR + 3] = cpu.idtrBaseHi;
-  h[W_CPL] = (h[W_CPL]! & 0x00ffffff) | (cpu.cpl << 24);
-  h[W_EFER] = cpu.efer;
-  h[W_EFER + 1] = 0;
-  h[W_CR0] = cpu.cr0;
-  h[W_CR0 + 1] = 0;
-  h[W_CR3] = cpu.cr3Lo;
-  h[W_CR3 + 1] = cpu.cr3Hi;
-  h[W_CR4] = cpu.cr4;
-  h[W_CR4 + 1] = 0;
-  h[W_DR6] = cpu.drLo[6]!;
-  h[W_DR6 + 1] = cpu.drHi[6]!;
-  h[W_DR7] = cpu.drLo[7]!;
-  h[W_DR7 + 1] = cpu.drHi[7]!;
-  h[W_RFLAGS] = cpu.getEflags();
-  h[W_RFLAGS + 1] = 0;
-  h[W_RIP] = cpu.nipLo;
-  h[W_RIP + 1] = cpu.nipHi;
-  h[W_RSP] = cpu.gpr[4]!;
-  h[W_RSP + 1] = cpu.gprHi[4]!;
-  h[W_RAX] = cpu.gpr[0]!;
-  h[W_RAX + 1] = cpu.gprHi[0]!;
+  // RIP = the instruction after VMRUN, where the host resumes.
+  storeStateSave(cpu, h, cpu.nipLo, cpu.nipHi);
   h[W_GPAT] = cpu.patLo;
   h[W_GPAT + 1] = cpu.patHi;
   hs.close();
