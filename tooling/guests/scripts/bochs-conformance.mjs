@@ -87,6 +87,8 @@ export function bochsCpuFor(name, override) {
 const TRIPLE_FAULTS_CONTINUED = 8;
 /** How long the serial log must stay unchanged after a triple fault for the run to end. */
 const TRIPLE_FAULT_QUIET_MS = 1500;
+/** What Bochs logs at a triple fault with `reset_on_triple_fault=0`. */
+const TRIPLE_FAULT_MESSAGE = 'exception with no resolution';
 /** Bochs' BIOS (package bochsbios). */
 const BOCHS_BIOS = '/usr/share/bochs/BIOS-bochs-latest';
 /** GRUB's BIOS platform files: without them grub-mkrescue makes an image a BIOS cannot boot. */
@@ -258,6 +260,7 @@ export async function runOnBochs(elf, options) {
   let partial = '';
   let tripleFault = false;
   let serialBytes = 0;
+  let logCarry = '';
   const finalLine = new RegExp(`^(PASS ${options.name}|FAIL ${options.name}: .*)$`);
   const poll = () => {
     const text = serialFile.read();
@@ -274,7 +277,13 @@ export async function runOnBochs(elf, options) {
       // fault does within a few seconds.
       if (finalLine.test(line)) setTimeout(() => stop('verdict'), 10_000).unref();
     }
-    if (/exception with no resolution/.test(logFile.read())) {
+    // The log is read in chunks: a message may straddle two reads, so the end of the previous
+    // chunk is kept and only a match that ends in the new text counts.
+    const logText = logCarry + logFile.read();
+    const hit = logText.lastIndexOf(TRIPLE_FAULT_MESSAGE);
+    const newHit = hit >= 0 && hit + TRIPLE_FAULT_MESSAGE.length > logCarry.length;
+    logCarry = logText.slice(-TRIPLE_FAULT_MESSAGE.length);
+    if (newHit) {
       // The CPU is in the shutdown state, unless the triple fault was an SVM guest's with the
       // shutdown intercept set (#VMEXIT 7Fh; the host goes on and prints its checks): the run
       // ends if the serial log stays as it is for a while.
