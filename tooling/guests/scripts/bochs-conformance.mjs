@@ -318,7 +318,10 @@ export async function runOnBochs(elf, options) {
   const wallMs = performance.now() - t0;
   poll();
   if (partial) options.onLine?.(partial.replace(/\r$/, ''), { wallMs: performance.now(), cpuSeconds: null });
-  const ended = how.ended === 'exit' && tripleFault ? 'triple-fault' : how.ended;
+  // Bochs may hold its log back until it exits (the debugger keeps it running in the shutdown
+  // state), so a triple fault can show only in the last read: a run stopped on its verdict that
+  // did end in a triple fault is reported as one.
+  const ended = (how.ended === 'exit' || how.ended === 'verdict') && tripleFault ? 'triple-fault' : how.ended;
   const serial = serialFile.all().replace(/\r\n/g, '\n');
   return { serial, ended, timedOut: ended === 'timeout', status, serialPath, logPath, wallMs };
 }
